@@ -1,0 +1,13 @@
+//! Read models and compliance figures of training-ledger.
+//!
+//! Projections turn the ledger's facts into the figures supervisors and
+//! inspectors ask for (training volume, the three standards, key leaders,
+//! political theory, plan alignment, funding), as of any date. The pure
+//! rules that decide a figure live here, apart from the PostgreSQL read
+//! models that feed them, so a figure can be recomputed from the facts alone
+//! (an inspector's replay does exactly that).
+//!
+//! Must not depend on the command side (`tledger-domain`): projections read
+//! facts, never aggregates.
+
+pub mod standards;
