@@ -417,6 +417,15 @@ impl Fact {
         Ok(fact)
     }
 
+    /// Parses only the JSON shape of the data (400 errors), without checking
+    /// values: ids may break the id rule, unknown codes read as the first
+    /// code and bad dates as the earliest date. For look-ups that must come
+    /// before value errors in the contract's error order (404 and scope
+    /// before 422); never record such a fact.
+    pub fn shape_only(fact_type: FactType, data: &Value) -> Result<Self, FactError> {
+        crate::strictness::with_values_unchecked(|| Self::parse_as(fact_type, data))
+    }
+
     /// Parses a command or message body (bytes) as the data of `fact_type`.
     pub fn from_slice(fact_type: FactType, body: &[u8]) -> Result<Self, FactError> {
         let value: Value = serde_json::from_slice(body)

@@ -99,14 +99,19 @@ impl JsonSchema for Date {
     }
 }
 
-/// An amount of money in whole Vietnamese đồng. Never a float, never negative.
+/// An amount of money in whole Vietnamese đồng. Never a float, never
+/// negative, and at most 2^53 − 1 so that it survives RFC 8785 canonical JSON
+/// (whose numbers are IEEE doubles) exactly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
 #[serde(transparent)]
 pub struct Vnd(i64);
 
 impl Vnd {
+    /// The largest amount: 2^53 − 1 đồng.
+    pub const MAX: i64 = (1 << 53) - 1;
+
     pub fn new(amount: i64) -> Option<Self> {
-        (amount >= 0).then_some(Self(amount))
+        (0..=Self::MAX).contains(&amount).then_some(Self(amount))
     }
 
     pub fn amount(self) -> i64 {
@@ -117,12 +122,14 @@ impl Vnd {
 impl<'de> Deserialize<'de> for Vnd {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let n = i64::deserialize(d)?;
-        if n < 0 && values_checked() {
-            return Err(serde::de::Error::custom(format!(
-                "an amount is whole đồng, zero or more, not {n}"
-            )));
+        match Self::new(n) {
+            Some(amount) => Ok(amount),
+            None if !values_checked() => Ok(Self(0)),
+            None => Err(serde::de::Error::custom(format!(
+                "an amount is whole đồng from 0 to {}, not {n}",
+                Self::MAX
+            ))),
         }
-        Ok(Self(n))
     }
 }
 
@@ -131,7 +138,7 @@ impl JsonSchema for Vnd {
         "Vnd".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "integer", "minimum": 0, "description": "whole đồng" })
+        json_schema!({ "type": "integer", "minimum": 0, "maximum": Vnd::MAX, "description": "whole đồng" })
     }
 }
 

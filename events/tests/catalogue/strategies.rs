@@ -119,9 +119,9 @@ pub fn vnd() -> impl Strategy<Value = Vnd> {
     prop_oneof![
         4 => 0..=50_000_000i64,
         1 => Just(0i64),
-        1 => 0..=i64::MAX,
+        1 => 0..=Vnd::MAX,
     ]
-    .prop_map(|n| Vnd::new(n).expect("not negative"))
+    .prop_map(|n| Vnd::new(n).expect("in range"))
 }
 
 /// Scores as graded: hundredths from 0 to 10, both ends included.

@@ -257,7 +257,22 @@ fn it_should_not_accept_a_negative_amount() {
         ),
         InvalidValue,
         "/funding/0/amount_vnd",
-        "zero or more, not -1",
+        "from 0 to 9007199254740991, not -1",
+    );
+}
+
+#[test]
+fn it_should_not_accept_an_amount_beyond_what_canonical_json_keeps_exactly() {
+    assert_error(
+        parse(
+            FactType::TrainingNominated,
+            &with(&nomination(), |d| {
+                set(d, "/funding/0/amount_vnd", json!(9_007_199_254_740_992i64))
+            }),
+        ),
+        InvalidValue,
+        "/funding/0/amount_vnd",
+        "not 9007199254740992",
     );
 }
 
