@@ -24,6 +24,7 @@ use tledger_events::{Date, EnrollmentId, Fact, OfficialId, UnitId};
 
 use crate::error::{ContractError, ErrorCode};
 use crate::official::Tenure;
+use crate::retraction::IntoFact;
 use crate::retraction::{FromFact, Records, RetractFact, Retractable, Retraction, RetractionError};
 
 /// Where a training place stands.
@@ -86,8 +87,8 @@ pub enum EnrollmentEvent {
     Retracted(Retraction),
 }
 
-impl EnrollmentEvent {
-    pub fn into_fact(self) -> Fact {
+impl crate::retraction::IntoFact for EnrollmentEvent {
+    fn into_fact(self) -> Fact {
         match self {
             EnrollmentEvent::Nominated(d) => Fact::TrainingNominated(d),
             EnrollmentEvent::Enrolled(d) => Fact::TrainingEnrolled(d),
@@ -98,7 +99,9 @@ impl EnrollmentEvent {
             EnrollmentEvent::Retracted(r) => Fact::FactRetracted(r.fact),
         }
     }
+}
 
+impl EnrollmentEvent {
     /// The lifecycle step this event records, with its date; `None` for a
     /// retraction.
     pub fn step(&self) -> Option<(EnrollmentState, Date)> {

@@ -59,5 +59,7 @@ pub use enrollment::{
 pub use error::{ContractError, ErrorCode};
 pub use official::{Official, OfficialCommand, OfficialError, OfficialEvent, Tenure};
 pub use reference::{Reference, ReferenceCommand, ReferenceError, ReferenceEvent};
-pub use retraction::{resolve_stream, RetractFact, Retraction, RetractionError, StoredFact};
+pub use retraction::{
+    resolve_stream, FromFact, IntoFact, RetractFact, Retraction, RetractionError, StoredFact,
+};
 pub use unit::{Unit, UnitCommand, UnitError, UnitEvent};

@@ -23,6 +23,7 @@ use tledger_events::reference::{PositionError, PositionTaxonomy};
 use tledger_events::{Date, EnrollmentId, Fact, OfficialId, UnitId};
 
 use crate::error::{ContractError, ErrorCode};
+use crate::retraction::IntoFact;
 use crate::retraction::{FromFact, Records, RetractFact, Retractable, Retraction, RetractionError};
 
 /// What the official stream records.
@@ -37,8 +38,8 @@ pub enum OfficialEvent {
     Retracted(Retraction),
 }
 
-impl OfficialEvent {
-    pub fn into_fact(self) -> Fact {
+impl crate::retraction::IntoFact for OfficialEvent {
+    fn into_fact(self) -> Fact {
         match self {
             OfficialEvent::Registered(d) => Fact::OfficialRegistered(d),
             OfficialEvent::QualificationRecorded(d) => Fact::QualificationRecorded(d),
@@ -49,7 +50,9 @@ impl OfficialEvent {
             OfficialEvent::Retracted(r) => Fact::FactRetracted(r.fact),
         }
     }
+}
 
+impl OfficialEvent {
     fn fact_type(&self) -> &'static str {
         self.clone().into_fact().fact_type().as_str()
     }
@@ -255,6 +258,30 @@ impl Official {
             .map(|(v, _)| v)
     }
 
+    /// The unit the person belongs to on `date`: that of the latest
+    /// registration or assignment effective by then (a tie goes to the later
+    /// fact), or of the registration when `date` is before it.
+    pub fn unit_on(&self, date: Date) -> Option<&UnitId> {
+        let placements = self.live().filter_map(|(version, e)| match e {
+            OfficialEvent::Registered(r) => Some((r.effective_date, version, &r.unit_id)),
+            OfficialEvent::PositionAssigned(a) => Some((a.effective_date, version, &a.unit_id)),
+            _ => None,
+        });
+        let mut by_then = None;
+        let mut first = None;
+        for (effective_date, version, unit) in placements {
+            if first.is_none() {
+                first = Some(unit);
+            }
+            if effective_date <= date
+                && by_then.is_none_or(|(d, v, _)| (effective_date, version) > (d, v))
+            {
+                by_then = Some((effective_date, version, unit));
+            }
+        }
+        by_then.map(|(_, _, unit)| unit).or(first)
+    }
+
     pub fn tenure(&self) -> Tenure {
         let changes = self
             .live()
@@ -413,6 +440,7 @@ impl Retractable for OfficialEvent {
 
 #[cfg(test)]
 mod tests {
+    use crate::retraction::IntoFact;
     use cqrs_es::test::TestFramework;
     use cqrs_es::Aggregate;
     use cqrs_es::DomainEvent;

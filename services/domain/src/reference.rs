@@ -13,6 +13,7 @@ use tledger_events::facts::ReferencePublished;
 use tledger_events::{Fact, ReferenceName};
 
 use crate::error::{ContractError, ErrorCode};
+use crate::retraction::IntoFact;
 use crate::retraction::{FromFact, Records, RetractFact, Retractable, Retraction, RetractionError};
 
 /// What a reference stream records.
@@ -21,8 +22,8 @@ pub enum ReferenceEvent {
     Published(ReferencePublished),
 }
 
-impl ReferenceEvent {
-    pub fn into_fact(self) -> Fact {
+impl crate::retraction::IntoFact for ReferenceEvent {
+    fn into_fact(self) -> Fact {
         match self {
             ReferenceEvent::Published(d) => Fact::ReferencePublished(d),
         }
@@ -121,6 +122,7 @@ records_aggregate!(
 
 #[cfg(test)]
 mod tests {
+    use crate::retraction::IntoFact;
     use cqrs_es::test::TestFramework;
     use cqrs_es::Aggregate;
     use cqrs_es::DomainEvent;

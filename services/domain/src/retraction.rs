@@ -96,6 +96,11 @@ pub enum StreamError {
     DanglingRetraction { version: u64, event_id: Uuid },
 }
 
+/// Converts an aggregate's domain event to the fact it records.
+pub trait IntoFact {
+    fn into_fact(self) -> Fact;
+}
+
 /// Converts an aggregate's domain event from a stored fact.
 pub trait FromFact: Sized {
     const AGGREGATE: &'static str;

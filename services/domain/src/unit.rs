@@ -17,6 +17,7 @@ use tledger_events::facts::{UnitRegistered, UnitReorganised};
 use tledger_events::{Date, Fact, UnitId};
 
 use crate::error::{ContractError, ErrorCode};
+use crate::retraction::IntoFact;
 use crate::retraction::{FromFact, Records, RetractFact, Retractable, Retraction, RetractionError};
 
 /// What the unit stream records.
@@ -27,8 +28,8 @@ pub enum UnitEvent {
     Retracted(Retraction),
 }
 
-impl UnitEvent {
-    pub fn into_fact(self) -> Fact {
+impl crate::retraction::IntoFact for UnitEvent {
+    fn into_fact(self) -> Fact {
         match self {
             UnitEvent::Registered(d) => Fact::UnitRegistered(d),
             UnitEvent::Reorganised(d) => Fact::UnitReorganised(d),
@@ -300,6 +301,7 @@ records_aggregate!(Unit, "unit", UnitCommand, UnitEvent, UnitError);
 
 #[cfg(test)]
 mod tests {
+    use crate::retraction::IntoFact;
     use cqrs_es::test::TestFramework;
     use cqrs_es::Aggregate;
     use tledger_events::UnitLevel;
