@@ -1,0 +1,101 @@
+//! The PostgreSQL event store of training-ledger (ARCHITECTURE.md decisions
+//! 1, 3 and 4).
+//!
+//! - [`Store::append`] writes a command's events (and its idempotency record)
+//!   in one statement, unsequenced and stamped with the writer's transaction
+//!   id; the unique `(aggregate, id, version)` key is the optimistic
+//!   concurrency check.
+//! - The [`sequencer`] alone gives committed events their dense global
+//!   `position`, a never-decreasing `recorded_at` and the chain hash, taking
+//!   only rows whose transaction has ended, so a late commit is never
+//!   skipped.
+//! - Reads: a stream, an event by id, the sequenced ledger from a position.
+//!
+//! Must not depend on NATS, HTTP or the domain crate: it stores facts.
+
+mod append;
+mod read;
+pub mod sequencer;
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+pub use append::{Append, AppendError, EventMetadata, Idempotency, NewEvent};
+pub use read::{EventLocation, LedgerEvent, PriorRequest, StoredEvent};
+pub use sequencer::{Sequenced, Sequencer};
+
+/// Errors of the store other than the append conflicts.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("PostgreSQL: {context}: {source}")]
+    Database {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the stored event {event_id} does not parse as {event_type}: {reason}")]
+    Corrupt {
+        event_id: uuid::Uuid,
+        event_type: String,
+        reason: String,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |source| StoreError::Database { context, source }
+    }
+
+    /// Whether the error means PostgreSQL could not be reached at all.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database {
+                source: sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_),
+                ..
+            }
+        )
+    }
+}
+
+/// The event store: a connection pool to the ledger's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects to `url` with a pool of `max_connections`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url
+            .parse::<PgConnectOptions>()
+            .map_err(StoreError::db("parsing the database URL"))?
+            .disable_statement_logging();
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(StoreError::db("connecting"))?;
+        Ok(Self { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the migrations in `services/store/migrations` that the
+    /// database lacks.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations").run(&self.pool).await?;
+        Ok(())
+    }
+}

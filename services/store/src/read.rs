@@ -1,0 +1,320 @@
+//! Reading the store: streams, events by id, the sequenced ledger.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use sqlx::Row;
+use tledger_events::{AggregateKind, Fact, FactType};
+use uuid::Uuid;
+
+use crate::append::to_i64;
+use crate::{Store, StoreError};
+
+/// A fact of a stream as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent {
+    pub event_id: Uuid,
+    pub version: u64,
+    pub fact: Fact,
+    /// `None` until the sequencer reaches it.
+    pub position: Option<u64>,
+}
+
+/// A sequenced event of the ledger, with everything the relay, the
+/// projections and the verifier need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LedgerEvent {
+    pub position: u64,
+    pub event_id: Uuid,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub version: u64,
+    pub event_type: String,
+    pub effective_date: NaiveDate,
+    pub recorded_at: DateTime<Utc>,
+    pub data: Value,
+    pub metadata: Value,
+    pub publisher: String,
+    pub correlation_id: Option<String>,
+    pub hash: Vec<u8>,
+}
+
+impl LedgerEvent {
+    /// `<aggregate>-<id>`.
+    pub fn stream(&self) -> String {
+        format!("{}-{}", self.aggregate_type, self.aggregate_id)
+    }
+}
+
+/// Where an event is: its stream, version and type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventLocation {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub version: u64,
+    pub event_type: String,
+    pub position: Option<u64>,
+}
+
+/// A command answered before under the same idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriorRequest {
+    pub command: String,
+    pub request_hash: Vec<u8>,
+    pub event_ids: Vec<Uuid>,
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn parse_fact(event_id: Uuid, event_type: &str, data: &Value) -> Result<Fact, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        event_id,
+        event_type: event_type.to_owned(),
+        reason,
+    };
+    let fact_type: FactType = event_type.parse().map_err(|e| corrupt(format!("{e}")))?;
+    Fact::from_data(fact_type, data).map_err(|e| corrupt(e.to_string()))
+}
+
+impl Store {
+    /// Every fact of a stream, in version order (sequenced or not).
+    pub async fn load_stream(
+        &self,
+        aggregate: AggregateKind,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT event_id, version, event_type, data, position FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY version",
+        )
+        .bind(aggregate.as_str())
+        .bind(aggregate_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("loading a stream"))?;
+        rows.iter()
+            .map(|row| {
+                let event_id: Uuid = row.get("event_id");
+                let event_type: String = row.get("event_type");
+                let data: Value = row.get("data");
+                Ok(StoredEvent {
+                    event_id,
+                    version: to_u64(row.get("version")),
+                    fact: parse_fact(event_id, &event_type, &data)?,
+                    position: row.get::<Option<i64>, _>("position").map(to_u64),
+                })
+            })
+            .collect()
+    }
+
+    /// Where the event `event_id` is, if it exists.
+    pub async fn locate(&self, event_id: Uuid) -> Result<Option<EventLocation>, StoreError> {
+        let row = sqlx::query(
+            "SELECT aggregate_type, aggregate_id, version, event_type, position FROM events \
+             WHERE event_id = $1",
+        )
+        .bind(event_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("locating an event"))?;
+        Ok(row.map(|row| EventLocation {
+            aggregate_type: row.get("aggregate_type"),
+            aggregate_id: row.get("aggregate_id"),
+            version: to_u64(row.get("version")),
+            event_type: row.get("event_type"),
+            position: row.get::<Option<i64>, _>("position").map(to_u64),
+        }))
+    }
+
+    /// The positions of `event_ids` (absent: not sequenced yet, or unknown).
+    pub async fn positions(&self, event_ids: &[Uuid]) -> Result<HashMap<Uuid, u64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT event_id, position FROM events \
+             WHERE event_id = ANY($1) AND position IS NOT NULL",
+        )
+        .bind(event_ids)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("reading positions"))?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get("event_id"), to_u64(row.get("position"))))
+            .collect())
+    }
+
+    /// Sequenced events after `after`, in position order, at most `limit`.
+    pub async fn read_ledger(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<LedgerEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT position, event_id, aggregate_type, aggregate_id, version, event_type, \
+                    effective_date, recorded_at, data, metadata, publisher, correlation_id, hash \
+             FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+        )
+        .bind(to_i64(after))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("reading the ledger"))?;
+        Ok(rows
+            .iter()
+            .map(|row| LedgerEvent {
+                position: to_u64(row.get("position")),
+                event_id: row.get("event_id"),
+                aggregate_type: row.get("aggregate_type"),
+                aggregate_id: row.get("aggregate_id"),
+                version: to_u64(row.get("version")),
+                event_type: row.get("event_type"),
+                effective_date: row.get("effective_date"),
+                recorded_at: row.get("recorded_at"),
+                data: row.get("data"),
+                metadata: row.get("metadata"),
+                publisher: row.get("publisher"),
+                correlation_id: row.get("correlation_id"),
+                hash: row.get("hash"),
+            })
+            .collect())
+    }
+
+    /// The last sequenced position (0 for an empty ledger).
+    pub async fn head(&self) -> Result<u64, StoreError> {
+        let position: i64 = sqlx::query_scalar("SELECT position FROM ledger_head")
+            .fetch_one(self.pool())
+            .await
+            .map_err(StoreError::db("reading the ledger head"))?;
+        Ok(to_u64(position))
+    }
+
+    /// The command answered before under `(token_id, key)`, if any.
+    pub async fn prior_request(
+        &self,
+        token_id: Uuid,
+        key: &str,
+    ) -> Result<Option<PriorRequest>, StoreError> {
+        let row = sqlx::query(
+            "SELECT command, request_hash, event_ids FROM command_requests \
+             WHERE token_id = $1 AND idempotency_key = $2",
+        )
+        .bind(token_id)
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("reading an idempotency key"))?;
+        Ok(row.map(|row| PriorRequest {
+            command: row.get("command"),
+            request_hash: row.get("request_hash"),
+            event_ids: row.get("event_ids"),
+        }))
+    }
+}
+
+/// Facts in other streams that name a unit or official, not retracted: what
+/// a registration has depending on it outside its own stream.
+const DEPENDENTS: &str = r#"
+SELECT count(*) FROM events e
+WHERE e.event_type <> 'fact.retracted.v1'
+  AND NOT (e.aggregate_type = $1 AND e.aggregate_id = $2)
+  AND (
+        ($1 = 'unit' AND (e.data->>'unit_id' = $2 OR e.data->>'parent_id' = $2
+                          OR e.data->>'dissolved_into' = $2 OR e.data->>'nominating_unit_id' = $2))
+     OR ($1 = 'official' AND e.data->>'official_id' = $2)
+  )
+  AND NOT EXISTS (
+        SELECT 1 FROM events r
+        WHERE r.event_type = 'fact.retracted.v1'
+          AND r.aggregate_type = e.aggregate_type AND r.aggregate_id = e.aggregate_id
+          AND r.data->>'event_id' = e.event_id::text
+  )
+"#;
+
+impl Store {
+    /// Every stream of one aggregate type, each in version order (units and
+    /// reference data: small sets read whole for the hierarchy and the
+    /// reference data in force).
+    pub async fn load_streams(
+        &self,
+        aggregate: AggregateKind,
+    ) -> Result<Vec<(String, Vec<StoredEvent>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT aggregate_id, event_id, version, event_type, data, position FROM events \
+             WHERE aggregate_type = $1 ORDER BY aggregate_id, version",
+        )
+        .bind(aggregate.as_str())
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("loading streams"))?;
+        let mut streams: Vec<(String, Vec<StoredEvent>)> = Vec::new();
+        for row in &rows {
+            let aggregate_id: String = row.get("aggregate_id");
+            let event_id: Uuid = row.get("event_id");
+            let event_type: String = row.get("event_type");
+            let data: Value = row.get("data");
+            let event = StoredEvent {
+                event_id,
+                version: to_u64(row.get("version")),
+                fact: parse_fact(event_id, &event_type, &data)?,
+                position: row.get::<Option<i64>, _>("position").map(to_u64),
+            };
+            match streams.last_mut() {
+                Some((id, events)) if *id == aggregate_id => events.push(event),
+                _ => streams.push((aggregate_id, vec![event])),
+            }
+        }
+        Ok(streams)
+    }
+
+    /// How many live facts in other streams name the unit or official
+    /// `aggregate_id` (`aggregate` is `unit` or `official`).
+    pub async fn dependents(
+        &self,
+        aggregate: AggregateKind,
+        aggregate_id: &str,
+    ) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(DEPENDENTS)
+            .bind(aggregate.as_str())
+            .bind(aggregate_id)
+            .fetch_one(self.pool())
+            .await
+            .map_err(StoreError::db("counting dependent facts"))?;
+        Ok(to_u64(n))
+    }
+
+    /// Where each of `event_ids` is, in the order given (unknown ids left out).
+    pub async fn locate_many(
+        &self,
+        event_ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, EventLocation)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT event_id, aggregate_type, aggregate_id, version, event_type, position \
+             FROM events WHERE event_id = ANY($1)",
+        )
+        .bind(event_ids)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("locating events"))?;
+        let mut found: HashMap<Uuid, EventLocation> = rows
+            .iter()
+            .map(|row| {
+                (
+                    row.get("event_id"),
+                    EventLocation {
+                        aggregate_type: row.get("aggregate_type"),
+                        aggregate_id: row.get("aggregate_id"),
+                        version: to_u64(row.get("version")),
+                        event_type: row.get("event_type"),
+                        position: row.get::<Option<i64>, _>("position").map(to_u64),
+                    },
+                )
+            })
+            .collect();
+        Ok(event_ids
+            .iter()
+            .filter_map(|id| found.remove(id).map(|l| (*id, l)))
+            .collect())
+    }
+}

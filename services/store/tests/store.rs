@@ -1,0 +1,331 @@
+//! The event store against a real PostgreSQL: appends, optimistic
+//! concurrency, idempotency records, and the sequencer's order, timestamps
+//! and hash chain, including the late-commit case on a private cluster.
+
+use std::collections::HashSet;
+
+use sqlx::Row;
+use tledger_events::chain::{self, ChainRecord};
+use tledger_events::facts::UnitRegistered;
+use tledger_events::{AggregateKind, Date, Fact, UnitId, UnitLevel};
+use tledger_store::{Append, AppendError, EventMetadata, Idempotency, NewEvent, Sequencer, Store};
+use tledger_tests::{PrivatePostgres, TestDatabase};
+use uuid::Uuid;
+
+fn unit(id: &str) -> Fact {
+    Fact::UnitRegistered(UnitRegistered {
+        unit_id: UnitId::parse(id).expect("unit id"),
+        name: format!("Unit {id}"),
+        level: UnitLevel::Commune,
+        parent_id: None,
+        effective_date: "2007-01-01".parse::<Date>().expect("date"),
+    })
+}
+
+fn metadata() -> EventMetadata {
+    EventMetadata {
+        publisher: "/commands/test".into(),
+        actor: "test".into(),
+        command_id: Some("c-1".into()),
+        correlation_id: Some("corr-1".into()),
+        causation_id: None,
+    }
+}
+
+fn append_of(id: &str, expected_version: u64) -> Append {
+    Append {
+        aggregate: AggregateKind::Unit,
+        aggregate_id: id.into(),
+        expected_version,
+        events: vec![NewEvent {
+            event_id: Uuid::now_v7(),
+            fact: unit(id),
+            metadata: metadata(),
+        }],
+        idempotency: None,
+    }
+}
+
+async fn store_at(url: &str) -> Store {
+    let store = Store::connect(url, 8).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+async fn sequence_all(store: &Store) -> u64 {
+    let sequencer = Sequencer::new(store.clone());
+    loop {
+        let batch = sequencer.sequence_batch().await.expect("sequence");
+        if batch.events.is_empty() {
+            return batch.head;
+        }
+    }
+}
+
+#[tokio::test]
+async fn appended_events_load_back_and_get_dense_positions_in_commit_order() {
+    let db = TestDatabase::create().await;
+    let store = store_at(db.url()).await;
+    for i in 0..5 {
+        store
+            .append(&append_of(&format!("u{i}"), 0))
+            .await
+            .expect("append");
+    }
+    let loaded = store
+        .load_stream(AggregateKind::Unit, "u3")
+        .await
+        .expect("load");
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(
+        (loaded[0].version, &loaded[0].fact, loaded[0].position),
+        (1, &unit("u3"), None)
+    );
+    assert_eq!(store.head().await.expect("head"), 0);
+
+    assert_eq!(sequence_all(&store).await, 5);
+    let ledger = store.read_ledger(0, 100).await.expect("read");
+    let positions: Vec<u64> = ledger.iter().map(|e| e.position).collect();
+    assert_eq!(positions, vec![1, 2, 3, 4, 5]);
+    let ids: Vec<&str> = ledger.iter().map(|e| e.aggregate_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["u0", "u1", "u2", "u3", "u4"],
+        "commit order is position order"
+    );
+    assert!(ledger
+        .windows(2)
+        .all(|w| w[0].recorded_at <= w[1].recorded_at));
+    assert_eq!(ledger[0].publisher, "/commands/test");
+    assert_eq!(ledger[0].correlation_id.as_deref(), Some("corr-1"));
+    assert_eq!(
+        store
+            .load_stream(AggregateKind::Unit, "u3")
+            .await
+            .expect("load")[0]
+            .position,
+        Some(4)
+    );
+}
+
+#[tokio::test]
+async fn the_chain_hash_is_recomputable_from_the_rows_alone() {
+    let db = TestDatabase::create().await;
+    let store = store_at(db.url()).await;
+    for i in 0..4 {
+        store
+            .append(&append_of(&format!("u{i}"), 0))
+            .await
+            .expect("append");
+    }
+    sequence_all(&store).await;
+    let mut previous = chain::GENESIS;
+    for event in store.read_ledger(0, 100).await.expect("read") {
+        let stream = event.stream();
+        let record = ChainRecord {
+            position: event.position,
+            event_id: event.event_id,
+            stream: &stream,
+            version: event.version,
+            event_type: &event.event_type,
+            effective_date: event.effective_date.into(),
+            recorded_at: chain::format_instant(event.recorded_at),
+            data: &event.data,
+            metadata: &event.metadata,
+        };
+        let expected = chain::event_hash(&previous, &record).expect("hash");
+        assert_eq!(
+            event.hash,
+            expected.to_vec(),
+            "hash at position {}",
+            event.position
+        );
+        previous = expected;
+    }
+    let head_hash: Vec<u8> = sqlx::query_scalar("SELECT hash FROM ledger_head")
+        .fetch_one(store.pool())
+        .await
+        .expect("head");
+    assert_eq!(head_hash, previous.to_vec());
+}
+
+#[tokio::test]
+async fn it_should_not_append_twice_at_the_same_version() {
+    let db = TestDatabase::create().await;
+    let store = store_at(db.url()).await;
+    store.append(&append_of("u1", 0)).await.expect("first");
+    let second = store.append(&append_of("u1", 0)).await;
+    assert!(
+        matches!(
+            second,
+            Err(AppendError::VersionConflict {
+                expected_version: 0,
+                ..
+            })
+        ),
+        "{second:?}"
+    );
+    // Concurrent writers at one version: exactly one wins.
+    let results = futures_join(&store, "u2", 8).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| matches!(r, Err(AppendError::VersionConflict { .. })))
+            .count(),
+        7
+    );
+    assert_eq!(
+        store
+            .load_stream(AggregateKind::Unit, "u2")
+            .await
+            .expect("load")
+            .len(),
+        1
+    );
+}
+
+async fn futures_join(store: &Store, id: &str, n: usize) -> Vec<Result<(), AppendError>> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let store = store.clone();
+        let append = append_of(id, 0);
+        tasks.push(tokio::spawn(async move { store.append(&append).await }));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("join"));
+    }
+    results
+}
+
+#[tokio::test]
+async fn an_idempotency_key_is_recorded_with_the_events_and_cannot_be_taken_twice() {
+    let db = TestDatabase::create().await;
+    let store = store_at(db.url()).await;
+    let token = Uuid::now_v7();
+    let mut first = append_of("u1", 0);
+    first.idempotency = Some(Idempotency {
+        token_id: token,
+        key: "k-1".into(),
+        command: "register_unit".into(),
+        request_hash: vec![1, 2, 3],
+    });
+    store.append(&first).await.expect("append");
+    let prior = store
+        .prior_request(token, "k-1")
+        .await
+        .expect("read")
+        .expect("recorded");
+    assert_eq!(prior.command, "register_unit");
+    assert_eq!(prior.request_hash, vec![1, 2, 3]);
+    assert_eq!(prior.event_ids, vec![first.events[0].event_id]);
+    assert_eq!(
+        store
+            .prior_request(Uuid::now_v7(), "k-1")
+            .await
+            .expect("read"),
+        None
+    );
+
+    let mut again = append_of("u2", 0);
+    again.idempotency = first.idempotency.clone();
+    let result = store.append(&again).await;
+    assert!(
+        matches!(result, Err(AppendError::IdempotencyKeyTaken(ref k)) if k == "k-1"),
+        "{result:?}"
+    );
+    // Nothing of the refused append was written.
+    assert!(store
+        .load_stream(AggregateKind::Unit, "u2")
+        .await
+        .expect("load")
+        .is_empty());
+}
+
+/// ARCHITECTURE.md decision 4: a writer whose transaction is still open
+/// holds the sequencer back; nothing committed after it is sequenced (or
+/// skipped) until it ends, and then everything is, in transaction order.
+/// On a private cluster: the xmin horizon is cluster-wide.
+#[tokio::test]
+async fn a_late_commit_is_never_skipped() {
+    let cluster = PrivatePostgres::start().await;
+    let url = cluster.url("postgres");
+    let store = store_at(&url).await;
+    let sequencer = Sequencer::new(store.clone());
+
+    // Writer A: inserts first (so it has the lowest transaction id) and
+    // stays open.
+    let mut held = store.pool().begin().await.expect("begin A");
+    let a = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO events (event_id, aggregate_type, aggregate_id, version, event_type, \
+         schema_version, data, metadata, effective_date, publisher, actor) \
+         VALUES ($1, 'unit', 'held', 1, 'unit.registered.v1', 1, $2, '{}', '2007-01-01', 'test', 'test')",
+    )
+    .bind(a)
+    .bind(unit("held").data())
+    .execute(&mut *held)
+    .await
+    .expect("insert A");
+
+    // Writers B and C commit while A is open.
+    let b = append_of("b", 0);
+    let c = append_of("c", 0);
+    store.append(&b).await.expect("B");
+    store.append(&c).await.expect("C");
+    let batch = sequencer.sequence_batch().await.expect("sequence");
+    assert_eq!(
+        batch.events,
+        vec![],
+        "nothing after A's transaction is sequenced while A is open"
+    );
+    assert_eq!(store.head().await.expect("head"), 0);
+    let unsequenced: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE position IS NULL")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(unsequenced, 2, "B and C wait, committed but unsequenced");
+
+    held.commit().await.expect("commit A");
+    let batch = sequencer.sequence_batch().await.expect("sequence");
+    assert_eq!(
+        batch.events,
+        vec![(a, 1), (b.events[0].event_id, 2), (c.events[0].event_id, 3)],
+        "then everything, in transaction order, with dense positions"
+    );
+    let rows = sqlx::query("SELECT position FROM events ORDER BY position")
+        .fetch_all(store.pool())
+        .await
+        .expect("rows");
+    let positions: HashSet<i64> = rows.iter().map(|r| r.get::<i64, _>("position")).collect();
+    assert_eq!(positions, HashSet::from([1, 2, 3]));
+}
+
+/// An aborted writer leaves no gap: its row is never visible, and the
+/// sequencer moves on.
+#[tokio::test]
+async fn a_rolled_back_writer_leaves_no_gap() {
+    let db = TestDatabase::create().await;
+    let store = store_at(db.url()).await;
+    let mut aborted = store.pool().begin().await.expect("begin");
+    sqlx::query(
+        "INSERT INTO events (event_id, aggregate_type, aggregate_id, version, event_type, \
+         schema_version, data, metadata, effective_date, publisher, actor) \
+         VALUES ($1, 'unit', 'gone', 1, 'unit.registered.v1', 1, $2, '{}', '2007-01-01', 'test', 'test')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(unit("gone").data())
+    .execute(&mut *aborted)
+    .await
+    .expect("insert");
+    aborted.rollback().await.expect("rollback");
+    store.append(&append_of("kept", 0)).await.expect("append");
+    assert_eq!(sequence_all(&store).await, 1);
+    let ledger = store.read_ledger(0, 10).await.expect("read");
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(
+        (ledger[0].position, ledger[0].aggregate_id.as_str()),
+        (1, "kept")
+    );
+}
