@@ -1,0 +1,368 @@
+//! The serving process: [`build`] connects and binds, [`App::port`] tells
+//! tests where it listens (they bind port 0), [`App::run_until_stopped`]
+//! runs every component until the shutdown future completes.
+//!
+//! Shutdown is staged so that nothing in flight is lost: first the HTTP
+//! server, the NATS command listener and the policies stop taking work and
+//! finish what they hold (a command waits for its position, so the
+//! sequencer must still run); then the sequencer sequences what committed
+//! and stops; then the relay publishes that and stops. Each stage has a
+//! time limit, so that a stuck client or NATS being down cannot make the
+//! process hang on SIGTERM.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tledger_store::{Sequenced, Sequencer, Store};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch, Notify};
+use tokio::task::JoinSet;
+
+use crate::access::Access;
+use crate::commands::CommandService;
+use crate::config::Settings;
+use crate::http::{router, HttpState};
+use crate::relay::Relay;
+use crate::startup::{self, StartupError};
+use crate::Prefix;
+
+/// How often the sequencer looks for commits nobody announced (another
+/// process's, a bulk import's).
+const SEQUENCER_IDLE: Duration = Duration::from_millis(200);
+/// How long in-flight HTTP and NATS commands get to finish.
+const FRONT_GRACE: Duration = Duration::from_secs(30);
+/// How long the sequencer gets for its last batches.
+const SEQUENCER_GRACE: Duration = Duration::from_secs(30);
+/// How long the relay gets to publish its last batch (NATS may be down).
+const RELAY_GRACE: Duration = Duration::from_secs(10);
+/// How often the Prometheus recorder drains its histograms.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+/// Sequencer announcements buffered for slow listeners (a listener that
+/// lags falls back to reading positions).
+const ANNOUNCE_CAPACITY: usize = 1024;
+
+/// A built, not yet running, service.
+pub struct App {
+    listener: TcpListener,
+    address: SocketAddr,
+    store: Store,
+    access: Access,
+    commands: CommandService,
+    client: async_nats::Client,
+    jetstream: async_nats::jetstream::Context,
+    relay: Relay,
+    prefix: Prefix,
+    metrics: PrometheusHandle,
+    wake: Arc<Notify>,
+    sequenced: broadcast::Sender<Arc<Sequenced>>,
+}
+
+/// Why the service stopped with an error: each component that failed (or
+/// stopped by itself, which it should not), on one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", failures.join("; "))]
+pub struct RunError {
+    pub failures: Vec<String>,
+}
+
+/// Connects to PostgreSQL (creating the database if missing) and migrates
+/// it, connects to NATS and makes sure the stream exists, and binds the
+/// HTTP listener (port 0 picks a free port). Nothing runs yet.
+pub async fn build(settings: &Settings) -> Result<App, StartupError> {
+    let store = startup::ensure_database(&settings.database_url).await?;
+    startup::migrate(&store).await?;
+    let (client, jetstream) = startup::connect_nats(&settings.nats_url).await?;
+    let relay = Relay::new(store.clone(), jetstream.clone(), settings.prefix.clone());
+    relay.ensure_stream().await?;
+    let listener = TcpListener::bind(settings.http_addr)
+        .await
+        .map_err(|source| StartupError::Bind {
+            addr: settings.http_addr,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| StartupError::Bind {
+        addr: settings.http_addr,
+        source,
+    })?;
+    let access = Access::new(store.clone());
+    let wake = Arc::new(Notify::new());
+    let (sequenced, _) = broadcast::channel(ANNOUNCE_CAPACITY);
+    let commands = CommandService::new(
+        store.clone(),
+        access.clone(),
+        settings.prefix.clone(),
+        wake.clone(),
+        sequenced.clone(),
+    );
+    Ok(App {
+        listener,
+        address,
+        store,
+        access,
+        commands,
+        client,
+        jetstream,
+        relay,
+        prefix: settings.prefix.clone(),
+        metrics: crate::telemetry::metrics(),
+        wake,
+        sequenced,
+    })
+}
+
+/// A stop signal that any number of tasks can wait on.
+struct Stop(watch::Sender<bool>);
+
+impl Stop {
+    fn new() -> Self {
+        Self(watch::channel(false).0)
+    }
+
+    fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Completes once triggered (or once the `Stop` is gone).
+    fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        }
+    }
+}
+
+/// A component's name and how it ended.
+type Outcome = (&'static str, Result<(), String>);
+
+impl App {
+    /// The bound HTTP port.
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The bound HTTP address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Token storage; shares its verification cache with the running
+    /// service, so a revocation made through it takes effect at once.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    pub fn commands(&self) -> &CommandService {
+        &self.commands
+    }
+
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// Runs the HTTP server, the NATS command listener, the policies, the
+    /// sequencer and the relay until `shutdown` completes (or one of them
+    /// fails), then stops them in order (see the module documentation).
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), RunError> {
+        let App {
+            listener,
+            address,
+            store,
+            access: _,
+            commands,
+            client,
+            jetstream,
+            relay,
+            prefix,
+            metrics,
+            wake,
+            sequenced,
+        } = self;
+        let front_stop = Stop::new();
+        let sequencer_stop = Stop::new();
+        let relay_stop = Stop::new();
+        let relay_wake = Arc::new(Notify::new());
+        let mut failures = Vec::new();
+
+        let mut front: JoinSet<Outcome> = JoinSet::new();
+        let app = router(HttpState {
+            commands: commands.clone(),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            jetstream: Some(jetstream),
+        });
+        let stopped = front_stop.wait();
+        front.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await;
+            ("HTTP server", served.map_err(|e| e.to_string()))
+        });
+        let stopped = front_stop.wait();
+        let nats_commands = commands.clone();
+        front.spawn(async move {
+            let served = crate::nats_commands::serve(client, prefix, nats_commands, stopped).await;
+            ("NATS command listener", served.map_err(|e| e.to_string()))
+        });
+        let stopped = front_stop.wait();
+        front.spawn(async move {
+            commands.run_policies(stopped).await;
+            ("policies", Ok(()))
+        });
+
+        // Subscribed before the sequencer starts, so no batch goes unseen.
+        let mut announcements = sequenced.subscribe();
+        let mut back: JoinSet<Outcome> = JoinSet::new();
+        let stopped = sequencer_stop.wait();
+        let announce = sequenced.clone();
+        back.spawn(async move {
+            Sequencer::new(store)
+                .run(wake, announce, SEQUENCER_IDLE, stopped)
+                .await;
+            ("sequencer", Ok(()))
+        });
+
+        let mut relays: JoinSet<Outcome> = JoinSet::new();
+        let stopped = relay_stop.wait();
+        let woken = relay_wake.clone();
+        relays.spawn(async move {
+            relay.run(woken, stopped).await;
+            ("relay", Ok(()))
+        });
+        // The relay wakes when the sequencer announces a batch. A lagging
+        // receiver still wakes it: the relay reads the ledger, not the
+        // announcements.
+        let mut helpers = JoinSet::new();
+        let woken = relay_wake.clone();
+        helpers.spawn(async move {
+            while let Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) =
+                announcements.recv().await
+            {
+                woken.notify_one();
+            }
+        });
+        helpers.spawn(async move {
+            let mut every = tokio::time::interval(METRICS_UPKEEP);
+            loop {
+                every.tick().await;
+                metrics.run_upkeep();
+            }
+        });
+        tracing::info!(%address, "listening on http://{address}");
+
+        // Run until asked to stop or until a component ends by itself,
+        // which is a failure: the service must not go on half-working.
+        tokio::pin!(shutdown);
+        tokio::select! {
+            () = &mut shutdown => tracing::info!("shutting down"),
+            Some(ended) = front.join_next() => failures.push(ended_early(ended)),
+            Some(ended) = back.join_next() => failures.push(ended_early(ended)),
+            Some(ended) = relays.join_next() => failures.push(ended_early(ended)),
+        }
+        if !failures.is_empty() {
+            tracing::error!(failure = %failures.join("; "), "stopping the service");
+        }
+
+        front_stop.trigger();
+        finish(&mut front, FRONT_GRACE, &mut failures).await;
+        sequencer_stop.trigger();
+        finish(&mut back, SEQUENCER_GRACE, &mut failures).await;
+        // One last look at the ledger for what the sequencer drained.
+        relay_wake.notify_one();
+        relay_stop.trigger();
+        finish(&mut relays, RELAY_GRACE, &mut failures).await;
+        helpers.shutdown().await;
+        tracing::info!("stopped");
+
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(RunError { failures })
+        }
+    }
+}
+
+/// A component that ended before the shutdown was asked for.
+fn ended_early(ended: Result<Outcome, tokio::task::JoinError>) -> String {
+    match ended {
+        Ok((name, Ok(()))) => format!("the {name} stopped by itself"),
+        Ok((name, Err(reason))) => format!("the {name} failed: {reason}"),
+        Err(e) => format!("a component panicked: {e}"),
+    }
+}
+
+/// Waits up to `grace` for the tasks of `set` to end, then aborts the rest.
+async fn finish(set: &mut JoinSet<Outcome>, grace: Duration, failures: &mut Vec<String>) {
+    let drained = tokio::time::timeout(grace, async {
+        while let Some(ended) = set.join_next().await {
+            match ended {
+                Ok((_, Ok(()))) => {}
+                Ok((name, Err(reason))) => failures.push(format!("the {name} failed: {reason}")),
+                Err(e) if e.is_cancelled() => {}
+                Err(e) => failures.push(format!("a component panicked: {e}")),
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        let left = set.len();
+        tracing::warn!(
+            left,
+            "{left} component(s) did not stop within {} s; aborting them",
+            grace.as_secs()
+        );
+        set.shutdown().await;
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM. A second signal ends the
+/// process at once, for an operator who does not want to wait for the
+/// graceful shutdown.
+pub async fn shutdown_signal() {
+    wait_for_signal().await;
+    tracing::info!("signal received; finishing in-flight work (signal again to stop at once)");
+    tokio::spawn(async {
+        wait_for_signal().await;
+        tracing::warn!("second signal: stopping at once");
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    () = ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the service");
+                ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c().await;
+}
+
+/// Ctrl-C; never, when its handler cannot be installed (stopping the
+/// service at once because of that would be worse).
+async fn ctrl_c() {
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        tracing::warn!(%error, "cannot listen for Ctrl-C");
+        std::future::pending::<()>().await;
+    }
+}

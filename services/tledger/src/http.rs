@@ -1,0 +1,169 @@
+//! The HTTP adapter (axum): commands, the ledger head, health, readiness
+//! and metrics. Thin: every command goes to [`CommandService::execute`].
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+use tledger_domain::ErrorCode;
+use tledger_store::Store;
+
+use crate::commands::{CommandReply, CommandRequest, CommandService, Refusal};
+
+/// The largest command body accepted (CONTRACT.md: 413 above 1 MiB).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    pub commands: CommandService,
+    pub store: Store,
+    pub metrics: PrometheusHandle,
+    /// For `published_position`; `None` when NATS is not configured.
+    pub jetstream: Option<async_nats::jetstream::Context>,
+}
+
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/v1/commands/{name}", post(command))
+        .route("/v1/ledger/head", get(head))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        // Bodies are limited in the handler, to answer with the contract's
+        // error body; this only stops axum's own default (2 MiB) getting in
+        // the way.
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+fn reply(reply: CommandReply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(reply.body)).into_response()
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// `Authorization: Bearer <token>` → the token.
+pub fn bearer(authorization: Option<&str>) -> Option<String> {
+    authorization
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned())
+}
+
+async fn command(
+    State(state): State<HttpState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return reply(
+                Refusal::new(
+                    ErrorCode::TooLarge,
+                    format!("the body is over {MAX_BODY} bytes (1 MiB)"),
+                )
+                .reply(),
+            )
+        }
+        Err(rejection) => {
+            return reply(Refusal::new(ErrorCode::Malformed, rejection.body_text()).reply())
+        }
+    };
+    let request = CommandRequest {
+        name,
+        body,
+        bearer: bearer(header(&headers, "authorization").as_deref()),
+        idempotency_key: header(&headers, "idempotency-key"),
+        correlation_id: header(&headers, "x-correlation-id"),
+    };
+    reply(state.commands.execute(request).await)
+}
+
+/// The last published position (the stream's last sequence), if NATS answers.
+async fn published_position(state: &HttpState) -> Option<u64> {
+    let jetstream = state.jetstream.as_ref()?;
+    let name = state.commands.prefix().events_stream();
+    let lookup = async {
+        let mut stream = jetstream.get_stream(&name).await.ok()?;
+        stream
+            .info()
+            .await
+            .ok()
+            .map(|info| info.state.last_sequence)
+    };
+    tokio::time::timeout(Duration::from_secs(1), lookup)
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn head(State(state): State<HttpState>) -> Response {
+    match state.store.head().await {
+        Ok(position) => {
+            let published = published_position(&state).await;
+            Json(json!({"position": position, "published_position": published})).into_response()
+        }
+        Err(e) => reply(Refusal::from(e).reply()),
+    }
+}
+
+async fn ready(State(state): State<HttpState>) -> Response {
+    let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(state.store.pool());
+    match tokio::time::timeout(Duration::from_secs(2), ping).await {
+        Ok(Ok(_)) => Json(json!({"status": "ready"})).into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "reason": "PostgreSQL does not answer"})),
+        )
+            .into_response(),
+    }
+}
+
+/// Prometheus text: counters kept by the handlers, plus gauges read now from
+/// the database and the stream (ledger head, unsequenced events, the oldest
+/// open transaction that holds the sequencer back, relay lag).
+async fn metrics(State(state): State<HttpState>) -> Response {
+    let pool = state.store.pool();
+    if let Ok(head) = state.store.head().await {
+        metrics::gauge!("tledger_ledger_head_position").set(head as f64);
+        if let Some(published) = published_position(&state).await {
+            metrics::gauge!("tledger_published_position").set(published as f64);
+            metrics::gauge!("tledger_relay_lag_events").set(head.saturating_sub(published) as f64);
+        }
+    }
+    if let Ok(n) =
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events WHERE position IS NULL")
+            .fetch_one(pool)
+            .await
+    {
+        metrics::gauge!("tledger_sequencer_lag_events").set(n as f64);
+    }
+    let oldest = "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(xact_start)), 0)::float8 \
+                  FROM pg_stat_activity WHERE backend_xid IS NOT NULL OR backend_xmin IS NOT NULL";
+    if let Ok(age) = sqlx::query_scalar::<_, f64>(oldest).fetch_one(pool).await {
+        metrics::gauge!("tledger_oldest_transaction_seconds").set(age);
+    }
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}

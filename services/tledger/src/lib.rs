@@ -1,0 +1,19 @@
+//! The training-ledger service: commands over HTTP and NATS, the relay from
+//! the event store to JetStream, access tokens, and the `tledger` command
+//! line. Adapters stay thin; the rules live in `tledger-domain`, the
+//! storage in `tledger-store`.
+
+pub mod access;
+pub mod app;
+pub mod bench;
+pub mod commands;
+pub mod config;
+pub mod http;
+pub mod lookups;
+pub mod nats_commands;
+pub mod prefix;
+pub mod relay;
+pub mod startup;
+pub mod telemetry;
+
+pub use prefix::Prefix;

@@ -1,0 +1,146 @@
+//! The look-ups a command needs before the domain decides (ADR 2): loading
+//! aggregates, the unit hierarchy on a date, the reference data in force,
+//! and facts elsewhere that depend on a registration.
+
+use std::collections::HashMap;
+
+use cqrs_es::Aggregate;
+use tledger_domain::{resolve_stream, FromFact, StoredFact, Unit};
+use tledger_events::reference::{in_force, PositionTaxonomy, Published, ReferenceContent};
+use tledger_events::{AggregateKind, Date, Fact, ReferenceKind};
+use tledger_store::{Store, StoreError, StoredEvent};
+
+/// An aggregate loaded from its stream, with the stream's version.
+pub struct Loaded<A> {
+    pub aggregate: A,
+    pub version: u64,
+    pub events: Vec<StoredEvent>,
+}
+
+/// Rebuilds an aggregate from stored events.
+pub fn rebuild<A>(events: Vec<StoredEvent>) -> Result<Loaded<A>, StoreError>
+where
+    A: Aggregate,
+    A::Event: FromFact,
+{
+    let facts: Vec<StoredFact> = events
+        .iter()
+        .map(|e| StoredFact {
+            event_id: e.event_id,
+            version: e.version,
+            fact: e.fact.clone(),
+        })
+        .collect();
+    let domain_events = resolve_stream::<A::Event>(&facts).map_err(|e| StoreError::Corrupt {
+        event_id: facts.first().map(|f| f.event_id).unwrap_or_default(),
+        event_type: A::TYPE.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let mut aggregate = A::default();
+    for event in domain_events {
+        aggregate.apply(event);
+    }
+    Ok(Loaded {
+        aggregate,
+        version: events.last().map_or(0, |e| e.version),
+        events,
+    })
+}
+
+/// Loads the aggregate of the stream `<kind>-<id>`.
+pub async fn load<A>(store: &Store, kind: AggregateKind, id: &str) -> Result<Loaded<A>, StoreError>
+where
+    A: Aggregate,
+    A::Event: FromFact,
+{
+    rebuild(store.load_stream(kind, id).await?)
+}
+
+/// The unit hierarchy over time, from every unit stream.
+#[derive(Default)]
+pub struct Hierarchy {
+    units: HashMap<String, Unit>,
+}
+
+impl Hierarchy {
+    pub async fn load(store: &Store) -> Result<Self, StoreError> {
+        let mut units = HashMap::new();
+        for (id, events) in store.load_streams(AggregateKind::Unit).await? {
+            units.insert(id, rebuild::<Unit>(events)?.aggregate);
+        }
+        Ok(Self { units })
+    }
+
+    pub fn is_registered(&self, unit: &str) -> bool {
+        self.units
+            .get(unit)
+            .is_some_and(|u| u.registration().is_some())
+    }
+
+    /// The unit above `unit` on `date`: the unit it was dissolved into once
+    /// dissolved (its facts count there), else its parent after the
+    /// re-parentings effective by then.
+    pub fn parent_on(&self, unit: &str, date: Date) -> Option<String> {
+        let u = self.units.get(unit)?;
+        let registered = u.registration()?;
+        if let Some((into, on)) = u.dissolution() {
+            if on <= date {
+                return Some(into.to_string());
+            }
+        }
+        let moved = u
+            .reorganisations()
+            .filter(|r| r.parent_id.is_some() && r.effective_date <= date)
+            .max_by_key(|r| r.effective_date)
+            .and_then(|r| r.parent_id.clone());
+        moved
+            .or_else(|| registered.parent_id.clone())
+            .map(|p| p.to_string())
+    }
+
+    /// `unit` followed by the units above it on `date` (stops at a cycle).
+    pub fn line_on(&self, unit: &str, date: Date) -> Vec<String> {
+        let mut line = vec![unit.to_owned()];
+        while let Some(parent) = line.last().and_then(|u| self.parent_on(u, date)) {
+            if line.contains(&parent) {
+                break;
+            }
+            line.push(parent);
+        }
+        line
+    }
+
+    /// Whether `unit` is `root` or below it on `date`.
+    pub fn within(&self, unit: &str, root: &str, date: Date) -> bool {
+        self.line_on(unit, date).iter().any(|u| u == root)
+    }
+}
+
+/// The position taxonomy in force on `date`, as the ledger knows it now.
+pub async fn taxonomy_on(
+    store: &Store,
+    date: Date,
+) -> Result<Option<PositionTaxonomy>, StoreError> {
+    let mut taxonomies = Vec::new();
+    for (_, events) in store.load_streams(AggregateKind::Reference).await? {
+        for event in events {
+            if let Fact::ReferencePublished(p) = &event.fact {
+                if p.kind != ReferenceKind::PositionTaxonomy {
+                    continue;
+                }
+                if let Ok(ReferenceContent::PositionTaxonomy(t)) =
+                    ReferenceContent::parse(p.kind, &p.content)
+                {
+                    taxonomies.push(Published {
+                        name: p.name.clone(),
+                        effective_date: p.effective_date,
+                        // Not yet sequenced (just recorded) sorts last.
+                        position: event.position.unwrap_or(u64::MAX),
+                        content: t,
+                    });
+                }
+            }
+        }
+    }
+    Ok(in_force(&taxonomies, date).map(|p| p.content.clone()))
+}

@@ -1,0 +1,309 @@
+//! `tledger`: the training-ledger service and its command line
+//! (CONTRACT.md "Running" and "Access").
+//!
+//! Standard output carries results only (a new token, a table), so that
+//! scripts can read them; logs and errors go to standard error. An error is
+//! printed as one line, `error: <what and how to fix it>`, and the exit code
+//! is 2 when a service is unreachable or the configuration is wrong, 1
+//! otherwise (clap's usage errors are 2 as well).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tledger::access::{Access, Caller, Role, TokenInfo};
+use tledger::app;
+use tledger::config::{ConfigError, Settings};
+use tledger::startup::{self, StartupError};
+use tledger::telemetry::{self, TelemetryError};
+use tledger_events::{PublisherId, UnitId};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tledger",
+    version,
+    about = "The training ledger of commune cadres: an event-sourced ledger in PostgreSQL, \
+             copied to NATS JetStream.",
+    after_help = "Settings come from the config file, overridden by TLEDGER_DATABASE_URL, \
+                  TLEDGER_NATS_URL, TLEDGER_HTTP_ADDR, TLEDGER_PREFIX, TLEDGER_ADMIN_TOKEN and \
+                  TLEDGER_SIGNING_KEY. Logs: TLEDGER_LOG (default info), TLEDGER_LOG_FORMAT=json."
+)]
+struct Cli {
+    /// A TOML config file (keys database_url, nats_url, http_addr, prefix,
+    /// admin_token, signing_key); TLEDGER_CONFIG when not given.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create and migrate the database, then serve HTTP and NATS commands,
+    /// sequence and relay the ledger until SIGINT or SIGTERM.
+    Serve,
+    /// Create the database if missing, apply migrations and record the
+    /// shipped reference data, then exit.
+    Migrate,
+    /// Create, list and revoke access tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+    /// Benchmarks, on a database and prefix of their own (never real data).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// N nominate commands over HTTP against single-row INSERT commits of
+    /// the same size, alternating, at each concurrency; medians over the
+    /// rounds, written to <out>/commands.md and <out>/commands.json.
+    Commands {
+        /// Commands (and baseline inserts) per round and concurrency.
+        #[arg(long, default_value_t = tledger::bench::DEFAULT_COUNT)]
+        count: usize,
+        #[arg(long, default_value_t = tledger::bench::DEFAULT_ROUNDS)]
+        rounds: usize,
+        /// Concurrent clients, a comma-separated list.
+        #[arg(long, value_delimiter = ',', default_value = "1,16")]
+        concurrency: Vec<usize>,
+        /// Where the report goes.
+        #[arg(long, value_name = "DIR", default_value = "./bench-results")]
+        out: PathBuf,
+        /// Keep the benchmark's database instead of dropping it.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// Create a token; the token is printed alone on the last line, once.
+    Create {
+        /// admin, unit_officer, inspector or publisher.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The root of a unit officer's scope (required for unit_officer).
+        #[arg(long, value_name = "UNIT_ID")]
+        unit: Option<UnitId>,
+        /// A publisher token's publisher (required for publisher).
+        #[arg(long, value_name = "PUBLISHER_ID")]
+        publisher: Option<PublisherId>,
+        /// A name to recognise (and revoke) the token by.
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tokens (never their secrets).
+    List,
+    /// Revoke the token with this id, or every live token with this name.
+    Revoke {
+        #[arg(value_name = "ID_OR_NAME")]
+        id_or_name: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+        .map_err(|e: tledger::access::AccessError| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    telemetry::init_logging()?;
+    let settings = Settings::load(cli.config.as_deref())?;
+    tracing::debug!(?settings, "settings");
+    match cli.command {
+        Command::Serve => serve(&settings).await,
+        Command::Migrate => migrate(&settings).await,
+        Command::Tokens { command } => tokens(&settings, command).await,
+        Command::Bench { command } => bench(&settings, command).await,
+    }
+}
+
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let app = app::build(settings).await?;
+    startup::admin_token(app.access(), settings).await?;
+    app.run_until_stopped(app::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let store = startup::ensure_database(&settings.database_url).await?;
+    let migrated = startup::migrate(&store).await?;
+    if migrated.recorded.is_empty() {
+        println!(
+            "the database is up to date; the ledger head is {}",
+            migrated.head
+        );
+    } else {
+        println!(
+            "recorded the shipped reference data {}; the ledger head is {}",
+            migrated.recorded.join(", "),
+            migrated.head
+        );
+    }
+    Ok(())
+}
+
+async fn tokens(settings: &Settings, command: TokensCommand) -> anyhow::Result<()> {
+    let store = startup::ensure_database(&settings.database_url).await?;
+    // The tokens table may not exist yet on a fresh database; only the
+    // schema is needed here, not the reference facts.
+    store.migrate().await.map_err(StartupError::from)?;
+    let access = Access::new(store);
+    match command {
+        TokensCommand::Create {
+            role,
+            unit,
+            publisher,
+            name,
+        } => {
+            let (caller, secret) = access.create(role, unit, publisher, &name).await?;
+            println!(
+                "created token {} ({}, scope {}) named {:?}",
+                caller.token_id,
+                caller.role,
+                scope(&caller),
+                caller.name
+            );
+            println!("{secret}");
+        }
+        TokensCommand::List => {
+            let tokens = access.list().await?;
+            print!("{}", token_table(&tokens));
+        }
+        TokensCommand::Revoke { id_or_name } => {
+            let revoked = access.revoke(&id_or_name).await?;
+            let plural = if revoked == 1 { "" } else { "s" };
+            println!("revoked {revoked} token{plural}");
+        }
+    }
+    Ok(())
+}
+
+async fn bench(settings: &Settings, command: BenchCommand) -> anyhow::Result<()> {
+    use tledger::bench::{self, BenchError, CommandsBench};
+    let BenchCommand::Commands {
+        count,
+        rounds,
+        concurrency,
+        out,
+        keep,
+    } = command;
+    let options = CommandsBench {
+        count,
+        rounds,
+        concurrency,
+        out,
+        keep,
+    };
+    let report = bench::commands(settings, &options)
+        .await
+        .map_err(|error| match error {
+            // Its exit code (2: a service is unreachable) is found by type.
+            BenchError::Startup(e) => anyhow::Error::from(e),
+            other => anyhow::Error::from(other),
+        })?;
+    print!("{}", report.markdown());
+    if report.failures > 0 {
+        return Err(BenchError::Failures {
+            failed: report.failures,
+            total: report.attempted,
+            out: options.out,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// What a token may reach, in words.
+fn scope(caller: &Caller) -> String {
+    match (&caller.unit_id, &caller.publisher_id) {
+        (Some(unit), _) => format!("unit {unit}"),
+        (None, Some(publisher)) => format!("publisher {publisher}"),
+        (None, None) => "all".to_owned(),
+    }
+}
+
+/// The tokens as an aligned table, with a header line.
+fn token_table(tokens: &[TokenInfo]) -> String {
+    let header = ["id", "name", "role", "scope", "created", "revoked"];
+    let rows: Vec<[String; 6]> = tokens
+        .iter()
+        .map(|t| {
+            [
+                t.caller.token_id.to_string(),
+                t.caller.name.clone(),
+                t.caller.role.to_string(),
+                scope(&t.caller),
+                t.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                if t.revoked { "yes" } else { "no" }.to_owned(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(&header);
+    for row in &rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+    out
+}
+
+/// The error and its causes on one line, leaving out a cause whose text
+/// its parent already includes (typed errors often quote their source).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// 2 when a service is unreachable or the configuration is wrong, else 1.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if let Some(e) = cause.downcast_ref::<StartupError>() {
+            return e.exit_code();
+        }
+        if cause.is::<ConfigError>() || cause.is::<TelemetryError>() {
+            return 2;
+        }
+    }
+    1
+}
