@@ -8,6 +8,13 @@
 //! (an inspector's replay does exactly that).
 //!
 //! Must not depend on the command side (`tledger-domain`): projections read
-//! facts, never aggregates.
+//! facts, never aggregates. The PostgreSQL read models ([`projector`],
+//! [`schema`], [`reports`]) are adapters over the pure rules
+//! ([`hierarchy`], [`standards`], [`rate`]).
 
+pub mod hierarchy;
+pub mod projector;
+pub mod rate;
+pub mod reports;
+pub mod schema;
 pub mod standards;

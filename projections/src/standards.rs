@@ -77,6 +77,18 @@ pub fn assess(
     held: &[HeldQualification],
     date: Date,
 ) -> Option<Assessment> {
+    assess_ranks(ruleset, person, |track| {
+        level_on(held, track, date).map(|(_, rank)| rank)
+    })
+}
+
+/// Assesses `person` given the rank they reach in each track (`None`: no
+/// level recorded); the read models compute the ranks in SQL.
+pub fn assess_ranks(
+    ruleset: &Ruleset,
+    person: &Incumbent<'_>,
+    rank_of: impl Fn(Track) -> Option<u8>,
+) -> Option<Assessment> {
     let requirement = ruleset.requirement_for(person.staff_category, person.key_leader)?;
     let tracks = requirement
         .minimums
@@ -84,14 +96,10 @@ pub fn assess(
         .map(|track| {
             let outcome = match requirement.minimum(*track, person.position) {
                 None => TrackOutcome::Exempt,
-                Some(minimum) => {
-                    let needed = track.rank(minimum);
-                    let reached = level_on(held, *track, date).map(|(_, rank)| rank);
-                    match (reached, needed) {
-                        (Some(r), Some(n)) if r >= n => TrackOutcome::Met,
-                        _ => TrackOutcome::NotMet,
-                    }
-                }
+                Some(minimum) => match (rank_of(*track), track.rank(minimum)) {
+                    (Some(reached), Some(needed)) if reached >= needed => TrackOutcome::Met,
+                    _ => TrackOutcome::NotMet,
+                },
             };
             (*track, outcome)
         })

@@ -32,6 +32,8 @@ use crate::Prefix;
 /// How often the sequencer looks for commits nobody announced (another
 /// process's, a bulk import's).
 const SEQUENCER_IDLE: Duration = Duration::from_millis(200);
+/// How often the projector looks for sequenced events nobody announced.
+const PROJECTOR_IDLE: Duration = Duration::from_millis(500);
 /// How long in-flight HTTP and NATS commands get to finish.
 const FRONT_GRACE: Duration = Duration::from_secs(30);
 /// How long the sequencer gets for its last batches.
@@ -74,6 +76,9 @@ pub struct RunError {
 pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     let store = startup::ensure_database(&settings.database_url).await?;
     startup::migrate(&store).await?;
+    tledger_projections::projector::ensure_schema(store.pool(), tledger_projections::schema::LIVE)
+        .await
+        .map_err(|e| StartupError::ReadModels(e.to_string()))?;
     let (client, jetstream) = startup::connect_nats(&settings.nats_url).await?;
     let relay = Relay::new(store.clone(), jetstream.clone(), settings.prefix.clone());
     relay.ensure_stream().await?;
@@ -224,14 +229,25 @@ impl App {
         let mut back: JoinSet<Outcome> = JoinSet::new();
         let stopped = sequencer_stop.wait();
         let announce = sequenced.clone();
+        let sequencer_store = store.clone();
         back.spawn(async move {
-            Sequencer::new(store)
+            Sequencer::new(sequencer_store)
                 .run(wake, announce, SEQUENCER_IDLE, stopped)
                 .await;
             ("sequencer", Ok(()))
         });
 
         let mut relays: JoinSet<Outcome> = JoinSet::new();
+        // The projector keeps the read models up to the ledger; it stops
+        // with the relay, after the sequencer drained.
+        let projector_wake = Arc::new(Notify::new());
+        let stopped = relay_stop.wait();
+        let woken = projector_wake.clone();
+        let projector = tledger_projections::projector::Projector::new(store.clone());
+        relays.spawn(async move {
+            projector.run(woken, PROJECTOR_IDLE, stopped).await;
+            ("projector", Ok(()))
+        });
         let stopped = relay_stop.wait();
         let woken = relay_wake.clone();
         relays.spawn(async move {
@@ -243,11 +259,13 @@ impl App {
         // announcements.
         let mut helpers = JoinSet::new();
         let woken = relay_wake.clone();
+        let projector_woken = projector_wake.clone();
         helpers.spawn(async move {
             while let Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) =
                 announcements.recv().await
             {
                 woken.notify_one();
+                projector_woken.notify_one();
             }
         });
         helpers.spawn(async move {
@@ -278,6 +296,7 @@ impl App {
         finish(&mut back, SEQUENCER_GRACE, &mut failures).await;
         // One last look at the ledger for what the sequencer drained.
         relay_wake.notify_one();
+        projector_wake.notify_one();
         relay_stop.trigger();
         finish(&mut relays, RELAY_GRACE, &mut failures).await;
         helpers.shutdown().await;

@@ -230,6 +230,10 @@ impl CommandService {
         &self.inner.prefix
     }
 
+    pub fn access(&self) -> &Access {
+        &self.inner.access
+    }
+
     /// Handles one command and gives the answer to send back.
     #[tracing::instrument(skip_all, fields(command = %request.name))]
     pub async fn execute(&self, request: CommandRequest) -> CommandReply {

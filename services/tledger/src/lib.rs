@@ -13,6 +13,7 @@ pub mod lookups;
 pub mod nats_commands;
 pub mod prefix;
 pub mod relay;
+pub mod reports;
 pub mod startup;
 pub mod telemetry;
 

@@ -64,6 +64,8 @@ pub enum StartupError {
     },
     #[error("the database URL is not usable: {0}")]
     DatabaseUrl(String),
+    #[error("cannot prepare the read models: {0}")]
+    ReadModels(String),
     #[error(
         "NATS is not reachable at {url} ({reason}): start nats-server with JetStream \
          (nats-server -js) or set TLEDGER_NATS_URL"

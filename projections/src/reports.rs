@@ -1,0 +1,693 @@
+//! The compliance reports (CONTRACT.md "Reports"), read from the read models
+//! as of a date and as known at a cut (a ledger position).
+//!
+//! Each query keeps the rows with `position <= cut` that no retraction at or
+//! before the cut takes back; "as of" picks the latest (placements) or the
+//! highest (qualification levels) row effective by the date. The unit
+//! hierarchy and the reference data in force come from the same rows.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{json, Map, Value};
+use sqlx::{PgPool, Row};
+use tledger_events::reference::{PositionTaxonomy, Ruleset, SpecialtyMap};
+use tledger_events::{
+    Date, FundingSource, PositionCode, ReferenceKind, SpecialtyCode, StaffCategory, Track,
+};
+
+use crate::hierarchy::{Hierarchy, UnitChange};
+use crate::rate::Figure;
+use crate::schema;
+use crate::standards::{assess_ranks, Incumbent};
+
+/// Why a report cannot be given.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("unit {0} is not registered")]
+    UnknownUnit(String),
+    #[error("no {kind} is in force on {date}")]
+    NoReferenceData { kind: &'static str, date: Date },
+    #[error("the reference data {name} in the ledger does not parse: {reason}")]
+    BadReferenceData { name: String, reason: String },
+    #[error("PostgreSQL: {context}: {source}")]
+    Database {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> ReportError {
+    move |source| ReportError::Database { context, source }
+}
+
+/// "Not retracted at the cut", for a table aliased `t` ($1 is the cut).
+const LIVE: &str = "t.position <= $1 AND NOT EXISTS (SELECT 1 FROM rm.retractions r \
+                    WHERE r.event_id = t.event_id AND r.position <= $1)";
+
+fn cut_param(cut: u64) -> i64 {
+    i64::try_from(cut).unwrap_or(i64::MAX)
+}
+
+/// The read models, for reports.
+#[derive(Clone, Debug)]
+pub struct ReadModels {
+    pool: PgPool,
+}
+
+/// The training-volume report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrainingVolume {
+    pub unit_id: Option<String>,
+    pub from: Date,
+    pub to: Date,
+    pub position: u64,
+    /// Places by track and level (`""` for no level).
+    pub places: BTreeMap<(Track, String), u64>,
+    pub funding: BTreeMap<FundingSource, i64>,
+}
+
+impl TrainingVolume {
+    pub fn total(&self) -> u64 {
+        self.places.values().sum()
+    }
+
+    fn track_total(&self, track: Track) -> u64 {
+        self.places
+            .iter()
+            .filter(|((t, _), _)| *t == track)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn intermediate_plus(&self, track: Track) -> u64 {
+        self.places
+            .iter()
+            .filter(|((t, level), _)| {
+                *t == track && rank_of(track, level) != u8::MAX && rank_of(track, level) >= 2
+            })
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The contract's JSON.
+    pub fn to_json(&self) -> Value {
+        let mut by_track = Map::new();
+        for track in Track::ALL {
+            let mut by_level = Map::new();
+            if let Some(levels) = track.ordered_levels() {
+                for (level, _) in levels {
+                    by_level.insert(
+                        (*level).into(),
+                        json!(self
+                            .places
+                            .get(&(*track, (*level).to_owned()))
+                            .copied()
+                            .unwrap_or(0)),
+                    );
+                }
+            } else if *track != Track::Refresher {
+                for ((t, level), n) in &self.places {
+                    if t == track {
+                        by_level.insert(level.clone(), json!(n));
+                    }
+                }
+            }
+            by_track.insert(
+                track.as_str().into(),
+                json!({"total": self.track_total(*track), "by_level": by_level}),
+            );
+        }
+        let funding: Map<String, Value> = FundingSource::ALL
+            .iter()
+            .map(|s| {
+                (
+                    s.as_str().to_owned(),
+                    json!(self.funding.get(s).copied().unwrap_or(0)),
+                )
+            })
+            .collect();
+        json!({
+            "unit_id": self.unit_id,
+            "from": self.from.to_string(),
+            "to": self.to.to_string(),
+            "position": self.position,
+            "total": self.total(),
+            "headline": {
+                "professional_intermediate_plus": self.intermediate_plus(Track::Professional),
+                "political_theory_intermediate_plus": self.intermediate_plus(Track::PoliticalTheory),
+                "refresher": self.track_total(Track::Refresher),
+            },
+            "by_track": by_track,
+            "funding_vnd": funding,
+        })
+    }
+}
+
+/// The standards report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StandardsReport {
+    pub unit_id: Option<String>,
+    pub as_of: Date,
+    pub ruleset: String,
+    pub position: u64,
+    pub population: u64,
+    pub meets_all_standards: Figure,
+    pub professional_college_plus: Figure,
+    pub key_leaders_college_plus: Figure,
+    pub political_theory_intermediate_plus: Figure,
+}
+
+impl StandardsReport {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "unit_id": self.unit_id,
+            "as_of": self.as_of.to_string(),
+            "ruleset": self.ruleset,
+            "position": self.position,
+            "population": self.population,
+            "meets_all_standards": self.meets_all_standards.to_json(),
+            "professional_college_plus": self.professional_college_plus.to_json(),
+            "key_leaders_college_plus": self.key_leaders_college_plus.to_json(),
+            "political_theory_intermediate_plus": self.political_theory_intermediate_plus.to_json(),
+        })
+    }
+
+    /// The figures in the contract's order, for CSV and tables.
+    pub fn figures(&self) -> Vec<(&'static str, Figure)> {
+        vec![
+            ("meets_all_standards", self.meets_all_standards),
+            ("professional_college_plus", self.professional_college_plus),
+            ("key_leaders_college_plus", self.key_leaders_college_plus),
+            (
+                "political_theory_intermediate_plus",
+                self.political_theory_intermediate_plus,
+            ),
+        ]
+    }
+}
+
+/// A training place outside the staffing plan.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OutsidePlan {
+    pub enrollment_id: String,
+    pub official_id: String,
+    pub program_specialty: Option<String>,
+    pub planned_specialty: Option<String>,
+    pub reason: &'static str,
+}
+
+/// A person in a civil-servant post without an accepted specialty.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Misassigned {
+    pub official_id: String,
+    pub post: String,
+    pub specialty: Option<String>,
+    pub reason: &'static str,
+}
+
+/// The alignment report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlignmentReport {
+    pub unit_id: Option<String>,
+    pub as_of: Date,
+    pub position: u64,
+    pub training_outside_plan: Vec<OutsidePlan>,
+    pub misassigned: Vec<Misassigned>,
+}
+
+impl AlignmentReport {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "unit_id": self.unit_id,
+            "as_of": self.as_of.to_string(),
+            "position": self.position,
+            "training_outside_plan": self.training_outside_plan.iter().map(|t| json!({
+                "enrollment_id": t.enrollment_id, "official_id": t.official_id,
+                "program_specialty": t.program_specialty, "planned_specialty": t.planned_specialty,
+                "reason": t.reason,
+            })).collect::<Vec<_>>(),
+            "misassigned": self.misassigned.iter().map(|m| json!({
+                "official_id": m.official_id, "post": m.post, "specialty": m.specialty, "reason": m.reason,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// A person in post on the report's date.
+struct InPost {
+    official_id: String,
+    category: StaffCategory,
+    post: PositionCode,
+}
+
+impl ReadModels {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The position the live read models have reached.
+    pub async fn checkpoint(&self) -> Result<u64, ReportError> {
+        crate::projector::checkpoint(&self.pool, schema::LIVE)
+            .await
+            .map_err(|e| ReportError::Database {
+                context: "reading the projection checkpoint",
+                source: match e {
+                    crate::projector::ProjectionError::Database { source, .. } => source,
+                    other => sqlx::Error::Protocol(other.to_string()),
+                },
+            })
+    }
+
+    /// The unit hierarchy as known at `cut`.
+    pub async fn hierarchy(&self, cut: u64) -> Result<Hierarchy, ReportError> {
+        let rows = sqlx::query(&format!(
+            "SELECT unit_id, position, effective_date, registered, parent_id, dissolved_into, name \
+             FROM rm.unit_facts t WHERE {LIVE}"
+        ))
+        .bind(cut_param(cut))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading units"))?;
+        Ok(Hierarchy::new(rows.iter().map(|r| UnitChange {
+            unit_id: r.get("unit_id"),
+            position: u64::try_from(r.get::<i64, _>("position")).unwrap_or(0),
+            effective_date: r.get::<chrono::NaiveDate, _>("effective_date").into(),
+            registered: r.get("registered"),
+            parent_id: r.get("parent_id"),
+            dissolved_into: r.get("dissolved_into"),
+            name: r.get("name"),
+        })))
+    }
+
+    /// The units a report on `unit` covers on `date`: `None` for the whole
+    /// country; 404 when the unit is unknown at the cut.
+    async fn scope(
+        &self,
+        unit: Option<&str>,
+        date: Date,
+        cut: u64,
+    ) -> Result<Option<Vec<String>>, ReportError> {
+        let Some(unit) = unit else {
+            return Ok(None);
+        };
+        let hierarchy = self.hierarchy(cut).await?;
+        if !hierarchy.contains(unit) {
+            return Err(ReportError::UnknownUnit(unit.to_owned()));
+        }
+        Ok(Some(hierarchy.subtree_on(unit, date).into_iter().collect()))
+    }
+
+    /// The content of the reference data of `kind` in force on `date` as
+    /// known at `cut`: the latest effective date, a tie to the later one.
+    async fn in_force(
+        &self,
+        kind: ReferenceKind,
+        date: Date,
+        cut: u64,
+    ) -> Result<Option<(String, Value)>, ReportError> {
+        let row = sqlx::query(&format!(
+            "SELECT name, content FROM rm.reference_data t WHERE {LIVE} AND kind = $2 AND effective_date <= $3 \
+             ORDER BY effective_date DESC, position DESC LIMIT 1"
+        ))
+        .bind(cut_param(cut))
+        .bind(kind.as_str())
+        .bind(date.naive())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("reading reference data"))?;
+        Ok(row.map(|r| (r.get("name"), r.get("content"))))
+    }
+
+    async fn typed<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: ReferenceKind,
+        label: &'static str,
+        date: Date,
+        cut: u64,
+    ) -> Result<(String, T), ReportError> {
+        let (name, content) = self
+            .in_force(kind, date, cut)
+            .await?
+            .ok_or(ReportError::NoReferenceData { kind: label, date })?;
+        let typed = serde_json::from_value(content).map_err(|e| ReportError::BadReferenceData {
+            name: name.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok((name, typed))
+    }
+
+    /// `training-volume`: every place enrolled (effective) in [from, to],
+    /// whatever its outcome, counted for the unit that nominated it, the
+    /// hierarchy as of `to`.
+    pub async fn training_volume(
+        &self,
+        unit: Option<&str>,
+        from: Date,
+        to: Date,
+        cut: u64,
+    ) -> Result<TrainingVolume, ReportError> {
+        let units = self.scope(unit, to, cut).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT t.track, COALESCE(t.level, '') AS level, count(*) AS places, \
+                    sum(t.funding_province)::bigint AS province, sum(t.funding_district)::bigint AS district, \
+                    sum(t.funding_agency)::bigint AS agency, sum(t.funding_self)::bigint AS self_funded, \
+                    sum(t.funding_other)::bigint AS other \
+             FROM rm.places t \
+             WHERE {LIVE} AND ($4::text[] IS NULL OR t.nominating_unit_id = ANY($4)) \
+               AND EXISTS (SELECT 1 FROM rm.place_steps s \
+                           WHERE s.enrollment_id = t.enrollment_id AND s.state = 'enrolled' \
+                             AND s.effective_date BETWEEN $2 AND $3 AND s.position <= $1 \
+                             AND NOT EXISTS (SELECT 1 FROM rm.retractions r WHERE r.event_id = s.event_id AND r.position <= $1)) \
+             GROUP BY t.track, COALESCE(t.level, '')"
+        ))
+        .bind(cut_param(cut))
+        .bind(from.naive())
+        .bind(to.naive())
+        .bind(units.as_deref())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("counting training places"))?;
+        let mut places = BTreeMap::new();
+        let mut funding: BTreeMap<FundingSource, i64> = BTreeMap::new();
+        for r in &rows {
+            let Ok(track) = r.get::<String, _>("track").parse::<Track>() else {
+                continue;
+            };
+            let n: i64 = r.get("places");
+            *places
+                .entry((track, r.get::<String, _>("level")))
+                .or_insert(0) += u64::try_from(n).unwrap_or(0);
+            for (source, column) in [
+                (FundingSource::Province, "province"),
+                (FundingSource::District, "district"),
+                (FundingSource::Agency, "agency"),
+                (FundingSource::SelfFunded, "self_funded"),
+                (FundingSource::Other, "other"),
+            ] {
+                *funding.entry(source).or_insert(0) += r.get::<Option<i64>, _>(column).unwrap_or(0);
+            }
+        }
+        Ok(TrainingVolume {
+            unit_id: unit.map(str::to_owned),
+            from,
+            to,
+            position: cut,
+            places,
+            funding,
+        })
+    }
+
+    /// Cadres and civil servants in post on `as_of`, with their unit,
+    /// category and post, within `units` (all when `None`).
+    async fn in_post(
+        &self,
+        units: Option<&[String]>,
+        as_of: Date,
+        cut: u64,
+    ) -> Result<Vec<InPost>, ReportError> {
+        let rows = sqlx::query(&format!(
+            "SELECT official_id, staff_category, post FROM ( \
+                SELECT DISTINCT ON (t.official_id) t.official_id, t.kind, t.unit_id, t.staff_category, t.post \
+                FROM rm.placements t WHERE {LIVE} AND t.effective_date <= $2 \
+                ORDER BY t.official_id, t.effective_date DESC, t.position DESC) latest \
+             WHERE kind <> 'left' AND staff_category IN ('cadre', 'civil_servant') \
+               AND ($3::text[] IS NULL OR unit_id = ANY($3))"
+        ))
+        .bind(cut_param(cut))
+        .bind(as_of.naive())
+        .bind(units)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading who is in post"))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(InPost {
+                    official_id: r.get("official_id"),
+                    category: r.get::<String, _>("staff_category").parse().ok()?,
+                    post: PositionCode::parse(r.get::<String, _>("post")).ok()?,
+                })
+            })
+            .collect())
+    }
+
+    /// Each person's highest rank per track effective by `as_of`.
+    async fn ranks(
+        &self,
+        ids: &[String],
+        as_of: Date,
+        cut: u64,
+    ) -> Result<HashMap<(String, String), u8>, ReportError> {
+        let rows = sqlx::query(&format!(
+            "SELECT t.official_id, t.track, max(t.rank) AS rank FROM rm.qualifications t \
+             WHERE {LIVE} AND t.effective_date <= $2 AND t.rank IS NOT NULL AND t.official_id = ANY($3) \
+             GROUP BY t.official_id, t.track"
+        ))
+        .bind(cut_param(cut))
+        .bind(as_of.naive())
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading qualification levels"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    (r.get("official_id"), r.get("track")),
+                    u8::try_from(r.get::<i16, _>("rank")).unwrap_or(0),
+                )
+            })
+            .collect())
+    }
+
+    /// `standards`: the ruleset in force on `as_of` applied to the cadres
+    /// and civil servants in post on that date.
+    pub async fn standards(
+        &self,
+        unit: Option<&str>,
+        as_of: Date,
+        cut: u64,
+    ) -> Result<StandardsReport, ReportError> {
+        let units = self.scope(unit, as_of, cut).await?;
+        let (ruleset_name, ruleset): (String, Ruleset) = self
+            .typed(ReferenceKind::Ruleset, "standards ruleset", as_of, cut)
+            .await?;
+        let (_, taxonomy): (String, PositionTaxonomy) = self
+            .typed(
+                ReferenceKind::PositionTaxonomy,
+                "position taxonomy",
+                as_of,
+                cut,
+            )
+            .await?;
+        let people = self.in_post(units.as_deref(), as_of, cut).await?;
+        let ids: Vec<String> = people.iter().map(|p| p.official_id.clone()).collect();
+        let ranks = self.ranks(&ids, as_of, cut).await?;
+        let college = rank_of(Track::Professional, "college");
+        let intermediate = rank_of(Track::PoliticalTheory, "intermediate");
+        let mut report = StandardsReport {
+            unit_id: unit.map(str::to_owned),
+            as_of,
+            ruleset: ruleset_name,
+            position: cut,
+            population: 0,
+            meets_all_standards: Figure::default(),
+            professional_college_plus: Figure::default(),
+            key_leaders_college_plus: Figure::default(),
+            political_theory_intermediate_plus: Figure::default(),
+        };
+        for person in &people {
+            let key_leader = taxonomy
+                .position(&person.post)
+                .is_some_and(|p| p.key_leader);
+            let rank = |track: Track| {
+                ranks
+                    .get(&(person.official_id.clone(), track.as_str().to_owned()))
+                    .copied()
+            };
+            let incumbent = Incumbent {
+                staff_category: person.category,
+                position: &person.post,
+                key_leader,
+            };
+            let Some(assessment) = assess_ranks(&ruleset, &incumbent, rank) else {
+                continue;
+            };
+            report.population += 1;
+            let college_plus = rank(Track::Professional).is_some_and(|r| r >= college);
+            report.meets_all_standards.of += 1;
+            report.meets_all_standards.count += u64::from(assessment.meets_all());
+            report.professional_college_plus.of += 1;
+            report.professional_college_plus.count += u64::from(college_plus);
+            if key_leader {
+                report.key_leaders_college_plus.of += 1;
+                report.key_leaders_college_plus.count += u64::from(college_plus);
+            }
+            if assessment.applies(Track::PoliticalTheory) {
+                report.political_theory_intermediate_plus.of += 1;
+                report.political_theory_intermediate_plus.count +=
+                    u64::from(rank(Track::PoliticalTheory).is_some_and(|r| r >= intermediate));
+            }
+        }
+        Ok(report)
+    }
+
+    /// `alignment`: professional-track places outside the plan, and people
+    /// in civil-servant posts without an accepted specialty.
+    pub async fn alignment(
+        &self,
+        unit: Option<&str>,
+        as_of: Date,
+        cut: u64,
+    ) -> Result<AlignmentReport, ReportError> {
+        let units = self.scope(unit, as_of, cut).await?;
+        let (_, specialties): (String, SpecialtyMap) = self
+            .typed(
+                ReferenceKind::SpecialtyMap,
+                "post-specialty map",
+                as_of,
+                cut,
+            )
+            .await?;
+        // Places nominated by as_of, not cancelled by then.
+        let places = sqlx::query(&format!(
+            "SELECT t.enrollment_id, t.official_id, t.specialty, EXTRACT(YEAR FROM t.effective_date)::int AS year \
+             FROM rm.places t WHERE {LIVE} AND t.track = 'professional' AND t.effective_date <= $2 \
+               AND ($3::text[] IS NULL OR t.nominating_unit_id = ANY($3)) \
+               AND NOT EXISTS (SELECT 1 FROM rm.place_steps s WHERE s.enrollment_id = t.enrollment_id \
+                   AND s.state = 'cancelled' AND s.effective_date <= $2 AND s.position <= $1 \
+                   AND NOT EXISTS (SELECT 1 FROM rm.retractions r WHERE r.event_id = s.event_id AND r.position <= $1))"
+        ))
+        .bind(cut_param(cut))
+        .bind(as_of.naive())
+        .bind(units.as_deref())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading training places"))?;
+        let plans = sqlx::query(&format!(
+            "SELECT t.official_id, t.period_from, t.period_to, t.planned_specialty, t.effective_date, t.position \
+             FROM rm.plans t WHERE {LIVE} AND t.effective_date <= $2 ORDER BY t.effective_date, t.position"
+        ))
+        .bind(cut_param(cut))
+        .bind(as_of.naive())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading plans"))?;
+        let mut plans_by_person: HashMap<String, Vec<(i32, i32, Option<String>)>> = HashMap::new();
+        for p in &plans {
+            plans_by_person
+                .entry(p.get("official_id"))
+                .or_default()
+                .push((
+                    p.get("period_from"),
+                    p.get("period_to"),
+                    p.get("planned_specialty"),
+                ));
+        }
+        let mut outside = Vec::new();
+        for place in &places {
+            let official: String = place.get("official_id");
+            let year: i32 = place.get("year");
+            let specialty: Option<String> = place.get("specialty");
+            let covering: Vec<&(i32, i32, Option<String>)> = plans_by_person
+                .get(&official)
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|(from, to, _)| *from <= year && year <= *to)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let row = |planned: Option<String>, reason| OutsidePlan {
+                enrollment_id: place.get("enrollment_id"),
+                official_id: official.clone(),
+                program_specialty: specialty.clone(),
+                planned_specialty: planned,
+                reason,
+            };
+            if covering.is_empty() {
+                outside.push(row(None, "not_in_plan"));
+            } else if !covering
+                .iter()
+                .any(|(_, _, planned)| planned.is_none() || *planned == specialty)
+            {
+                // The latest covering plan names the specialty expected.
+                let planned = covering.last().and_then(|(_, _, p)| p.clone());
+                outside.push(row(planned, "other_specialty"));
+            }
+        }
+        outside.sort();
+
+        let people: Vec<InPost> = self
+            .in_post(units.as_deref(), as_of, cut)
+            .await?
+            .into_iter()
+            .filter(|p| p.category == StaffCategory::CivilServant)
+            .collect();
+        let ids: Vec<String> = people.iter().map(|p| p.official_id.clone()).collect();
+        let highest = sqlx::query(&format!(
+            "SELECT DISTINCT ON (t.official_id) t.official_id, t.specialty FROM rm.qualifications t \
+             WHERE {LIVE} AND t.track = 'professional' AND t.effective_date <= $2 AND t.rank > 0 \
+               AND t.official_id = ANY($3) \
+             ORDER BY t.official_id, t.rank DESC, t.effective_date DESC, t.position DESC"
+        ))
+        .bind(cut_param(cut))
+        .bind(as_of.naive())
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading professional qualifications"))?;
+        let highest: HashMap<String, Option<String>> = highest
+            .iter()
+            .map(|r| (r.get("official_id"), r.get("specialty")))
+            .collect();
+        let mut misassigned = Vec::new();
+        for person in &people {
+            match highest.get(&person.official_id) {
+                None => misassigned.push(Misassigned {
+                    official_id: person.official_id.clone(),
+                    post: person.post.to_string(),
+                    specialty: None,
+                    reason: "untrained",
+                }),
+                Some(specialty) => {
+                    let accepted = specialty
+                        .as_deref()
+                        .and_then(|s| SpecialtyCode::parse(s).ok())
+                        .and_then(|s| specialties.accepts(&person.post, &s));
+                    // A post the map says nothing about has no requirement.
+                    let known_post = specialties.posts.contains_key(&person.post);
+                    if known_post && accepted != Some(true) {
+                        misassigned.push(Misassigned {
+                            official_id: person.official_id.clone(),
+                            post: person.post.to_string(),
+                            specialty: specialty.clone(),
+                            reason: "other_specialty",
+                        });
+                    }
+                }
+            }
+        }
+        misassigned.sort();
+        Ok(AlignmentReport {
+            unit_id: unit.map(str::to_owned),
+            as_of,
+            position: cut,
+            training_outside_plan: outside,
+            misassigned,
+        })
+    }
+}
+
+/// The rank of a level code of an ordered track (`u8::MAX`, unreachable,
+/// for a code the track lacks).
+fn rank_of(track: Track, code: &str) -> u8 {
+    track
+        .ordered_levels()
+        .and_then(|levels| levels.iter().find(|(c, _)| *c == code))
+        .map_or(u8::MAX, |(_, rank)| *rank)
+}

@@ -1,0 +1,130 @@
+//! The read models' tables. They are derived data, kept in a schema of
+//! their own (`rm`; a rebuild fills `rm_next` and swaps it in), created by
+//! the projector rather than by the event store's migrations: they can be
+//! dropped and rebuilt from the ledger at any time (ADR 7).
+//!
+//! Every row is one fact, keyed by its event id, with its ledger `position`
+//! (transaction time) and `effective_date` (valid time); retractions are a
+//! table of their own. "As of a date, as known at a cut" is then a query:
+//! rows with `position <= cut`, not retracted by a retraction at or before
+//! the cut, and the latest (or highest) one effective by the date.
+
+/// Bumped when the tables change: a live schema of another version is
+/// rebuilt.
+pub const VERSION: i32 = 1;
+
+/// The live schema.
+pub const LIVE: &str = "rm";
+
+/// DDL for one schema (`{s}` is replaced by its name).
+pub(crate) const TABLES: &str = r#"
+CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE IF NOT EXISTS {s}.checkpoint (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    position  bigint  NOT NULL,
+    version   integer NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.retractions (
+    event_id      uuid   PRIMARY KEY,
+    position      bigint NOT NULL,
+    retraction_id uuid   NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.reference_data (
+    event_id       uuid   PRIMARY KEY,
+    position       bigint NOT NULL,
+    kind           text   NOT NULL,
+    name           text   NOT NULL,
+    effective_date date   NOT NULL,
+    content        jsonb  NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.unit_facts (
+    event_id       uuid    PRIMARY KEY,
+    position       bigint  NOT NULL,
+    unit_id        text    NOT NULL,
+    effective_date date    NOT NULL,
+    registered     boolean NOT NULL,
+    name           text,
+    level          text,
+    parent_id      text,
+    dissolved_into text
+);
+CREATE TABLE IF NOT EXISTS {s}.placements (
+    event_id       uuid   PRIMARY KEY,
+    position       bigint NOT NULL,
+    official_id    text   NOT NULL,
+    effective_date date   NOT NULL,
+    kind           text   NOT NULL,
+    unit_id        text,
+    staff_category text,
+    post           text
+);
+CREATE INDEX IF NOT EXISTS placements_by_official ON {s}.placements (official_id, effective_date, position);
+CREATE TABLE IF NOT EXISTS {s}.qualifications (
+    event_id             uuid     PRIMARY KEY,
+    position             bigint   NOT NULL,
+    official_id          text     NOT NULL,
+    effective_date       date     NOT NULL,
+    track                text     NOT NULL,
+    level                text     NOT NULL,
+    rank                 smallint,
+    specialty            text,
+    source_enrollment_id text
+);
+CREATE INDEX IF NOT EXISTS qualifications_by_official ON {s}.qualifications (official_id, track);
+CREATE TABLE IF NOT EXISTS {s}.plans (
+    event_id          uuid    PRIMARY KEY,
+    position          bigint  NOT NULL,
+    official_id       text    NOT NULL,
+    effective_date    date    NOT NULL,
+    target_position   text    NOT NULL,
+    period_from       integer NOT NULL,
+    period_to         integer NOT NULL,
+    planned_specialty text
+);
+CREATE INDEX IF NOT EXISTS plans_by_official ON {s}.plans (official_id);
+CREATE TABLE IF NOT EXISTS {s}.ratings (
+    event_id       uuid    PRIMARY KEY,
+    position       bigint  NOT NULL,
+    official_id    text    NOT NULL,
+    effective_date date    NOT NULL,
+    year           integer NOT NULL,
+    rating         text    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.places (
+    event_id           uuid    PRIMARY KEY,
+    position           bigint  NOT NULL,
+    enrollment_id      text    NOT NULL,
+    official_id        text    NOT NULL,
+    nominating_unit_id text    NOT NULL,
+    effective_date     date    NOT NULL,
+    track              text    NOT NULL,
+    level              text,
+    rank               smallint,
+    specialty          text,
+    institution_id     text    NOT NULL,
+    in_province        boolean NOT NULL,
+    funding_province   bigint  NOT NULL,
+    funding_district   bigint  NOT NULL,
+    funding_agency     bigint  NOT NULL,
+    funding_self       bigint  NOT NULL,
+    funding_other      bigint  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS places_by_enrollment ON {s}.places (enrollment_id);
+CREATE INDEX IF NOT EXISTS places_by_unit ON {s}.places (nominating_unit_id);
+CREATE TABLE IF NOT EXISTS {s}.place_steps (
+    event_id       uuid   PRIMARY KEY,
+    position       bigint NOT NULL,
+    enrollment_id  text   NOT NULL,
+    effective_date date   NOT NULL,
+    state          text   NOT NULL
+);
+CREATE INDEX IF NOT EXISTS place_steps_by_state ON {s}.place_steps (state, effective_date);
+CREATE INDEX IF NOT EXISTS place_steps_by_enrollment ON {s}.place_steps (enrollment_id);
+INSERT INTO {s}.checkpoint (position, version) VALUES (0, {version}) ON CONFLICT DO NOTHING;
+"#;
+
+pub(crate) fn ddl(schema: &str) -> String {
+    TABLES
+        .replace("{s}", schema)
+        .replace("{version}", &VERSION.to_string())
+}

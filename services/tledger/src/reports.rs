@@ -1,0 +1,403 @@
+//! The reports over HTTP: `GET /v1/reports/<name>` (CONTRACT.md "Reports"),
+//! JSON or CSV (`Accept: text/csv`), with the contract's common parameters
+//! and read access by role and unit scope.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tledger_domain::ErrorCode;
+use tledger_events::Date;
+use tledger_projections::reports::{ReadModels, ReportError};
+
+use crate::access::Role;
+use crate::commands::Refusal;
+use crate::http::{bearer, HttpState};
+
+/// How long `min_position` (or an `at_position` the read models have not
+/// reached) may wait.
+const WAIT_LIMIT: Duration = Duration::from_secs(10);
+
+const PARAMETERS: &[&str] = &[
+    "unit",
+    "from",
+    "to",
+    "as_of",
+    "at_position",
+    "known_at",
+    "min_position",
+];
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> Refusal {
+    Refusal::new(code, message)
+}
+
+fn field(mut refusal: Refusal, name: &str) -> Refusal {
+    refusal.field = Some(format!("/{name}"));
+    refusal
+}
+
+impl From<ReportError> for Refusal {
+    fn from(error: ReportError) -> Self {
+        match &error {
+            ReportError::UnknownUnit(_) => {
+                field(refuse(ErrorCode::NotFound, error.to_string()), "unit")
+            }
+            ReportError::NoReferenceData { .. } => {
+                refuse(ErrorCode::InvalidValue, error.to_string())
+            }
+            ReportError::BadReferenceData { .. } | ReportError::Database { .. } => {
+                tracing::error!(%error, "report failed");
+                refuse(
+                    ErrorCode::NotReady,
+                    "the read models are not available; retry later",
+                )
+            }
+        }
+    }
+}
+
+/// Today in Asia/Ho_Chi_Minh (UTC+7 all year).
+pub fn today() -> Date {
+    (Utc::now() + chrono::Duration::hours(7))
+        .date_naive()
+        .into()
+}
+
+fn date_param(params: &HashMap<String, String>, name: &str) -> Result<Option<Date>, Refusal> {
+    params
+        .get(name)
+        .map(|v| {
+            v.parse::<Date>().map_err(|_| {
+                field(
+                    refuse(
+                        ErrorCode::Malformed,
+                        format!("{name} must be a date YYYY-MM-DD, not {v:?}"),
+                    ),
+                    name,
+                )
+            })
+        })
+        .transpose()
+}
+
+fn position_param(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, Refusal> {
+    params
+        .get(name)
+        .map(|v| {
+            v.parse::<u64>().map_err(|_| {
+                field(
+                    refuse(
+                        ErrorCode::Malformed,
+                        format!("{name} must be a ledger position (a whole number), not {v:?}"),
+                    ),
+                    name,
+                )
+            })
+        })
+        .transpose()
+}
+
+/// The checked query of a report.
+struct ReportQuery {
+    unit: Option<String>,
+    from: Option<Date>,
+    to: Option<Date>,
+    as_of: Option<Date>,
+    at_position: Option<u64>,
+    known_at: Option<DateTime<Utc>>,
+    min_position: Option<u64>,
+}
+
+fn parse_query(params: &HashMap<String, String>) -> Result<ReportQuery, Refusal> {
+    if let Some(unknown) = params.keys().find(|k| !PARAMETERS.contains(&k.as_str())) {
+        return Err(field(
+            refuse(
+                ErrorCode::Malformed,
+                format!(
+                    "unknown parameter {unknown:?}; the parameters are {}",
+                    PARAMETERS.join(", ")
+                ),
+            ),
+            unknown,
+        ));
+    }
+    let known_at = params
+        .get("known_at")
+        .map(|v| {
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    field(
+                        refuse(
+                            ErrorCode::Malformed,
+                            format!("known_at must be an RFC 3339 instant, not {v:?}"),
+                        ),
+                        "known_at",
+                    )
+                })
+        })
+        .transpose()?;
+    let query = ReportQuery {
+        unit: params.get("unit").filter(|u| !u.is_empty()).cloned(),
+        from: date_param(params, "from")?,
+        to: date_param(params, "to")?,
+        as_of: date_param(params, "as_of")?,
+        at_position: position_param(params, "at_position")?,
+        known_at,
+        min_position: position_param(params, "min_position")?,
+    };
+    if query.at_position.is_some() && query.known_at.is_some() {
+        return Err(refuse(
+            ErrorCode::Malformed,
+            "give known_at or at_position, not both",
+        ));
+    }
+    Ok(query)
+}
+
+/// Waits until the read models reach `position` (10 s at most).
+async fn reach(models: &ReadModels, position: u64) -> Result<u64, Refusal> {
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        let at = models.checkpoint().await?;
+        if at >= position {
+            return Ok(at);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(refuse(
+                ErrorCode::NotReady,
+                format!("the read models are at position {at}, not yet at {position}; retry"),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The cut a report uses: `at_position`, the last position recorded by
+/// `known_at`, or the latest the read models hold.
+async fn cut(state: &HttpState, models: &ReadModels, query: &ReportQuery) -> Result<u64, Refusal> {
+    if let Some(min) = query.min_position {
+        reach(models, min).await?;
+    }
+    match (query.at_position, query.known_at) {
+        (Some(at), _) => {
+            reach(models, at).await?;
+            Ok(at)
+        }
+        (None, Some(known_at)) => {
+            let position: Option<i64> =
+                sqlx::query_scalar("SELECT max(position) FROM events WHERE recorded_at <= $1")
+                    .bind(known_at)
+                    .fetch_one(state.store.pool())
+                    .await
+                    .map_err(|e| {
+                        Refusal::from(tledger_store::StoreError::Database {
+                            context: "finding the cut of known_at",
+                            source: e,
+                        })
+                    })?;
+            let position = u64::try_from(position.unwrap_or(0)).unwrap_or(0);
+            reach(models, position).await?;
+            Ok(position)
+        }
+        (None, None) => Ok(models.checkpoint().await?),
+    }
+}
+
+pub async fn report(
+    State(state): State<HttpState>,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"));
+    match answer(&state, &name, &params, &headers).await {
+        Ok(body) if csv => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            to_csv(&name, &body),
+        )
+            .into_response(),
+        Ok(body) => Json(body).into_response(),
+        Err(refusal) => {
+            let reply = refusal.reply();
+            let status =
+                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, Json(reply.body)).into_response()
+        }
+    }
+}
+
+async fn answer(
+    state: &HttpState,
+    name: &str,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Value, Refusal> {
+    let token = bearer(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let caller = state
+        .commands
+        .access()
+        .authenticate(token.as_deref())
+        .await?;
+    if caller.role == Role::Publisher {
+        return Err(refuse(
+            ErrorCode::Forbidden,
+            "a publisher token reads only its own receipts and quarantine",
+        ));
+    }
+    if !["training-volume", "standards", "alignment"].contains(&name) {
+        return Err(refuse(
+            ErrorCode::NotFound,
+            format!(
+                "unknown report {name:?}; the reports are training-volume, standards, alignment"
+            ),
+        ));
+    }
+    let query = parse_query(params)?;
+    let models = ReadModels::new(state.store.pool().clone());
+    let date = match name {
+        "training-volume" => query.to.unwrap_or_else(today),
+        _ => query.as_of.unwrap_or_else(today),
+    };
+    let cut = cut(state, &models, &query).await?;
+    let unit = query.unit.as_deref();
+    if caller.role == Role::UnitOfficer {
+        let root = caller
+            .unit_id
+            .as_ref()
+            .map(|u| u.as_str().to_owned())
+            .unwrap_or_default();
+        let Some(unit) = unit else {
+            return Err(refuse(
+                ErrorCode::Forbidden,
+                format!("a unit officer reads within {root}: give unit"),
+            ));
+        };
+        let hierarchy = models.hierarchy(cut).await?;
+        if !hierarchy.contains(unit) {
+            return Err(ReportError::UnknownUnit(unit.to_owned()).into());
+        }
+        if !hierarchy.within(unit, &root, date) {
+            return Err(field(
+                refuse(
+                    ErrorCode::Forbidden,
+                    format!("unit {unit} is outside this token's scope ({root})"),
+                ),
+                "unit",
+            ));
+        }
+    }
+    match name {
+        "training-volume" => {
+            let to = date;
+            let from = query.from.unwrap_or_else(|| five_years_ending(to));
+            if from > to {
+                return Err(field(
+                    refuse(
+                        ErrorCode::InvalidValue,
+                        format!("from {from} is after to {to}"),
+                    ),
+                    "from",
+                ));
+            }
+            Ok(models.training_volume(unit, from, to, cut).await?.to_json())
+        }
+        "standards" => Ok(models.standards(unit, date, cut).await?.to_json()),
+        _ => Ok(models.alignment(unit, date, cut).await?.to_json()),
+    }
+}
+
+/// The five calendar years ending with `to`'s year.
+pub fn five_years_ending(to: Date) -> Date {
+    Date::from_ymd(to.year() - 4, 1, 1).unwrap_or(to)
+}
+
+fn csv_field(v: &Value) -> String {
+    let text = match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// One row per figure, as the contract's CSV shapes say.
+pub fn to_csv(name: &str, body: &Value) -> String {
+    let mut out = String::new();
+    match name {
+        "standards" => {
+            out.push_str("figure,count,of,rate\n");
+            for figure in [
+                "meets_all_standards",
+                "professional_college_plus",
+                "key_leaders_college_plus",
+                "political_theory_intermediate_plus",
+            ] {
+                let f = &body[figure];
+                out.push_str(&format!(
+                    "{figure},{},{},{}\n",
+                    csv_field(&f["count"]),
+                    csv_field(&f["of"]),
+                    csv_field(&f["rate"])
+                ));
+            }
+        }
+        "training-volume" => {
+            out.push_str("track,level,count\n");
+            if let Some(tracks) = body["by_track"].as_object() {
+                for (track, t) in tracks {
+                    out.push_str(&format!("{track},,{}\n", csv_field(&t["total"])));
+                    if let Some(levels) = t["by_level"].as_object() {
+                        for (level, n) in levels {
+                            out.push_str(&format!("{track},{level},{}\n", csv_field(n)));
+                        }
+                    }
+                }
+            }
+        }
+        _ => {
+            out.push_str("list,enrollment_id,official_id,post,program_specialty,planned_specialty,specialty,reason\n");
+            for row in body["training_outside_plan"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                out.push_str(&format!(
+                    "training_outside_plan,{},{},,{},{},,{}\n",
+                    csv_field(&row["enrollment_id"]),
+                    csv_field(&row["official_id"]),
+                    csv_field(&row["program_specialty"]),
+                    csv_field(&row["planned_specialty"]),
+                    csv_field(&row["reason"])
+                ));
+            }
+            for row in body["misassigned"].as_array().into_iter().flatten() {
+                out.push_str(&format!(
+                    "misassigned,,{},{},,,{},{}\n",
+                    csv_field(&row["official_id"]),
+                    csv_field(&row["post"]),
+                    csv_field(&row["specialty"]),
+                    csv_field(&row["reason"])
+                ));
+            }
+        }
+    }
+    out
+}

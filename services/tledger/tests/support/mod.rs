@@ -1,0 +1,238 @@
+//! A ledger served in-process for the HTTP tests: a fresh database, the
+//! sequencer, the projector, the command service and the HTTP router on a
+//! free port.
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tledger::access::{Access, Role};
+use tledger::commands::CommandService;
+use tledger::http::{router, HttpState};
+use tledger::Prefix;
+use tledger_events::reference;
+use tledger_projections::projector::{ensure_schema, Projector};
+use tledger_store::{Sequencer, Store};
+use tledger_tests::TestDatabase;
+use tokio::sync::{broadcast, oneshot, Notify};
+
+pub struct Ledger {
+    pub _db: TestDatabase,
+    pub store: Store,
+    pub commands: CommandService,
+    pub base: String,
+    pub admin: String,
+    pub http: reqwest::Client,
+    pub _stop: oneshot::Sender<()>,
+}
+
+/// A ledger served on a free port: store, sequencer, command service, HTTP.
+pub async fn spawn() -> Ledger {
+    let db = TestDatabase::create().await;
+    let store = Store::connect(db.url(), 16).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let access = Access::new(store.clone());
+    let (_, admin) = access
+        .create(Role::Admin, None, None, "admin")
+        .await
+        .expect("admin token");
+    let wake = Arc::new(Notify::new());
+    let (announce, _) = broadcast::channel(1024);
+    let prefix: Prefix = tledger_tests::unique_prefix().parse().expect("prefix");
+    let commands = CommandService::new(
+        store.clone(),
+        access,
+        prefix,
+        wake.clone(),
+        announce.clone(),
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (stop_all, stopped_all) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = stopped.await;
+        let _ = stop_all.send(true);
+    });
+    let mut sequencer_stopped = stopped_all.clone();
+    let projector_wake = Arc::new(Notify::new());
+    let mut announced = announce.subscribe();
+    let woken = projector_wake.clone();
+    tokio::spawn(async move {
+        while announced.recv().await.is_ok() {
+            woken.notify_one();
+        }
+    });
+    tokio::spawn(Sequencer::new(store.clone()).run(
+        wake,
+        announce,
+        Duration::from_millis(50),
+        async move {
+            let _ = sequencer_stopped.changed().await;
+        },
+    ));
+    ensure_schema(store.pool(), "rm")
+        .await
+        .expect("read models");
+    let mut projector_stopped = stopped_all;
+    tokio::spawn(Projector::new(store.clone()).run(
+        projector_wake,
+        Duration::from_millis(100),
+        async move {
+            let _ = projector_stopped.changed().await;
+        },
+    ));
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .build_recorder()
+        .handle();
+    let app = router(HttpState {
+        commands: commands.clone(),
+        store: store.clone(),
+        metrics,
+        jetstream: None,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let ledger = Ledger {
+        _db: db,
+        store,
+        commands,
+        base,
+        admin,
+        http: reqwest::Client::new(),
+        _stop: stop,
+    };
+    for (published, _) in reference::shipped().expect("shipped reference data") {
+        let body = serde_json::to_value(&published).expect("json");
+        let (status, answer) = ledger.post("publish_reference", &body).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    ledger
+}
+
+impl Ledger {
+    /// The ledger head, once the read models have reached it.
+    pub async fn projected(&self) -> u64 {
+        let head = self.store.head().await.expect("head");
+        for _ in 0..200 {
+            let at = tledger_projections::projector::checkpoint(self.store.pool(), "rm")
+                .await
+                .expect("checkpoint");
+            if at >= head {
+                return head;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the projector did not reach {head}");
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>, csv: bool) -> (u16, String) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if csv {
+            request = request.header("accept", "text/csv");
+        }
+        let response = request.send().await.expect("HTTP");
+        (
+            response.status().as_u16(),
+            response.text().await.expect("body"),
+        )
+    }
+
+    pub async fn send(
+        &self,
+        name: &str,
+        body: Vec<u8>,
+        token: Option<&str>,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/v1/commands/{name}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await.expect("HTTP");
+        let status = response.status().as_u16();
+        let body = response.json::<Value>().await.expect("JSON answer");
+        (status, body)
+    }
+
+    pub async fn post(&self, name: &str, body: &Value) -> (u16, Value) {
+        self.send(name, body.to_string().into_bytes(), Some(&self.admin), None)
+            .await
+    }
+
+    pub async fn token(&self, role: Role, unit: Option<&str>) -> String {
+        let access = Access::new(self.store.clone());
+        let unit = unit.map(|u| tledger_events::UnitId::parse(u).expect("unit"));
+        let publisher = (role == Role::Publisher)
+            .then(|| tledger_events::PublisherId::parse("school").expect("publisher"));
+        access
+            .create(role, unit, publisher, &format!("{role}-token"))
+            .await
+            .expect("token")
+            .1
+    }
+
+    pub async fn events(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(self.store.pool())
+            .await
+            .expect("count")
+    }
+
+    /// Registers Quảng Nam, Đại Lộc, two communes and one official.
+    pub async fn seed(&self) {
+        for (name, body) in [
+            (
+                "register_unit",
+                json!({"unit_id": "quang-nam", "name": "Quảng Nam", "level": "province", "effective_date": "1997-01-01"}),
+            ),
+            (
+                "register_unit",
+                json!({"unit_id": "dai-loc", "name": "Đại Lộc", "level": "district", "parent_id": "quang-nam", "effective_date": "1997-01-01"}),
+            ),
+            (
+                "register_unit",
+                json!({"unit_id": "dai-loc-dai-an", "name": "Đại An", "level": "commune", "parent_id": "dai-loc", "effective_date": "1997-01-01"}),
+            ),
+            (
+                "register_unit",
+                json!({"unit_id": "dien-ban", "name": "Điện Bàn", "level": "district", "parent_id": "quang-nam", "effective_date": "1997-01-01"}),
+            ),
+            ("register_official", official("o-1", "dai-loc-dai-an")),
+        ] {
+            let (status, answer) = self.post(name, &body).await;
+            assert_eq!(status, 201, "{name}: {answer}");
+        }
+    }
+}
+
+pub fn official(id: &str, unit: &str) -> Value {
+    json!({
+        "official_id": id, "full_name": "Nguyễn Văn A", "birth_year": 1970, "gender": "male",
+        "ethnic_minority": false, "unit_id": unit, "staff_category": "cadre",
+        "position": "committee_chair", "effective_date": "2005-01-01"
+    })
+}
+
+pub fn nomination(enrollment: &str, date: &str) -> Value {
+    json!({
+        "enrollment_id": enrollment, "official_id": "o-1", "nominating_unit_id": "dai-loc-dai-an",
+        "program": {"track": "professional", "level": "intermediate", "specialty": "public_admin", "title": "Trung cấp Hành chính"},
+        "institution": {"institution_id": "qn-school", "name": "Trường Chính trị Quảng Nam", "in_province": true},
+        "planned_start": "2008-09-01", "planned_end": "2010-06-30",
+        "funding": [{"source": "district", "amount_vnd": 4500000}],
+        "decision_no": "45/QĐ-UBND", "effective_date": date
+    })
+}
