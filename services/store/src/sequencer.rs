@@ -31,6 +31,10 @@ use crate::{Store, StoreError};
 /// The advisory lock key of the sequencer ("tledger-s" in ASCII, shortened).
 const SEQUENCER_LOCK: i64 = 0x746c_6564_6765_7273;
 
+/// The first pause before looking again at events held back by an open
+/// transaction (it doubles up to the idle interval).
+const HELD_BACK_FIRST_WAIT: Duration = Duration::from_millis(1);
+
 /// What one batch sequenced.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sequenced {
@@ -38,6 +42,9 @@ pub struct Sequenced {
     pub events: Vec<(Uuid, u64)>,
     /// The ledger head after the batch.
     pub head: u64,
+    /// Committed events wait behind a transaction still open: look again
+    /// soon rather than at the next wake-up.
+    pub held_back: bool,
 }
 
 /// Assigns positions, `recorded_at` and hashes to committed events.
@@ -77,33 +84,36 @@ impl Sequencer {
             .execute(&mut *tx)
             .await
             .map_err(db("taking the sequencer lock"))?;
-        let head = sqlx::query("SELECT position, recorded_at, hash FROM ledger_head")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db("reading the ledger head"))?;
-        let mut position = u64::try_from(head.get::<i64, _>("position")).unwrap_or(0);
-        let last_recorded: Option<DateTime<Utc>> = head.get("recorded_at");
-        let mut previous: Hash = head
-            .get::<Vec<u8>, _>("hash")
-            .try_into()
-            .unwrap_or(chain::GENESIS);
-
+        // One round trip: the head, the committed events ready to sequence,
+        // and whether committed events wait behind an open transaction.
         let rows = sqlx::query(
-            "SELECT event_id, aggregate_type, aggregate_id, version, event_type, effective_date, \
-                    data, metadata \
-             FROM events \
-             WHERE position IS NULL AND xid < pg_snapshot_xmin(pg_current_snapshot()) \
-             ORDER BY xid, insert_order LIMIT $1",
+            "SELECT h.position AS head_position, h.recorded_at AS head_recorded_at,                     h.hash AS head_hash,                     EXISTS (SELECT 1 FROM events w WHERE w.position IS NULL                             AND w.xid >= pg_snapshot_xmin(pg_current_snapshot())) AS held_back,                     e.event_id, e.aggregate_type, e.aggregate_id, e.version, e.event_type,                     e.effective_date, e.data, e.metadata              FROM ledger_head h              LEFT JOIN LATERAL (                  SELECT event_id, aggregate_type, aggregate_id, version, event_type, effective_date,                         data, metadata, xid, insert_order                  FROM events                  WHERE position IS NULL AND xid < pg_snapshot_xmin(pg_current_snapshot())                  ORDER BY xid, insert_order LIMIT $1) e ON true              ORDER BY e.xid, e.insert_order",
         )
         .bind(i64::from(self.batch_size))
         .fetch_all(&mut *tx)
         .await
         .map_err(db("reading committed events"))?;
-        if rows.is_empty() {
+        let Some(head) = rows.first() else {
+            tx.rollback().await.map_err(db("ending an empty batch"))?;
+            return Ok(Sequenced::default());
+        };
+        let mut position = u64::try_from(head.get::<i64, _>("head_position")).unwrap_or(0);
+        let last_recorded: Option<DateTime<Utc>> = head.get("head_recorded_at");
+        let held_back: bool = head.get("held_back");
+        let mut previous: Hash = head
+            .get::<Vec<u8>, _>("head_hash")
+            .try_into()
+            .unwrap_or(chain::GENESIS);
+        let ready: Vec<&sqlx::postgres::PgRow> = rows
+            .iter()
+            .filter(|r| r.get::<Option<Uuid>, _>("event_id").is_some())
+            .collect();
+        if ready.is_empty() {
             tx.rollback().await.map_err(db("ending an empty batch"))?;
             return Ok(Sequenced {
                 events: Vec::new(),
                 head: position,
+                held_back,
             });
         }
 
@@ -112,10 +122,10 @@ impl Sequencer {
         let recorded_at = last_recorded.map_or(now, |last| last.max(now));
         let recorded_text = chain::format_instant(recorded_at);
 
-        let mut ids = Vec::with_capacity(rows.len());
-        let mut positions = Vec::with_capacity(rows.len());
-        let mut hashes = Vec::with_capacity(rows.len());
-        for row in &rows {
+        let mut ids = Vec::with_capacity(ready.len());
+        let mut positions = Vec::with_capacity(ready.len());
+        let mut hashes = Vec::with_capacity(ready.len());
+        for row in ready {
             position += 1;
             let event_id: Uuid = row.get("event_id");
             let stream = format!(
@@ -147,25 +157,19 @@ impl Sequencer {
             hashes.push(hash.to_vec());
         }
 
+        // One round trip for the events and the head.
         sqlx::query(
-            "UPDATE events AS e SET position = u.position, recorded_at = $3, hash = u.hash \
-             FROM UNNEST($1::uuid[], $2::bigint[], $4::bytea[]) AS u(event_id, position, hash) \
-             WHERE e.event_id = u.event_id",
+            "WITH sequenced AS (                  UPDATE events AS e SET position = u.position, recorded_at = $3, hash = u.hash                  FROM UNNEST($1::uuid[], $2::bigint[], $4::bytea[]) AS u(event_id, position, hash)                  WHERE e.event_id = u.event_id RETURNING 1)              UPDATE ledger_head SET position = $5, recorded_at = $3, hash = $6",
         )
         .bind(&ids)
         .bind(&positions)
         .bind(recorded_at)
         .bind(&hashes)
+        .bind(to_i64(position))
+        .bind(previous.to_vec())
         .execute(&mut *tx)
         .await
         .map_err(db("sequencing events"))?;
-        sqlx::query("UPDATE ledger_head SET position = $1, recorded_at = $2, hash = $3")
-            .bind(to_i64(position))
-            .bind(recorded_at)
-            .bind(previous.to_vec())
-            .execute(&mut *tx)
-            .await
-            .map_err(db("moving the ledger head"))?;
         tx.commit()
             .await
             .map_err(db("committing a sequencer batch"))?;
@@ -178,6 +182,7 @@ impl Sequencer {
         Ok(Sequenced {
             events,
             head: position,
+            held_back,
         })
     }
 
@@ -192,27 +197,39 @@ impl Sequencer {
         shutdown: impl Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
+        let mut held_back_wait = HELD_BACK_FIRST_WAIT;
         loop {
-            let full = match self.sequence_batch().await {
+            let (full, held_back) = match self.sequence_batch().await {
                 Ok(batch) => {
                     let full = batch.events.len() as u64 >= u64::from(self.batch_size);
+                    let held_back = batch.held_back;
                     if !batch.events.is_empty() {
                         // Nobody listening is fine: waiters fall back to reading positions.
                         let _ = announce.send(Arc::new(batch));
                     }
-                    full
+                    (full, held_back)
                 }
                 Err(error) => {
                     tracing::warn!(%error, "sequencer batch failed; retrying");
-                    false
+                    (false, false)
                 }
             };
             if full {
                 continue;
             }
+            // Nothing wakes the sequencer when a transaction that held
+            // committed events back ends: poll, backing off, meanwhile.
+            let wait = if held_back {
+                let wait = held_back_wait;
+                held_back_wait = (held_back_wait * 2).min(idle);
+                wait
+            } else {
+                held_back_wait = HELD_BACK_FIRST_WAIT;
+                idle
+            };
             tokio::select! {
                 () = wake.notified() => {}
-                () = tokio::time::sleep(idle) => {}
+                () = tokio::time::sleep(wait) => {}
                 () = &mut shutdown => break,
             }
         }

@@ -8,12 +8,15 @@ pub mod app;
 pub mod bench;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod lookups;
 pub mod nats_commands;
 pub mod prefix;
 pub mod relay;
+pub mod report_cli;
 pub mod reports;
+pub mod seeding;
 pub mod startup;
 pub mod telemetry;
 

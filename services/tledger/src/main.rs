@@ -50,6 +50,52 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Seed the demo district (Đại Lộc) through the command path, print its
+    /// reports, then serve; running it again records nothing twice.
+    Demo {
+        /// Seed and print, then exit instead of serving.
+        #[arg(long)]
+        seed_only: bool,
+        /// table or json.
+        #[arg(long, default_value = "table", value_parser = parse_demo_format)]
+        format: tledger::report_cli::Format,
+        /// en or vi.
+        #[arg(long, default_value = "en", value_parser = parse_lang)]
+        lang: tledger::report_cli::Lang,
+        /// The generator's seed (the figures do not depend on it).
+        #[arg(long, default_value_t = tledger::demo::DEFAULT_SEED)]
+        seed: u64,
+    },
+    /// Print a report: training-volume, standards or alignment.
+    Report {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The unit and every unit below it (default: the whole country).
+        #[arg(long)]
+        unit: Option<String>,
+        /// The report's date (standards, alignment); default today.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        as_of: Option<tledger_events::Date>,
+        /// The window of training-volume; default the five calendar years to --to.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: Option<tledger_events::Date>,
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: Option<tledger_events::Date>,
+        /// The cut: facts up to this ledger position (default: the latest).
+        #[arg(long)]
+        at_position: Option<u64>,
+        /// table, json or csv.
+        #[arg(long, default_value = "table", value_parser = parse_format)]
+        format: tledger::report_cli::Format,
+        /// en or vi.
+        #[arg(long, default_value = "en", value_parser = parse_lang)]
+        lang: tledger::report_cli::Lang,
+    },
+    /// The read models: how far they are, or rebuild them beside the live ones.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
     /// Benchmarks, on a database and prefix of their own (never real data).
     Bench {
         #[command(subcommand)]
@@ -78,6 +124,39 @@ enum BenchCommand {
         #[arg(long)]
         keep: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectionsCommand {
+    /// The read models' position against the ledger head.
+    Status,
+    /// Rebuild every read model from position 0 beside the live ones and
+    /// swap them in when caught up (reports keep answering meanwhile).
+    Rebuild,
+}
+
+fn parse_format(s: &str) -> Result<tledger::report_cli::Format, String> {
+    match s {
+        "table" => Ok(tledger::report_cli::Format::Table),
+        "json" => Ok(tledger::report_cli::Format::Json),
+        "csv" => Ok(tledger::report_cli::Format::Csv),
+        other => Err(format!("unknown format {other:?}: table, json or csv")),
+    }
+}
+
+fn parse_demo_format(s: &str) -> Result<tledger::report_cli::Format, String> {
+    match parse_format(s)? {
+        tledger::report_cli::Format::Csv => Err("the demo prints table or json".into()),
+        format => Ok(format),
+    }
+}
+
+fn parse_lang(s: &str) -> Result<tledger::report_cli::Lang, String> {
+    match s {
+        "en" => Ok(tledger::report_cli::Lang::En),
+        "vi" => Ok(tledger::report_cli::Lang::Vi),
+        other => Err(format!("unknown language {other:?}: en or vi")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,7 +211,74 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate(&settings).await,
         Command::Tokens { command } => tokens(&settings, command).await,
         Command::Bench { command } => bench(&settings, command).await,
+        Command::Demo {
+            seed_only,
+            format,
+            lang,
+            seed,
+        } => {
+            use std::io::IsTerminal;
+            let options = tledger::seeding::DemoOptions {
+                seed,
+                seed_only,
+                format,
+                lang,
+                progress: std::io::stderr().is_terminal(),
+            };
+            tledger::seeding::run_demo(&settings, options).await?;
+            Ok(())
+        }
+        Command::Report {
+            name,
+            unit,
+            as_of,
+            from,
+            to,
+            at_position,
+            format,
+            lang,
+        } => {
+            let store = read_models(&settings).await?;
+            let request = tledger::report_cli::ReportRequest {
+                name,
+                unit,
+                as_of,
+                from,
+                to,
+                at_position,
+                format,
+                lang,
+            };
+            print!("{}", tledger::report_cli::render(&store, &request).await?);
+            Ok(())
+        }
+        Command::Projections { command } => {
+            let store = read_models(&settings).await?;
+            match command {
+                ProjectionsCommand::Status => {
+                    let head = store.head().await?;
+                    let at = tledger_projections::projector::checkpoint(store.pool(), "rm").await?;
+                    println!(
+                        "read models at position {at} of {head} (lag {})",
+                        head.saturating_sub(at)
+                    );
+                }
+                ProjectionsCommand::Rebuild => {
+                    let reached = tledger_projections::projector::rebuild(&store).await?;
+                    println!("read models rebuilt up to position {reached} and swapped in");
+                }
+            }
+            Ok(())
+        }
     }
+}
+
+/// The database with its migrations and read-model tables.
+async fn read_models(settings: &Settings) -> anyhow::Result<tledger_store::Store> {
+    let store = startup::ensure_database(&settings.database_url).await?;
+    startup::migrate(&store).await?;
+    tledger_projections::projector::ensure_schema(store.pool(), "rm").await?;
+    Ok(store)
 }
 
 async fn serve(settings: &Settings) -> anyhow::Result<()> {

@@ -113,19 +113,25 @@ pub async fn spawn() -> Ledger {
 }
 
 impl Ledger {
-    /// The ledger head, once the read models have reached it.
+    /// The ledger head, once every committed event is sequenced and the
+    /// read models have reached it.
     pub async fn projected(&self) -> u64 {
-        let head = self.store.head().await.expect("head");
-        for _ in 0..200 {
+        for _ in 0..400 {
+            let unsequenced: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM events WHERE position IS NULL")
+                    .fetch_one(self.store.pool())
+                    .await
+                    .expect("count");
+            let head = self.store.head().await.expect("head");
             let at = tledger_projections::projector::checkpoint(self.store.pool(), "rm")
                 .await
                 .expect("checkpoint");
-            if at >= head {
+            if unsequenced == 0 && at >= head {
                 return head;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("the projector did not reach {head}");
+        panic!("the ledger did not settle");
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>, csv: bool) -> (u16, String) {

@@ -1,0 +1,304 @@
+//! `tledger report <name>`: the same figures as the HTTP reports, printed as
+//! a table (English or Vietnamese labels and number formats), JSON or CSV.
+//! The command line reads the read models directly (it has the database);
+//! it first brings them up to the ledger's head.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+use tledger_events::Date;
+use tledger_projections::projector::{ProjectionError, Projector};
+use tledger_projections::reports::{ReadModels, ReportError};
+use tledger_store::Store;
+
+use crate::reports::{five_years_ending, to_csv, today};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Vi,
+}
+
+/// What to report.
+#[derive(Clone, Debug)]
+pub struct ReportRequest {
+    pub name: String,
+    pub unit: Option<String>,
+    pub as_of: Option<Date>,
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+    pub at_position: Option<u64>,
+    pub format: Format,
+    pub lang: Lang,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportCliError {
+    #[error("unknown report {0:?}: the reports are training-volume, standards, alignment")]
+    UnknownReport(String),
+    #[error("from {from} is after to {to}")]
+    Range { from: Date, to: Date },
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+}
+
+/// The report as JSON (the HTTP body).
+pub async fn report_json(store: &Store, request: &ReportRequest) -> Result<Value, ReportCliError> {
+    let head = Projector::new(store.clone()).catch_up().await?;
+    let cut = request.at_position.unwrap_or(head).min(head);
+    let models = ReadModels::new(store.pool().clone());
+    let unit = request.unit.as_deref();
+    match request.name.as_str() {
+        "training-volume" => {
+            let to = request.to.unwrap_or_else(today);
+            let from = request.from.unwrap_or_else(|| five_years_ending(to));
+            if from > to {
+                return Err(ReportCliError::Range { from, to });
+            }
+            Ok(models.training_volume(unit, from, to, cut).await?.to_json())
+        }
+        "standards" => Ok(models
+            .standards(unit, request.as_of.unwrap_or_else(today), cut)
+            .await?
+            .to_json()),
+        "alignment" => Ok(models
+            .alignment(unit, request.as_of.unwrap_or_else(today), cut)
+            .await?
+            .to_json()),
+        other => Err(ReportCliError::UnknownReport(other.to_owned())),
+    }
+}
+
+/// The report, rendered as asked.
+pub async fn render(store: &Store, request: &ReportRequest) -> Result<String, ReportCliError> {
+    let body = report_json(store, request).await?;
+    Ok(match request.format {
+        Format::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        ),
+        Format::Csv => to_csv(&request.name, &body),
+        Format::Table => table(&request.name, &body, request.lang),
+    })
+}
+
+/// A whole number with thousands separators: `9,384` or `9.384`.
+pub fn number(n: u64, lang: Lang) -> String {
+    let digits = n.to_string();
+    let sep = if lang == Lang::Vi { '.' } else { ',' };
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(sep);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A rate as a percentage with two decimals: `62.22%` or `62,22%`.
+pub fn percent(rate: Option<f64>, lang: Lang) -> String {
+    match rate {
+        None => "—".into(),
+        Some(r) => {
+            let text = format!("{:.2}%", r * 100.0);
+            if lang == Lang::Vi {
+                text.replace('.', ",")
+            } else {
+                text
+            }
+        }
+    }
+}
+
+fn label(key: &str, lang: Lang) -> &'static str {
+    match (key, lang) {
+        ("meets_all_standards", Lang::En) => "Meet all three standards",
+        ("meets_all_standards", Lang::Vi) => "Đạt chuẩn cả ba tiêu chuẩn",
+        ("professional_college_plus", Lang::En) => "Professional level college or higher",
+        ("professional_college_plus", Lang::Vi) => "Chuyên môn cao đẳng, đại học trở lên",
+        ("key_leaders_college_plus", Lang::En) => "Key leaders with college or higher",
+        ("key_leaders_college_plus", Lang::Vi) => "Cán bộ chủ chốt có cao đẳng, đại học trở lên",
+        ("political_theory_intermediate_plus", Lang::En) => {
+            "Political theory intermediate or higher"
+        }
+        ("political_theory_intermediate_plus", Lang::Vi) => "Lý luận chính trị trung cấp trở lên",
+        ("total", Lang::En) => "People-times sent to training",
+        ("total", Lang::Vi) => "Lượt người được cử đi đào tạo, bồi dưỡng",
+        ("professional_intermediate_plus", Lang::En) => {
+            "Professional training, intermediate or higher"
+        }
+        ("professional_intermediate_plus", Lang::Vi) => "Đào tạo chuyên môn trung cấp trở lên",
+        ("political_training_intermediate_plus", Lang::En) => {
+            "Political theory training, intermediate or higher"
+        }
+        ("political_training_intermediate_plus", Lang::Vi) => {
+            "Đào tạo lý luận chính trị trung cấp trở lên"
+        }
+        ("refresher", Lang::En) => "Refresher courses",
+        ("refresher", Lang::Vi) => "Bồi dưỡng nghiệp vụ",
+        ("population", Lang::En) => "Cadres and civil servants in post",
+        ("population", Lang::Vi) => "Cán bộ, công chức đương chức",
+        (_, _) => "",
+    }
+}
+
+fn table(name: &str, body: &Value, lang: Lang) -> String {
+    let mut out = String::new();
+    let unit = body["unit_id"].as_str().unwrap_or(if lang == Lang::Vi {
+        "cả nước"
+    } else {
+        "whole country"
+    });
+    let count = |v: &Value| number(v.as_u64().unwrap_or(0), lang);
+    match name {
+        "standards" => {
+            let _ = writeln!(
+                out,
+                "{} — {} {} ({}: {}, position {})",
+                unit,
+                if lang == Lang::Vi {
+                    "tính đến"
+                } else {
+                    "as of"
+                },
+                body["as_of"].as_str().unwrap_or(""),
+                if lang == Lang::Vi {
+                    "bộ tiêu chuẩn"
+                } else {
+                    "ruleset"
+                },
+                body["ruleset"].as_str().unwrap_or(""),
+                body["position"]
+            );
+            let _ = writeln!(
+                out,
+                "{:<52} {:>8}",
+                label("population", lang),
+                count(&body["population"])
+            );
+            for key in [
+                "meets_all_standards",
+                "professional_college_plus",
+                "key_leaders_college_plus",
+                "political_theory_intermediate_plus",
+            ] {
+                let f = &body[key];
+                let _ = writeln!(
+                    out,
+                    "{:<52} {:>8} / {:<8} {:>8}",
+                    label(key, lang),
+                    count(&f["count"]),
+                    count(&f["of"]),
+                    percent(f["rate"].as_f64(), lang)
+                );
+            }
+        }
+        "training-volume" => {
+            let _ = writeln!(
+                out,
+                "{} — {} … {} (position {})",
+                unit,
+                body["from"].as_str().unwrap_or(""),
+                body["to"].as_str().unwrap_or(""),
+                body["position"]
+            );
+            let _ = writeln!(
+                out,
+                "{:<52} {:>8}",
+                label("total", lang),
+                count(&body["total"])
+            );
+            for key in [
+                "professional_intermediate_plus",
+                "political_theory_intermediate_plus",
+                "refresher",
+            ] {
+                let _ = writeln!(
+                    out,
+                    "  {:<50} {:>8}",
+                    label(key, lang),
+                    count(&body["headline"][key])
+                );
+            }
+            if let Some(funding) = body["funding_vnd"].as_object() {
+                for (source, amount) in funding {
+                    let _ = writeln!(
+                        out,
+                        "  {} {source:<40} {:>14} đ",
+                        if lang == Lang::Vi {
+                            "kinh phí"
+                        } else {
+                            "funding "
+                        },
+                        count(amount)
+                    );
+                }
+            }
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "{} — {} {}",
+                unit,
+                if lang == Lang::Vi {
+                    "tính đến"
+                } else {
+                    "as of"
+                },
+                body["as_of"].as_str().unwrap_or("")
+            );
+            for row in body["training_outside_plan"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let _ = writeln!(
+                    out,
+                    "training {:<20} {:<16} {:<16} planned {:<16} {}",
+                    row["enrollment_id"].as_str().unwrap_or(""),
+                    row["official_id"].as_str().unwrap_or(""),
+                    row["program_specialty"].as_str().unwrap_or("-"),
+                    row["planned_specialty"].as_str().unwrap_or("-"),
+                    row["reason"].as_str().unwrap_or("")
+                );
+            }
+            for row in body["misassigned"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "post     {:<20} {:<16} {:<16} {}",
+                    row["official_id"].as_str().unwrap_or(""),
+                    row["post"].as_str().unwrap_or(""),
+                    row["specialty"].as_str().unwrap_or("-"),
+                    row["reason"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_rates_follow_the_language() {
+        assert_eq!(number(9384, Lang::En), "9,384");
+        assert_eq!(number(9384, Lang::Vi), "9.384");
+        assert_eq!(number(1_234_567, Lang::Vi), "1.234.567");
+        assert_eq!(number(12, Lang::Vi), "12");
+        assert_eq!(percent(Some(0.6222), Lang::Vi), "62,22%");
+        assert_eq!(percent(Some(0.6222), Lang::En), "62.22%");
+        assert_eq!(percent(None, Lang::En), "—");
+    }
+}
