@@ -191,6 +191,8 @@ pub struct Latency {
     pub p99_ms: f64,
     pub mean_ms: f64,
     pub max_ms: f64,
+    /// Calls that took 100 ms or more (stalls, not queueing).
+    pub over_100ms: usize,
 }
 
 impl Latency {
@@ -206,6 +208,10 @@ impl Latency {
             p99_ms: ms(percentile(&samples, 0.99)),
             mean_ms: round3(total.as_secs_f64() * 1000.0 / samples.len() as f64),
             max_ms: ms(samples[samples.len() - 1]),
+            over_100ms: samples
+                .iter()
+                .filter(|d| **d >= Duration::from_millis(100))
+                .count(),
         }
     }
 }
@@ -254,6 +260,9 @@ pub struct CommandRound {
     /// (distinct `recorded_at`), and events per batch.
     pub sequencer_batches: u64,
     pub events_per_batch: f64,
+    /// Where the CPU went while the round ran (Linux, PostgreSQL local).
+    pub cpu: Option<CpuUse>,
+    pub wal: Option<WalUse>,
 }
 
 /// One round of baseline inserts at one concurrency.
@@ -269,6 +278,8 @@ pub struct BaselineRound {
     pub failure_examples: Vec<String>,
     /// `SHOW synchronous_commit` on the baseline's connection.
     pub synchronous_commit: String,
+    pub cpu: Option<CpuUse>,
+    pub wal: Option<WalUse>,
 }
 
 /// One round at one concurrency: the commands, then the baseline.
@@ -313,6 +324,10 @@ pub struct Environment {
     pub synchronous_commit_commands: String,
     pub synchronous_commit_baseline: String,
     pub fsync: String,
+    /// `/proc/loadavg` (1, 5, 15 minutes) before and after: other work on
+    /// the machine shows here.
+    pub load_average_before: String,
+    pub load_average_after: String,
     pub free_disk_bytes_before: u64,
     pub free_disk_mount: String,
     pub database: String,
@@ -344,6 +359,58 @@ pub struct CommandsReport {
 }
 
 impl CommandsReport {
+    /// `(concurrency, measure, per command, per insert)`: medians over the
+    /// rounds of what each operation cost.
+    pub fn costs(&self) -> Vec<(usize, &'static str, f64, f64)> {
+        type Pick = fn(&CpuUse) -> f64;
+        type PickWal = fn(&WalUse) -> f64;
+        let cpu: [(&'static str, Pick); 4] = [
+            ("CPU ms, this process", |c| c.this_process_ms_per_op),
+            ("CPU ms, PostgreSQL", |c| c.postgres_ms_per_op),
+            ("CPU ms, the rest of the machine", |c| c.rest_ms_per_op),
+            ("machine busy %", |c| c.machine_busy_percent),
+        ];
+        let wal: [(&'static str, PickWal); 2] = [
+            ("WAL bytes", |w| w.wal_bytes_per_op),
+            ("write transactions", |w| w.write_transactions_per_op),
+        ];
+        let mut rows = Vec::new();
+        for &c in &self.options.concurrency {
+            let at: Vec<&Round> = self.rounds.iter().filter(|r| r.concurrency == c).collect();
+            for (measure, pick) in cpu {
+                let command = median(
+                    at.iter()
+                        .filter_map(|r| r.command.cpu.as_ref().map(pick))
+                        .collect(),
+                );
+                let baseline = median(
+                    at.iter()
+                        .filter_map(|r| r.baseline.cpu.as_ref().map(pick))
+                        .collect(),
+                );
+                if let (Some(command), Some(baseline)) = (command, baseline) {
+                    rows.push((c, measure, round3(command), round3(baseline)));
+                }
+            }
+            for (measure, pick) in wal {
+                let command = median(
+                    at.iter()
+                        .filter_map(|r| r.command.wal.as_ref().map(pick))
+                        .collect(),
+                );
+                let baseline = median(
+                    at.iter()
+                        .filter_map(|r| r.baseline.wal.as_ref().map(pick))
+                        .collect(),
+                );
+                if let (Some(command), Some(baseline)) = (command, baseline) {
+                    rows.push((c, measure, round3(command), round3(baseline)));
+                }
+            }
+        }
+        rows
+    }
+
     /// The report as markdown: the medians table, then where the time goes.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
@@ -369,13 +436,16 @@ impl CommandsReport {
         let _ = writeln!(
             out,
             "Machine: {} CPU(s); PostgreSQL {} (synchronous_commit: commands {}, baseline {}; \
-             fsync {}); NATS {}; service, clients and subscriber in one process.\n",
+             fsync {}); NATS {}; service, clients and subscriber in one process; load average \
+             {} before, {} after.\n",
             env.cpus,
             env.postgres_version,
             env.synchronous_commit_commands,
             env.synchronous_commit_baseline,
             env.fsync,
             env.nats_version,
+            env.load_average_before,
+            env.load_average_after,
         );
         let _ = writeln!(
             out,
@@ -418,19 +488,24 @@ impl CommandsReport {
         let _ = writeln!(out, "## Rounds\n");
         let _ = writeln!(
             out,
-            "| round | concurrency | commands/s | p50 ms | p99 ms | JetStream p99 ms after answer | \
-             events per sequencer batch | baseline rows/s | baseline p50 ms | baseline p99 ms |"
+            "| round | concurrency | commands/s | p50 ms | p99 ms | answers ≥ 100 ms | JetStream \
+             p99 ms after answer | events per sequencer batch | baseline rows/s | baseline p50 \
+             ms | baseline p99 ms |"
         );
-        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
         for r in &self.rounds {
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0} | {:.2} | {:.2} |",
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.2} | {:.1} | {:.0} | {:.2} | {:.2} |",
                 r.round,
                 r.concurrency,
                 r.command.throughput_per_s,
                 r.command.latency.p50_ms,
                 r.command.latency.p99_ms,
+                r.command.latency.over_100ms,
                 r.command.jetstream.after_answer.p99_ms,
                 r.command.events_per_batch,
                 r.baseline.throughput_per_s,
@@ -438,18 +513,51 @@ impl CommandsReport {
                 r.baseline.latency.p99_ms,
             );
         }
+        let costs = self.costs();
+        if !costs.is_empty() {
+            let _ = writeln!(out, "\n## Cost per operation (medians over the rounds)\n");
+            let _ = writeln!(
+                out,
+                "CPU from /proc while the round ran: this process is the service with its HTTP \
+                 clients and subscriber for commands, only the clients for inserts; the rest is \
+                 NATS and anything else on the machine. WAL and write transactions are \
+                 server-wide.\n"
+            );
+            let _ = writeln!(
+                out,
+                "| concurrency | measure | per command | per baseline insert | ratio |"
+            );
+            let _ = writeln!(out, "|---:|---|---:|---:|---:|");
+            for (c, measure, command, baseline) in costs {
+                let ratio = if baseline > 0.0 {
+                    format!("{:.1}", command / baseline)
+                } else {
+                    "—".into()
+                };
+                let _ = writeln!(
+                    out,
+                    "| {c} | {measure} | {} | {} | {ratio} |",
+                    number(Some(command)),
+                    number(Some(baseline)),
+                );
+            }
+        }
         let _ = writeln!(out, "\n## Where the time goes (concurrency 1)\n");
-        let _ = writeln!(out, "| phase | calls | p50 ms | p99 ms | mean ms | note |");
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+        let _ = writeln!(
+            out,
+            "| phase | calls | p50 ms | p99 ms | mean ms | calls ≥ 100 ms | note |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|");
         for p in &self.profile {
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.3} | {:.3} | {:.3} | {} |",
+                "| {} | {} | {:.3} | {:.3} | {:.3} | {} | {} |",
                 p.phase,
                 p.latency.samples,
                 p.latency.p50_ms,
                 p.latency.p99_ms,
                 p.latency.mean_ms,
+                p.latency.over_100ms,
                 p.note.as_deref().unwrap_or(""),
             );
         }
@@ -461,11 +569,7 @@ impl CommandsReport {
                 .rsplit_once('/')
                 .map_or("", |(server, _)| server),
             env.database_size_bytes as f64 / (1024.0 * 1024.0),
-            if env.database_kept {
-                "kept"
-            } else {
-                "dropped"
-            },
+            if env.database_kept { "kept" } else { "dropped" },
             env.free_disk_bytes_before / (1024 * 1024),
             env.free_disk_mount,
         );
@@ -511,7 +615,8 @@ fn medians(rounds: &[Round], concurrency: &[usize]) -> Vec<Figure> {
     let mut figures = Vec::new();
     for &c in concurrency {
         let at: Vec<&Round> = rounds.iter().filter(|r| r.concurrency == c).collect();
-        let of = |f: &dyn Fn(&Round) -> Option<f64>| median(at.iter().filter_map(|r| f(r)).collect());
+        let of =
+            |f: &dyn Fn(&Round) -> Option<f64>| median(at.iter().filter_map(|r| f(r)).collect());
         let mut push = |figure, command: Option<f64>, baseline: Option<f64>, target| {
             let ratio = match (command, baseline) {
                 (Some(a), Some(b)) if b > 0.0 => Some(round3(a / b)),
@@ -552,18 +657,173 @@ fn medians(rounds: &[Round], concurrency: &[usize]) -> Vec<Figure> {
         );
         push(
             "jetstream_p99_after_answer_ms",
-            of(&|r| (r.command.jetstream.arrived > 0).then_some(r.command.jetstream.after_answer.p99_ms)),
+            of(&|r| {
+                (r.command.jetstream.arrived > 0).then_some(r.command.jetstream.after_answer.p99_ms)
+            }),
             None,
             None,
         );
         push(
             "jetstream_p99_after_send_ms",
-            of(&|r| (r.command.jetstream.arrived > 0).then_some(r.command.jetstream.after_send.p99_ms)),
+            of(&|r| {
+                (r.command.jetstream.arrived > 0).then_some(r.command.jetstream.after_send.p99_ms)
+            }),
             None,
             None,
         );
     }
     figures
+}
+
+// --- cost accounting --------------------------------------------------------
+
+/// WAL written and transactions that wrote, per operation, server-wide
+/// (other databases' writes during the round count too).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct WalUse {
+    pub wal_bytes_per_op: f64,
+    pub write_transactions_per_op: f64,
+}
+
+/// `(WAL position in bytes, next transaction id)` of the server.
+async fn wal_mark(store: &Store) -> Option<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, \
+                pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
+    )
+    .fetch_one(store.pool())
+    .await
+    .ok()
+}
+
+async fn wal_use(store: &Store, before: Option<(i64, i64)>, ops: usize) -> Option<WalUse> {
+    let (wal_before, xid_before) = before?;
+    let (wal_after, xid_after) = wal_mark(store).await?;
+    let ops = ops.max(1) as f64;
+    Some(WalUse {
+        wal_bytes_per_op: round3((wal_after - wal_before) as f64 / ops),
+        write_transactions_per_op: round3((xid_after - xid_before) as f64 / ops),
+    })
+}
+
+/// Where the CPU went during a round, per operation (command or insert),
+/// from `/proc`: this process (service, clients and subscriber, or the
+/// baseline's clients), the local PostgreSQL server's processes, and the
+/// rest of the machine (NATS, anything else running).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CpuUse {
+    pub machine_busy_percent: f64,
+    pub this_process_ms_per_op: f64,
+    pub postgres_ms_per_op: f64,
+    pub rest_ms_per_op: f64,
+}
+
+/// CPU times in clock ticks (USER_HZ, 100 a second on Linux).
+#[derive(Clone, Copy, Debug, Default)]
+struct CpuTicks {
+    machine_busy: u64,
+    machine_total: u64,
+    this_process: u64,
+    postgres: u64,
+}
+
+const TICK_MS: f64 = 10.0;
+
+/// Reads CPU use from `/proc`; `None` where there is no `/proc` or the
+/// server is not on this machine (`postmaster` is then `None`).
+fn cpu_ticks(postmaster: Option<u32>) -> Option<CpuTicks> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let at = |i: usize| fields.get(i).copied().unwrap_or(0);
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6) + at(7);
+    let total = busy + at(3) + at(4);
+    let this_process = process_ticks("self").map_or(0, |p| p.own);
+    let postmaster = postmaster?;
+    let mut postgres = 0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Some(p) = process_ticks(&pid.to_string()) else {
+            continue;
+        };
+        if pid == postmaster {
+            // Backends that ended are counted in their parent's children.
+            postgres += p.own + p.children;
+        } else if p.parent == postmaster {
+            postgres += p.own;
+        }
+    }
+    Some(CpuTicks {
+        machine_busy: busy,
+        machine_total: total,
+        this_process,
+        postgres,
+    })
+}
+
+struct ProcessTicks {
+    parent: u32,
+    own: u64,
+    children: u64,
+}
+
+fn process_ticks(pid: &str) -> Option<ProcessTicks> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces.
+    let after = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let at = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    // Fields from the state (3rd in proc(5)): ppid is the 4th, utime the
+    // 14th, stime 15th, cutime 16th, cstime 17th.
+    Some(ProcessTicks {
+        parent: u32::try_from(at(1)?).ok()?,
+        own: at(11)? + at(12)?,
+        children: at(13)? + at(14)?,
+    })
+}
+
+/// The CPU used between `before` and now, per one of `ops` operations.
+fn cpu_use(postmaster: Option<u32>, before: Option<CpuTicks>, ops: usize) -> Option<CpuUse> {
+    let before = before?;
+    let after = cpu_ticks(postmaster)?;
+    let ops = ops.max(1) as f64;
+    let busy = after.machine_busy.saturating_sub(before.machine_busy);
+    let total = after
+        .machine_total
+        .saturating_sub(before.machine_total)
+        .max(1);
+    let this_process = after.this_process.saturating_sub(before.this_process);
+    let postgres = after.postgres.saturating_sub(before.postgres);
+    let rest = busy.saturating_sub(this_process + postgres);
+    let per_op = |ticks: u64| round3(ticks as f64 * TICK_MS / ops);
+    Some(CpuUse {
+        machine_busy_percent: round3(100.0 * busy as f64 / total as f64),
+        this_process_ms_per_op: per_op(this_process),
+        postgres_ms_per_op: per_op(postgres),
+        rest_ms_per_op: per_op(rest),
+    })
+}
+
+/// The local PostgreSQL server's main process: the parent of one of our
+/// backends, when `/proc` shows it (the server is on this machine).
+async fn postmaster_pid(store: &Store) -> Option<u32> {
+    let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(store.pool())
+        .await
+        .ok()?;
+    let parent = process_ticks(&backend.to_string())?.parent;
+    // A backend's parent is the postmaster; make sure it is PostgreSQL's.
+    let comm = std::fs::read_to_string(format!("/proc/{parent}/comm")).ok()?;
+    (comm.trim() == "postgres").then_some(parent)
 }
 
 // --- running ----------------------------------------------------------------
@@ -612,6 +872,7 @@ pub async fn commands(
     let mut environment = Environment {
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
         nats_version: nats.server_info().version,
+        load_average_before: load_average(),
         free_disk_bytes_before: free,
         free_disk_mount: mount,
         database: database.name.clone(),
@@ -622,6 +883,7 @@ pub async fn commands(
     };
 
     let measured = measure(&bench_settings, options, &nats, &mut environment).await;
+    environment.load_average_after = load_average();
 
     // Clean up whatever happened.
     let jetstream = async_nats::jetstream::new(nats.clone());
@@ -629,7 +891,9 @@ pub async fn commands(
         match jetstream.delete_stream(&stream).await {
             Ok(_) => {}
             Err(e) if e.to_string().contains("not found") => {}
-            Err(e) => progress(&format!("warning: could not delete the stream {stream}: {e}")),
+            Err(e) => progress(&format!(
+                "warning: could not delete the stream {stream}: {e}"
+            )),
         }
     }
     if options.keep {
@@ -686,6 +950,18 @@ fn check_options(options: &CommandsBench) -> Result<(), BenchError> {
         ));
     }
     Ok(())
+}
+
+/// The 1, 5 and 15-minute load averages (empty where `/proc` is missing).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
 }
 
 fn progress(line: &str) {
@@ -767,7 +1043,9 @@ impl BenchDatabase {
             ))
             .execute(&mut connection)
             .await
-            .map_err(BenchError::db("setting synchronous_commit on the benchmark's database"))
+            .map_err(BenchError::db(
+                "setting synchronous_commit on the benchmark's database",
+            ))
         }
         .await;
         let _ = connection.close().await;
@@ -795,8 +1073,11 @@ impl BenchDatabase {
 
 async fn connect_maintenance(options: &PgConnectOptions) -> Result<PgConnection, BenchError> {
     let at = format!("{}:{}", options.get_host(), options.get_port());
-    let connected =
-        tokio::time::timeout(startup::CONNECT_TIMEOUT, PgConnection::connect_with(options)).await;
+    let connected = tokio::time::timeout(
+        startup::CONNECT_TIMEOUT,
+        PgConnection::connect_with(options),
+    )
+    .await;
     match connected {
         Ok(Ok(connection)) => Ok(connection),
         Ok(Err(sqlx::Error::Database(e))) => Err(StartupError::PostgresRefused {
@@ -811,10 +1092,7 @@ async fn connect_maintenance(options: &PgConnectOptions) -> Result<PgConnection,
         .into()),
         Err(_) => Err(StartupError::PostgresUnreachable {
             at,
-            reason: format!(
-                "no answer within {} s",
-                startup::CONNECT_TIMEOUT.as_secs()
-            ),
+            reason: format!("no answer within {} s", startup::CONNECT_TIMEOUT.as_secs()),
         }
         .into()),
     }
@@ -941,6 +1219,7 @@ async fn measure(
         environment.fsync = show(&store, "fsync").await?;
         environment.postgres_version = show(&store, "server_version").await?;
 
+        let postmaster = postmaster_pid(&store).await;
         let mut rounds = Vec::new();
         for round in 1..=options.rounds {
             for &c in &options.concurrency {
@@ -948,7 +1227,8 @@ async fn measure(
                     "round {round}/{}, concurrency {c}: {} nominate commands",
                     options.rounds, options.count
                 ));
-                let command = command_round(&context, &store, round, c, options.count).await?;
+                let command =
+                    command_round(&context, &store, postmaster, round, c, options.count).await?;
                 progress(&format!(
                     "  {:.0} commands/s, p50 {:.2} ms, p99 {:.2} ms, JetStream p99 {:.2} ms \
                      after the answer, {} failure(s)",
@@ -962,8 +1242,15 @@ async fn measure(
                     "round {round}/{}, concurrency {c}: {} baseline inserts",
                     options.rounds, options.count
                 ));
-                let baseline =
-                    baseline_round(&baseline_options, c, options.count, payload.clone()).await?;
+                let baseline = baseline_round(
+                    &baseline_options,
+                    &store,
+                    postmaster,
+                    c,
+                    options.count,
+                    payload.clone(),
+                )
+                .await?;
                 progress(&format!(
                     "  {:.0} rows/s, p50 {:.2} ms, p99 {:.2} ms, {} failure(s)",
                     baseline.throughput_per_s,
@@ -1007,8 +1294,10 @@ async fn measure(
 
     // With the service stopped, nothing else sequences: time the store's
     // parts on their own.
-    let officials: Vec<String> = (1..=OFFICIALS).map(official_id).collect();
-    profile.extend(profile_store(&store, &officials).await?);
+    let officials = seeded_officials();
+    profile.push(profile_bare_service(&store, &settings.prefix, &token, &officials).await?);
+    let ids: Vec<String> = officials.into_iter().map(|o| o.id).collect();
+    profile.extend(profile_store(&store, &ids).await?);
     environment.database_size_bytes =
         sqlx::query_scalar("SELECT pg_database_size(current_database())")
             .fetch_one(store.pool())
@@ -1060,7 +1349,11 @@ async fn post(
 
 /// Registers one province, one district, the communes and the officials
 /// through commands.
-async fn seed(http: &reqwest::Client, base: &str, token: &str) -> Result<Vec<Official>, BenchError> {
+async fn seed(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> Result<Vec<Official>, BenchError> {
     let bearer = format!("Bearer {token}");
     let mut units = vec![
         json!({"unit_id": "bench-province", "name": "Tỉnh Thử", "level": "province", "effective_date": "1997-01-01"}),
@@ -1070,16 +1363,17 @@ async fn seed(http: &reqwest::Client, base: &str, token: &str) -> Result<Vec<Off
         json!({"unit_id": commune_id(i), "name": format!("Xã {i}"), "level": "commune", "parent_id": "bench-district", "effective_date": "1997-01-01"})
     }));
     for unit in units {
-        post(http, base, &bearer, "register_unit", unit.to_string().into())
-            .await
-            .map_err(|e| BenchError::Seed(format!("register_unit: {e}")))?;
+        post(
+            http,
+            base,
+            &bearer,
+            "register_unit",
+            unit.to_string().into(),
+        )
+        .await
+        .map_err(|e| BenchError::Seed(format!("register_unit: {e}")))?;
     }
-    let officials: Vec<Official> = (1..=OFFICIALS)
-        .map(|i| Official {
-            id: official_id(i),
-            unit: commune_id((i - 1) % COMMUNES + 1),
-        })
-        .collect();
+    let officials = seeded_officials();
     let registered: Vec<Result<Bytes, String>> =
         futures::stream::iter(officials.iter().enumerate().map(|(i, o)| {
             let body = json!({
@@ -1097,6 +1391,16 @@ async fn seed(http: &reqwest::Client, base: &str, token: &str) -> Result<Vec<Off
         return Err(BenchError::Seed(format!("register_official: {e}")));
     }
     Ok(officials)
+}
+
+/// The officials [`seed`] registers, each in one of the communes.
+fn seeded_officials() -> Vec<Official> {
+    (1..=OFFICIALS)
+        .map(|i| Official {
+            id: official_id(i),
+            unit: commune_id((i - 1) % COMMUNES + 1),
+        })
+        .collect()
 }
 
 /// A realistic nomination of `official` (its commune nominates).
@@ -1152,6 +1456,7 @@ struct Sample {
 async fn command_round(
     context: &Arc<Context>,
     store: &Store,
+    postmaster: Option<u32>,
     round: usize,
     concurrency: usize,
     count: usize,
@@ -1168,6 +1473,8 @@ async fn command_round(
             .collect(),
     );
     let next = Arc::new(AtomicUsize::new(0));
+    let wal_before = wal_mark(store).await;
+    let cpu_before = cpu_ticks(postmaster);
     let started = Instant::now();
     let mut clients = JoinSet::new();
     for _ in 0..concurrency {
@@ -1204,6 +1511,8 @@ async fn command_round(
         samples.extend(done.map_err(|e| BenchError::Service(format!("a client task: {e}")))?);
     }
     let wall = started.elapsed();
+    let cpu = cpu_use(postmaster, cpu_before, count);
+    let wal = wal_use(store, wal_before, count).await;
 
     let mut latencies = Vec::with_capacity(count);
     let mut failures = 0;
@@ -1247,6 +1556,8 @@ async fn command_round(
         } else {
             0.0
         },
+        cpu,
+        wal,
     })
 }
 
@@ -1309,6 +1620,8 @@ async fn prepare_baseline(store: &Store) -> Result<(), BenchError> {
 /// untimed insert per connection prepares it).
 async fn baseline_round(
     options: &PgConnectOptions,
+    store: &Store,
+    postmaster: Option<u32>,
     concurrency: usize,
     count: usize,
     payload: Arc<str>,
@@ -1343,6 +1656,8 @@ async fn baseline_round(
     };
 
     let next = Arc::new(AtomicUsize::new(0));
+    let wal_before = wal_mark(store).await;
+    let cpu_before = cpu_ticks(postmaster);
     let started = Instant::now();
     let mut clients = JoinSet::new();
     for mut connection in connections {
@@ -1381,6 +1696,8 @@ async fn baseline_round(
         );
     }
     let wall = started.elapsed();
+    let cpu = cpu_use(postmaster, cpu_before, count);
+    let wal = wal_use(store, wal_before, count).await;
     pool.close().await;
     let ok = latencies.len();
     Ok(BaselineRound {
@@ -1392,6 +1709,8 @@ async fn baseline_round(
         failures,
         failure_examples,
         synchronous_commit,
+        cpu,
+        wal,
     })
 }
 
@@ -1478,6 +1797,71 @@ async fn profile_running(
     ])
 }
 
+/// The command handler in process with only a sequencer beside it (no
+/// relay, no policies, no HTTP), as `tests/commands.rs` runs it: what the
+/// service's background work costs a command shows against phase (e).
+async fn profile_bare_service(
+    store: &Store,
+    prefix: &Prefix,
+    token: &str,
+    officials: &[Official],
+) -> Result<Phase, BenchError> {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let (announce, _) = tokio::sync::broadcast::channel(1024);
+    let service = crate::commands::CommandService::new(
+        store.clone(),
+        crate::access::Access::new(store.clone()),
+        prefix.clone(),
+        wake.clone(),
+        announce.clone(),
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let sequencer = tokio::spawn(Sequencer::new(store.clone()).run(
+        wake,
+        announce,
+        Duration::from_millis(200),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let mut spread = Spread::new();
+    let bodies: Vec<Bytes> = (0..PROFILE_CALLS)
+        .map(|i| {
+            let official = &officials[spread.below(officials.len())];
+            Bytes::from(nomination(&format!("p-bare-{i:06}"), official).to_string())
+        })
+        .collect();
+    let timed = time_calls(|i| {
+        let request = CommandRequest {
+            name: "nominate".into(),
+            body: bodies.get(i).cloned().unwrap_or_default(),
+            bearer: Some(token.to_owned()),
+            idempotency_key: None,
+            correlation_id: None,
+        };
+        let service = service.clone();
+        async move {
+            let reply = service.execute(request).await;
+            if reply.status == 201 {
+                Ok(())
+            } else {
+                Err(BenchError::Seed(format!(
+                    "an in-process nominate answered {}: {}",
+                    reply.status, reply.body
+                )))
+            }
+        }
+    })
+    .await;
+    let _ = stop.send(());
+    let _ = sequencer.await;
+    Ok(Phase {
+        phase: "(f) nominate in process with only a sequencer (no relay, no policies)".into(),
+        latency: timed?,
+        note: Some("the service stopped; as tests/commands.rs runs the handler".into()),
+    })
+}
+
 /// Puts the HTTP nominate at concurrency 1 (median over the rounds) first,
 /// for comparison with its parts.
 fn profile_rounds(rounds: &[Round], running: &mut Vec<Phase>) -> Vec<Phase> {
@@ -1495,6 +1879,7 @@ fn profile_rounds(rounds: &[Round], running: &mut Vec<Phase>) -> Vec<Phase> {
                 p99_ms: pick(&|l| l.p99_ms),
                 mean_ms: pick(&|l| l.mean_ms),
                 max_ms: pick(&|l| l.max_ms),
+                over_100ms: at_one.iter().map(|r| r.command.latency.over_100ms).sum(),
             },
             note: Some("the whole path, as the table above".into()),
         });
@@ -1585,7 +1970,8 @@ async fn profile_store(store: &Store, officials: &[String]) -> Result<Vec<Phase>
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
-    let mut sequence_note = "BEGIN, advisory lock, head, select, hash, 2 UPDATEs, COMMIT".to_owned();
+    let mut sequence_note =
+        "BEGIN, advisory lock, head, select, hash, 2 UPDATEs, COMMIT".to_owned();
     if held_back > 0 || extra > 0 {
         let _ = write!(
             sequence_note,
