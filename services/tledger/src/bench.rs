@@ -331,6 +331,7 @@ pub struct Environment {
     pub free_disk_bytes_before: u64,
     pub free_disk_mount: String,
     pub database: String,
+    /// With any password replaced by `***`.
     pub database_url: String,
     pub prefix: String,
     /// `pg_database_size` after the run.
@@ -519,9 +520,10 @@ impl CommandsReport {
             let _ = writeln!(
                 out,
                 "CPU from /proc while the round ran: this process is the service with its HTTP \
-                 clients and subscriber for commands, only the clients for inserts; the rest is \
-                 NATS and anything else on the machine. WAL and write transactions are \
-                 server-wide.\n"
+                 clients and subscriber for commands, only the clients for inserts; PostgreSQL is \
+                 every process of the local server (other databases' work included); the rest \
+                 is NATS and anything else on the machine. WAL and write transactions are \
+                 server-wide too: other work on the server shows as a higher figure.\n"
             );
             let _ = writeln!(
                 out,
@@ -876,7 +878,7 @@ pub async fn commands(
         free_disk_bytes_before: free,
         free_disk_mount: mount,
         database: database.name.clone(),
-        database_url: database.url.clone(),
+        database_url: redact_url(&database.url),
         prefix: prefix.to_string(),
         database_kept: options.keep,
         ..Environment::default()
