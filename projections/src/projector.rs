@@ -110,11 +110,15 @@ impl Projector {
             .begin()
             .await
             .map_err(db("starting a projection batch"))?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(lock_key(&self.schema))
-            .execute(&mut *tx)
-            .await
-            .map_err(db("taking the projector lock"))?;
+        // Asynchronous commit: a batch lost with a PostgreSQL crash is
+        // projected again from the checkpoint committed with it (ADR 8).
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock($1), set_config('synchronous_commit', 'off', true)",
+        )
+        .bind(lock_key(&self.schema))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("taking the projector lock"))?;
         let after: i64 =
             sqlx::query_scalar(&format!("SELECT position FROM {}.checkpoint", self.schema))
                 .fetch_one(&mut *tx)

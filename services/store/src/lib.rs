@@ -26,6 +26,9 @@ pub use append::{Append, AppendError, EventMetadata, Idempotency, NewEvent};
 pub use read::{EventLocation, LedgerEvent, PriorRequest, StoredEvent};
 pub use sequencer::{Sequenced, Sequencer};
 
+/// A pooled connection idle this long is checked before it is used again.
+const STALE_AFTER: Duration = Duration::from_secs(1);
+
 /// Errors of the store other than the append conflicts.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,6 +40,11 @@ pub enum StoreError {
     },
     #[error("migrating the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the ledger head moved from {expected} while sequencing ({written} events written): \
+         two sequencers ran at once"
+    )]
+    HeadMoved { expected: u64, written: u64 },
     #[error("the stored event {event_id} does not parse as {event_type}: {reason}")]
     Corrupt {
         event_id: uuid::Uuid,
@@ -79,6 +87,18 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            // A ping before every use is a round trip per query: check only
+            // connections that sat idle long enough to have gone stale (a
+            // busy one that breaks fails its query, and is replaced).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for < STALE_AFTER {
+                        return Ok(true);
+                    }
+                    Ok(sqlx::Connection::ping(conn).await.is_ok())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(StoreError::db("connecting"))?;

@@ -11,6 +11,9 @@ use uuid::Uuid;
 use crate::append::to_i64;
 use crate::{Store, StoreError};
 
+/// How long to let other commits flush the log before forcing a flush.
+const FLUSH_GRACE: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// A fact of a stream as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredEvent {
@@ -143,6 +146,58 @@ impl Store {
             .iter()
             .map(|row| (row.get("event_id"), to_u64(row.get("position"))))
             .collect())
+    }
+
+    /// Like [`Store::read_ledger`], but returns only once the events read
+    /// are flushed to disk: the sequencer commits asynchronously (ADR 8),
+    /// and what leaves the ledger for the outside (the relay) must be what a
+    /// crash of PostgreSQL keeps.
+    pub async fn read_ledger_durable(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<LedgerEvent>, StoreError> {
+        let events = self.read_ledger(after, limit).await?;
+        if !events.is_empty() {
+            self.flush_commits().await?;
+        }
+        Ok(events)
+    }
+
+    /// Waits until every commit that ended before the call is flushed to
+    /// disk. Usually another command's synchronous commit has done it, or
+    /// does within a moment; otherwise a small write with a synchronous
+    /// commit forces it.
+    pub async fn flush_commits(&self) -> Result<(), StoreError> {
+        let db = StoreError::db;
+        let (inserted, flushed): (i64, i64) = sqlx::query_as(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint, \
+                    pg_wal_lsn_diff(pg_current_wal_flush_lsn(), '0/0')::bigint",
+        )
+        .fetch_one(self.pool())
+        .await
+        .map_err(db("reading the write-ahead log's positions"))?;
+        if flushed >= inserted {
+            return Ok(());
+        }
+        tokio::time::sleep(FLUSH_GRACE).await;
+        let flushed: i64 =
+            sqlx::query_scalar("SELECT pg_wal_lsn_diff(pg_current_wal_flush_lsn(), '0/0')::bigint")
+                .fetch_one(self.pool())
+                .await
+                .map_err(db("reading the write-ahead log's flush position"))?;
+        if flushed >= inserted {
+            return Ok(());
+        }
+        sqlx::query(
+            "WITH durable AS (SELECT set_config('synchronous_commit', 'on', true)) \
+             INSERT INTO durability_barrier (flushed_at) SELECT clock_timestamp() FROM durable \
+             ON CONFLICT (singleton) DO UPDATE SET flushed_at = EXCLUDED.flushed_at",
+        )
+        .execute(self.pool())
+        .await
+        .map_err(db("flushing the write-ahead log"))?;
+        Ok(())
     }
 
     /// Sequenced events after `after`, in position order, at most `limit`.

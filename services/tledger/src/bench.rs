@@ -1973,7 +1973,7 @@ async fn profile_store(store: &Store, officials: &[String]) -> Result<Vec<Phase>
         }
     }
     let mut sequence_note =
-        "BEGIN, advisory lock, head, select, hash, 2 UPDATEs, COMMIT".to_owned();
+        "BEGIN, lock and asynchronous commit, head and ready events, hash, one UPDATE, COMMIT (the running service keeps the lock on its own connection and needs only the two statements)".to_owned();
     if held_back > 0 || extra > 0 {
         let _ = write!(
             sequence_note,

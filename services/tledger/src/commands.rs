@@ -199,6 +199,27 @@ where
     Ok(sink.collect().await)
 }
 
+/// A refusal, and whether it came before anything was appended (then an
+/// earlier request under the same idempotency key may answer instead).
+enum Refused {
+    Before(Refusal),
+    After(Refusal),
+}
+
+impl From<Refusal> for Refused {
+    fn from(refusal: Refusal) -> Self {
+        Refused::Before(refusal)
+    }
+}
+
+/// Whether the events to answer for were appended by this request, after
+/// it subscribed to the sequencer's announcements.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    Yes,
+    No,
+}
+
 fn wrong_type(expected: &str) -> Refusal {
     Refusal::new(
         ErrorCode::Malformed,
@@ -269,7 +290,6 @@ impl CommandService {
         caller: &Caller,
         request: &CommandRequest,
     ) -> Result<Vec<Value>, Refusal> {
-        let store = &self.inner.store;
         let fact_type = COMMANDS
             .iter()
             .find(|(name, _)| *name == request.name)
@@ -283,16 +303,36 @@ impl CommandService {
         check_role(caller, fact_type)?;
 
         let hash = request_hash(&request.name, &request.body);
-        if let Some(key) = &request.idempotency_key {
-            if let Some(answer) = self.prior_answer(caller, key, &request.name, &hash).await? {
-                return Ok(answer);
-            }
+        match self.record(caller, request, fact_type, &hash).await {
+            Ok(answer) => Ok(answer),
+            // A replay is refused where the first request was accepted (its
+            // stream has moved on): the idempotency record decides. Looking
+            // it up only when refused saves a round trip on every command;
+            // the answers are those of ADR 6's order.
+            Err(Refused::Before(refusal)) => match &request.idempotency_key {
+                Some(key) => match self.prior_answer(caller, key, &request.name, &hash).await? {
+                    Some(answer) => Ok(answer),
+                    None => Err(refusal),
+                },
+                None => Err(refusal),
+            },
+            Err(Refused::After(refusal)) => Err(refusal),
         }
+    }
 
+    /// Parses, decides and appends; the answer waits for the positions.
+    async fn record(
+        &self,
+        caller: &Caller,
+        request: &CommandRequest,
+        fact_type: FactType,
+        hash: &[u8],
+    ) -> Result<Vec<Value>, Refused> {
+        let store = &self.inner.store;
         let value: Value = serde_json::from_slice(&request.body).map_err(|e| {
             Refusal::new(ErrorCode::Malformed, format!("the body is not JSON: {e}"))
         })?;
-        let shape = Fact::shape_only(fact_type, &value)?;
+        let shape = Fact::shape_only(fact_type, &value).map_err(Refusal::from)?;
         let parsed = Fact::from_data(fact_type, &value);
         let metadata = EventMetadata {
             publisher: format!("/commands/{}", caller.name),
@@ -305,9 +345,10 @@ impl CommandService {
             token_id: caller.token_id,
             key: key.clone(),
             command: request.name.clone(),
-            request_hash: hash.clone(),
+            request_hash: hash.to_vec(),
         });
 
+        // Subscribed before appending, so no announcement of ours is missed.
         let mut announced = self.inner.sequenced.subscribe();
         for _ in 0..MAX_ATTEMPTS {
             let Decision { mut append } = self.decide(caller, &shape, &parsed).await?;
@@ -332,29 +373,28 @@ impl CommandService {
                             version: append.expected_version + 1 + i as u64,
                         })
                         .collect();
-                    return self.answer(recorded, &mut announced).await;
+                    return self
+                        .answer(recorded, &mut announced, Fresh::Yes)
+                        .await
+                        .map_err(Refused::After);
                 }
                 Err(AppendError::VersionConflict { .. }) => continue,
-                Err(AppendError::IdempotencyKeyTaken(key)) => {
-                    // A concurrent request with the same key won the race.
-                    return match self
-                        .prior_answer(caller, &key, &request.name, &hash)
-                        .await?
-                    {
-                        Some(answer) => Ok(answer),
-                        None => Err(Refusal::new(
-                            ErrorCode::Conflict,
-                            "the idempotency key is in use",
-                        )),
-                    };
+                // Another request under this key (or this request's first
+                // attempt) recorded first: the idempotency record decides.
+                Err(AppendError::IdempotencyKeyTaken(_)) => {
+                    return Err(Refused::Before(Refusal::new(
+                        ErrorCode::Conflict,
+                        "the idempotency key is in use",
+                    )))
                 }
-                Err(AppendError::Store(e)) => return Err(e.into()),
+                Err(AppendError::Store(e)) => return Err(Refusal::from(e).into()),
             }
         }
         Err(Refusal::new(
             ErrorCode::Conflict,
             format!("the stream kept changing: gave up after {MAX_ATTEMPTS} attempts; retry"),
-        ))
+        )
+        .into())
     }
 
     /// The first answer to a request already made with this key, if any; a
@@ -390,7 +430,9 @@ impl CommandService {
             })
             .collect();
         let mut announced = self.inner.sequenced.subscribe();
-        self.answer(recorded, &mut announced).await.map(Some)
+        self.answer(recorded, &mut announced, Fresh::No)
+            .await
+            .map(Some)
     }
 
     /// The success body, once every event has its position.
@@ -398,9 +440,10 @@ impl CommandService {
         &self,
         recorded: Vec<Recorded>,
         announced: &mut broadcast::Receiver<Arc<Sequenced>>,
+        fresh: Fresh,
     ) -> Result<Vec<Value>, Refusal> {
         let ids: Vec<Uuid> = recorded.iter().map(|r| r.id).collect();
-        let positions = self.wait_for_positions(&ids, announced).await?;
+        let positions = self.wait_for_positions(&ids, announced, fresh).await?;
         Ok(recorded
             .into_iter()
             .map(|r| {
@@ -419,11 +462,15 @@ impl CommandService {
         &self,
         ids: &[Uuid],
         announced: &mut broadcast::Receiver<Arc<Sequenced>>,
+        fresh: Fresh,
     ) -> Result<HashMap<Uuid, u64>, Refusal> {
         let deadline = tokio::time::Instant::now() + SEQUENCING_TIMEOUT;
         let mut found: HashMap<Uuid, u64> = HashMap::with_capacity(ids.len());
-        // The events may have been sequenced before we subscribed (retries).
-        found.extend(self.inner.store.positions(ids).await?);
+        // A replay's events may have been sequenced before we subscribed;
+        // fresh ones were appended after.
+        if fresh == Fresh::No {
+            found.extend(self.inner.store.positions(ids).await?);
+        }
         while found.len() < ids.len() {
             tokio::select! {
                 batch = announced.recv() => match batch {
@@ -1003,11 +1050,13 @@ impl CommandService {
                 _ => {}
             }
         }
-        // One checkpoint write per batch: after a crash the batch is read
-        // again, and every effect's idempotency key makes that harmless.
+        // One checkpoint write per batch, committed asynchronously (ADR 8):
+        // after a crash the batch is read again, and every effect's
+        // idempotency key makes that harmless.
         if let Some(event) = events.last() {
             sqlx::query(
-                "INSERT INTO reader_checkpoints (reader, position) VALUES ($1, $2) \
+                "WITH lazily AS (SELECT set_config('synchronous_commit', 'off', true)) \
+                 INSERT INTO reader_checkpoints (reader, position) SELECT $1, $2 FROM lazily \
                  ON CONFLICT (reader) DO UPDATE SET position = EXCLUDED.position",
             )
             .bind(POLICY_READER)

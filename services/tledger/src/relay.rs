@@ -325,7 +325,7 @@ impl Relay {
         tracing::Span::current().record("after", start);
         let events = self
             .store
-            .read_ledger(start, self.batch_size)
+            .read_ledger_durable(start, self.batch_size)
             .await
             .map_err(RelayError::store("reading the ledger to publish"))?;
         if events.is_empty() {
