@@ -12,11 +12,13 @@
 
 pub mod chain;
 mod check;
+pub mod checkpoint;
 pub mod codes;
 pub mod envelope;
 pub mod error;
 pub mod facts;
 pub mod ids;
+pub mod merkle;
 pub mod reference;
 pub mod schema;
 mod strictness;
