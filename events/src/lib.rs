@@ -19,6 +19,7 @@ pub mod error;
 pub mod facts;
 pub mod ids;
 pub mod merkle;
+pub mod proof;
 pub mod reference;
 pub mod schema;
 mod strictness;

@@ -14,6 +14,7 @@
 //! Must not depend on NATS, HTTP or the domain crate: it stores facts.
 
 mod append;
+mod checkpoints;
 mod read;
 pub mod sequencer;
 
@@ -45,6 +46,8 @@ pub enum StoreError {
          two sequencers ran at once"
     )]
     HeadMoved { expected: u64, written: u64 },
+    #[error("the stored checkpoint at position {position} is damaged: {reason}")]
+    CorruptCheckpoint { position: u64, reason: String },
     #[error("the stored event {event_id} does not parse as {event_type}: {reason}")]
     Corrupt {
         event_id: uuid::Uuid,

@@ -236,6 +236,28 @@ impl Store {
             .collect())
     }
 
+    /// The head's position and chain hash (32 zero bytes when empty).
+    pub async fn head_with_hash(&self) -> Result<(u64, [u8; 32]), StoreError> {
+        let row = sqlx::query("SELECT position, hash FROM ledger_head")
+            .fetch_one(self.pool())
+            .await
+            .map_err(StoreError::db("reading the ledger head"))?;
+        let hash: Vec<u8> = row.get("hash");
+        Ok((
+            to_u64(row.get("position")),
+            hash.try_into().unwrap_or([0xff; 32]),
+        ))
+    }
+
+    /// How many committed events wait for a position.
+    pub async fn unsequenced_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE position IS NULL")
+            .fetch_one(self.pool())
+            .await
+            .map_err(StoreError::db("counting unsequenced events"))?;
+        Ok(to_u64(n))
+    }
+
     /// The last sequenced position (0 for an empty ledger).
     pub async fn head(&self) -> Result<u64, StoreError> {
         let position: i64 = sqlx::query_scalar("SELECT position FROM ledger_head")

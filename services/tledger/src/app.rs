@@ -22,6 +22,7 @@ use tokio::sync::{broadcast, watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::access::Access;
+use crate::checkpointer::Checkpointer;
 use crate::commands::CommandService;
 use crate::config::Settings;
 use crate::http::{router, HttpState};
@@ -60,6 +61,7 @@ pub struct App {
     metrics: PrometheusHandle,
     wake: Arc<Notify>,
     sequenced: broadcast::Sender<Arc<Sequenced>>,
+    checkpointer: Checkpointer,
 }
 
 /// Why the service stopped with an error: each component that failed (or
@@ -79,7 +81,16 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     tledger_projections::projector::ensure_schema(store.pool(), tledger_projections::schema::LIVE)
         .await
         .map_err(|e| StartupError::ReadModels(e.to_string()))?;
+    let signer =
+        crate::checkpointer::load_or_create_signing_key(&settings.signing_key_path, &store).await?;
     let (client, jetstream) = startup::connect_nats(&settings.nats_url).await?;
+    let checkpointer = Checkpointer::new(
+        store.clone(),
+        signer,
+        settings.checkpoint_events,
+        Duration::from_secs(settings.checkpoint_seconds),
+    )
+    .announcing(client.clone(), settings.prefix.checkpoint_subject());
     let relay = Relay::new(store.clone(), jetstream.clone(), settings.prefix.clone());
     relay.ensure_stream().await?;
     let listener = TcpListener::bind(settings.http_addr)
@@ -115,6 +126,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         metrics: crate::telemetry::metrics(),
         wake,
         sequenced,
+        checkpointer,
     })
 }
 
@@ -191,6 +203,7 @@ impl App {
             metrics,
             wake,
             sequenced,
+            checkpointer,
         } = self;
         let front_stop = Stop::new();
         let sequencer_stop = Stop::new();
@@ -253,6 +266,12 @@ impl App {
         relays.spawn(async move {
             relay.run(woken, stopped).await;
             ("relay", Ok(()))
+        });
+        let stopped = relay_stop.wait();
+        let checkpoints_seen = sequenced.subscribe();
+        relays.spawn(async move {
+            checkpointer.run(checkpoints_seen, stopped).await;
+            ("checkpointer", Ok(()))
         });
         // The relay wakes when the sequencer announces a batch. A lagging
         // receiver still wakes it: the relay reads the ledger, not the

@@ -869,6 +869,8 @@ pub async fn commands(
         http_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         prefix: prefix.clone(),
         admin_token: None,
+        // Checkpoints of a throwaway ledger are signed with a throwaway key.
+        signing_key_path: std::env::temp_dir().join(format!("{prefix}-signing.key")),
         ..settings.clone()
     };
     let mut environment = Environment {
@@ -898,6 +900,7 @@ pub async fn commands(
             )),
         }
     }
+    let _ = std::fs::remove_file(&bench_settings.signing_key_path);
     if options.keep {
         progress(&format!("kept the database {}", database.name));
     } else if let Err(e) = database.drop().await {

@@ -28,14 +28,22 @@ pub const DEFAULT_SIGNING_KEY: &str = "./tledger-signing.key";
 pub const CONFIG_VAR: &str = "TLEDGER_CONFIG";
 
 /// Each setting: its key in the config file and its environment variable.
-const KEYS: [(&str, &str); 6] = [
+const KEYS: [(&str, &str); 8] = [
     ("database_url", "TLEDGER_DATABASE_URL"),
     ("nats_url", "TLEDGER_NATS_URL"),
     ("http_addr", "TLEDGER_HTTP_ADDR"),
     ("prefix", "TLEDGER_PREFIX"),
     ("admin_token", "TLEDGER_ADMIN_TOKEN"),
     ("signing_key", "TLEDGER_SIGNING_KEY"),
+    ("checkpoint_events", "TLEDGER_CHECKPOINT_EVENTS"),
+    ("checkpoint_seconds", "TLEDGER_CHECKPOINT_SECONDS"),
 ];
+
+/// A checkpoint is signed after this many new events ...
+pub const DEFAULT_CHECKPOINT_EVENTS: u64 = 10_000;
+/// ... or this many seconds after the last one, whichever comes first, when
+/// the ledger has grown.
+pub const DEFAULT_CHECKPOINT_SECONDS: u64 = 60;
 
 /// A secret value (a token). It has no `Display`, and its `Debug` prints
 /// `[redacted]`, so that logging a struct that holds one cannot leak it;
@@ -73,6 +81,10 @@ pub struct Settings {
     /// The ed25519 key that signs checkpoints. A relative path is relative
     /// to the working directory (like the default), also in a config file.
     pub signing_key_path: PathBuf,
+    /// Sign a checkpoint after this many new events ...
+    pub checkpoint_events: u64,
+    /// ... or this many seconds after the last one.
+    pub checkpoint_seconds: u64,
 }
 
 impl Default for Settings {
@@ -84,6 +96,8 @@ impl Default for Settings {
             prefix: Prefix::default(),
             admin_token: None,
             signing_key_path: PathBuf::from(DEFAULT_SIGNING_KEY),
+            checkpoint_events: DEFAULT_CHECKPOINT_EVENTS,
+            checkpoint_seconds: DEFAULT_CHECKPOINT_SECONDS,
         }
     }
 }
@@ -99,6 +113,8 @@ impl fmt::Debug for Settings {
             .field("prefix", &self.prefix)
             .field("admin_token", &self.admin_token)
             .field("signing_key_path", &self.signing_key_path)
+            .field("checkpoint_events", &self.checkpoint_events)
+            .field("checkpoint_seconds", &self.checkpoint_seconds)
             .finish()
     }
 }
@@ -138,7 +154,7 @@ pub enum ConfigError {
     },
     #[error(
         "the config file {} has an unknown key `{key}`; the keys are database_url, nats_url, \
-         http_addr, prefix, admin_token and signing_key",
+         http_addr, prefix, admin_token, signing_key, checkpoint_events and checkpoint_seconds",
         path.display()
     )]
     UnknownKey { path: PathBuf, key: String },
@@ -155,6 +171,8 @@ pub enum ConfigError {
         "{origin} is not a PostgreSQL URL like postgres://user@127.0.0.1:5432/tledger ({reason})"
     )]
     DatabaseUrl { origin: Origin, reason: String },
+    #[error("{origin} must be a whole number from 1 up, not {value:?}")]
+    Count { origin: Origin, value: String },
     #[error("{origin} is not a NATS URL like nats://127.0.0.1:4222 ({reason})")]
     NatsUrl { origin: Origin, reason: String },
 }
@@ -207,13 +225,18 @@ impl ConfigFile {
                     key,
                 });
             };
-            let toml::Value::String(value) = value else {
-                return Err(ConfigError::NotAString {
-                    origin: Origin::File {
-                        key: known,
-                        path: path.to_owned(),
-                    },
-                });
+            let value = match value {
+                toml::Value::String(value) => value,
+                // Counts may be written as TOML integers.
+                toml::Value::Integer(n) if known.starts_with("checkpoint_") => n.to_string(),
+                _ => {
+                    return Err(ConfigError::NotAString {
+                        origin: Origin::File {
+                            key: known,
+                            path: path.to_owned(),
+                        },
+                    })
+                }
             };
             values.insert(known, value);
         }
@@ -294,6 +317,18 @@ impl Settings {
         }
         if let Some((value, _)) = lookup("signing_key") {
             settings.signing_key_path = PathBuf::from(value);
+        }
+        for (key, slot) in [
+            ("checkpoint_events", &mut settings.checkpoint_events),
+            ("checkpoint_seconds", &mut settings.checkpoint_seconds),
+        ] {
+            if let Some((value, origin)) = lookup(key) {
+                *slot = value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or(ConfigError::Count { origin, value })?;
+            }
         }
         Ok(settings)
     }
@@ -518,7 +553,8 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "the config file /etc/tledger.toml has an unknown key `nats_ulr`; the keys are \
-             database_url, nats_url, http_addr, prefix, admin_token and signing_key"
+             database_url, nats_url, http_addr, prefix, admin_token, signing_key, checkpoint_events \
+             and checkpoint_seconds"
         );
         let error = file("http_addr = 8080").expect_err("a number");
         assert_eq!(

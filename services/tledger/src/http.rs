@@ -34,6 +34,11 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/v1/commands/{name}", post(command))
         .route("/v1/ledger/head", get(head))
+        .route(
+            "/v1/ledger/checkpoint",
+            get(crate::inspection::latest_checkpoint),
+        )
+        .route("/v1/ledger/proof/{position}", get(crate::inspection::proof))
         .route("/v1/reports/{name}", get(crate::reports::report))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))

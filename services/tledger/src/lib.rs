@@ -6,10 +6,12 @@
 pub mod access;
 pub mod app;
 pub mod bench;
+pub mod checkpointer;
 pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod inspection;
 pub mod lookups;
 pub mod nats_commands;
 pub mod prefix;

@@ -96,10 +96,58 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// The ed25519 key that signs checkpoints (TLEDGER_SIGNING_KEY).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Sign a checkpoint at the ledger's head now (the service also signs
+    /// every TLEDGER_CHECKPOINT_EVENTS events or TLEDGER_CHECKPOINT_SECONDS).
+    Checkpoint,
+    /// Verify the ledger against the public key: recompute every event hash
+    /// and the Merkle root at every checkpoint, check every signature and,
+    /// with --checkpoint, a checkpoint kept outside the database. Exits 1 and
+    /// names the first bad position when anything was changed. `verify
+    /// proof` checks one inclusion proof without the database.
+    Verify {
+        #[command(subcommand)]
+        proof: Option<VerifyCommand>,
+        /// The ledger's public key: 64 hex digits, or a file holding them.
+        #[arg(long, value_name = "KEY")]
+        public_key: Option<String>,
+        /// A checkpoint saved earlier (JSON of GET /v1/ledger/checkpoint).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
     /// Benchmarks, on a database and prefix of their own (never real data).
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key at PATH (mode 600; never overwrites) and print
+    /// its public key.
+    Generate {
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+    },
+    /// Print the public key of TLEDGER_SIGNING_KEY (hex).
+    Public,
+}
+
+#[derive(Debug, Subcommand)]
+enum VerifyCommand {
+    /// Check an inclusion proof (JSON of GET /v1/ledger/proof/<position>)
+    /// with the ledger's public key; needs no database.
+    Proof {
+        /// The ledger's public key: 64 hex digits, or a file holding them.
+        #[arg(long, value_name = "KEY")]
+        public_key: String,
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
 }
 
@@ -211,6 +259,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate(&settings).await,
         Command::Tokens { command } => tokens(&settings, command).await,
         Command::Bench { command } => bench(&settings, command).await,
+        Command::Keys { command } => keys(&settings, command),
+        Command::Checkpoint => checkpoint(&settings).await,
+        Command::Verify {
+            proof,
+            public_key,
+            checkpoint,
+        } => verify(&settings, proof, public_key, checkpoint).await,
         Command::Demo {
             seed_only,
             format,
@@ -271,6 +326,116 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
+    use tledger::checkpointer::{generate_signing_key, read_signing_key};
+    let signer = match command {
+        KeysCommand::Generate { out } => {
+            let signer = generate_signing_key(&out)?;
+            eprintln!(
+                "wrote a new signing key to {} (key id {}); its public key:",
+                out.display(),
+                signer.key_id()
+            );
+            signer
+        }
+        KeysCommand::Public => read_signing_key(&settings.signing_key_path)?,
+    };
+    println!("{}", signer.public_hex());
+    Ok(())
+}
+
+async fn checkpoint(settings: &Settings) -> anyhow::Result<()> {
+    let store = existing_ledger(settings).await?;
+    let signer = tledger::checkpointer::read_signing_key(&settings.signing_key_path)?;
+    let mut checkpointer = tledger::checkpointer::Checkpointer::new(
+        store,
+        signer,
+        settings.checkpoint_events,
+        std::time::Duration::from_secs(settings.checkpoint_seconds),
+    );
+    match checkpointer.checkpoint().await? {
+        Some(checkpoint) => println!("{}", serde_json::to_string_pretty(&checkpoint)?),
+        None => eprintln!("the latest checkpoint already covers the ledger's head"),
+    }
+    Ok(())
+}
+
+async fn verify(
+    settings: &Settings,
+    proof: Option<VerifyCommand>,
+    public_key: Option<String>,
+    checkpoint: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use tledger::inspection::{read_outside_checkpoint, read_public_key, verify_ledger};
+    if let Some(VerifyCommand::Proof { public_key, file }) = proof {
+        let key = read_public_key(&public_key)?;
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+        let proof: tledger_events::proof::InclusionProof = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not an inclusion proof: {e}", file.display()))?;
+        proof
+            .verify(&key)
+            .map_err(|e| anyhow::anyhow!("the proof does not hold: {e}"))?;
+        println!(
+            "the event at position {} ({}, {}) is in the ledger signed by key {} at position {}",
+            proof.position,
+            proof.record.event_type,
+            proof.record.stream,
+            proof.checkpoint.key_id,
+            proof.checkpoint.position
+        );
+        return Ok(());
+    }
+    let public_key = public_key.ok_or_else(|| {
+        anyhow::anyhow!(
+            "--public-key is required: the trust anchor must come from outside the database              (tledger keys public prints it where the key is)"
+        )
+    })?;
+    let key = read_public_key(&public_key)?;
+    let outside = checkpoint
+        .as_deref()
+        .map(read_outside_checkpoint)
+        .transpose()?;
+    let store = existing_ledger(settings).await?;
+    let found = verify_ledger(&store, &key, outside.as_ref()).await?;
+    if let Some(bad) = found.first_bad {
+        anyhow::bail!(
+            "verification FAILED: first bad position {}: {}",
+            bad.position,
+            bad.reason
+        );
+    }
+    println!(
+        "verified: {} events, chain and Merkle roots recomputed; {} checkpoint(s) signed by key          {}{}{}",
+        found.events,
+        found.checkpoints,
+        key.key_id(),
+        found
+            .outside_checkpoint
+            .map(|p| format!("; the outside checkpoint at position {p} matches"))
+            .unwrap_or_default(),
+        if found.unsequenced > 0 {
+            format!("; {} committed event(s) not yet sequenced", found.unsequenced)
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+/// An existing ledger's database, without migrating or recording anything
+/// (verification must not write to what it checks).
+async fn existing_ledger(settings: &Settings) -> anyhow::Result<tledger_store::Store> {
+    tledger_store::Store::connect(&settings.database_url, 4)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the ledger at {}: {e}",
+                tledger::config::redact_url(&settings.database_url)
+            )
+        })
 }
 
 /// The database with its migrations and read-model tables.

@@ -38,6 +38,11 @@ impl Prefix {
         format!("{}.cmd.{name}", self.0)
     }
 
+    /// `<prefix>.checkpoints`: where signed checkpoints are announced.
+    pub fn checkpoint_subject(&self) -> String {
+        format!("{}.checkpoints", self.0)
+    }
+
     /// The source of the ledger's own CloudEvents: `/tledger/<prefix>`.
     pub fn source(&self) -> String {
         format!("/tledger/{}", self.0)

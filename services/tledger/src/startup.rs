@@ -43,6 +43,8 @@ pub const FIRST_ADMIN_TOKEN_NAME: &str = "admin";
 /// Why the service cannot start. The `Display` of each is one line.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error(transparent)]
+    SigningKey(#[from] crate::checkpointer::SigningKeyError),
     #[error(
         "PostgreSQL is not reachable at {at} ({reason}): start it (pg_ctlcluster 15 main start) \
          or set TLEDGER_DATABASE_URL"

@@ -26,6 +26,8 @@ const VARIABLES: &[&str] = &[
     "TLEDGER_PREFIX",
     "TLEDGER_ADMIN_TOKEN",
     "TLEDGER_SIGNING_KEY",
+    "TLEDGER_CHECKPOINT_EVENTS",
+    "TLEDGER_CHECKPOINT_SECONDS",
     "TLEDGER_LOG",
     "TLEDGER_LOG_FORMAT",
 ];
@@ -343,7 +345,8 @@ async fn a_bad_setting_is_one_line_naming_it_and_exit_code_2() {
         text(&output.stderr),
         format!(
             "error: the config file {} has an unknown key `http_adress`; the keys are \
-             database_url, nats_url, http_addr, prefix, admin_token and signing_key\n",
+             database_url, nats_url, http_addr, prefix, admin_token, signing_key, \
+             checkpoint_events and checkpoint_seconds\n",
             file.display()
         )
     );

@@ -15,6 +15,11 @@ fn demo(db: &TestDatabase, prefix: &str) -> Value {
         .env("TLEDGER_DATABASE_URL", db.url())
         .env("TLEDGER_PREFIX", prefix)
         .env("TLEDGER_HTTP_ADDR", "127.0.0.1:0")
+        // Never the source tree's directory; the same key for both runs.
+        .env(
+            "TLEDGER_SIGNING_KEY",
+            std::env::temp_dir().join(format!("{prefix}-signing.key")),
+        )
         .env("TLEDGER_LOG", "warn")
         .output()
         .expect("the tledger binary runs");

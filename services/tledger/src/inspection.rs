@@ -1,0 +1,392 @@
+//! Inspection (CONTRACT.md "Audit and inspection"): the latest signed
+//! checkpoint and inclusion proofs over HTTP, and `tledger verify`, which
+//! recomputes the chain and the Merkle roots from the rows alone and checks
+//! every checkpoint against a public key that comes from outside the
+//! database.
+
+use std::path::Path;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use tledger_domain::ErrorCode;
+use tledger_events::chain::{self, ChainRecord, Hash};
+use tledger_events::checkpoint::{Checkpoint, CheckpointError, CheckpointVerifier};
+use tledger_events::merkle::{self, Frontier};
+use tledger_events::proof::{InclusionProof, ProvedRecord};
+use tledger_store::{LedgerEvent, Store, StoreError};
+
+use crate::access::Role;
+use crate::commands::Refusal;
+use crate::http::{bearer, HttpState};
+
+/// Rows read at a time when the whole ledger is walked.
+const BATCH: u32 = 5_000;
+
+/// Why a proof cannot be given.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofUnavailable {
+    #[error("no checkpoint has been signed yet")]
+    NoCheckpoint,
+    #[error(
+        "position {position} is not covered by the latest checkpoint (position {latest}); ask \
+         again after the next one"
+    )]
+    NotCovered { position: u64, latest: u64 },
+    #[error("the ledger has no event at position {0}")]
+    Missing(u64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn proved_record(event: &LedgerEvent) -> ProvedRecord {
+    ProvedRecord {
+        position: event.position,
+        event_id: event.event_id,
+        stream: event.stream(),
+        version: event.version,
+        event_type: event.event_type.clone(),
+        effective_date: event.effective_date.into(),
+        recorded_at: chain::format_instant(event.recorded_at),
+        data: event.data.clone(),
+        metadata: event.metadata.clone(),
+    }
+}
+
+fn hash_of(event: &LedgerEvent) -> Result<Hash, StoreError> {
+    event
+        .hash
+        .clone()
+        .try_into()
+        .map_err(|_| StoreError::CorruptCheckpoint {
+            position: event.position,
+            reason: "the event hash is not 32 bytes".into(),
+        })
+}
+
+/// The inclusion proof of the event at `position` against the latest
+/// checkpoint.
+pub async fn inclusion_proof(
+    store: &Store,
+    position: u64,
+) -> Result<InclusionProof, ProofUnavailable> {
+    let checkpoint = store
+        .latest_checkpoint()
+        .await?
+        .ok_or(ProofUnavailable::NoCheckpoint)?;
+    if position == 0 || position > checkpoint.position {
+        return Err(ProofUnavailable::NotCovered {
+            position,
+            latest: checkpoint.position,
+        });
+    }
+    let mut leaves = Vec::with_capacity(usize::try_from(checkpoint.position).unwrap_or(0));
+    let mut previous_hash = chain::GENESIS;
+    let mut after = 0;
+    while after < checkpoint.position {
+        let limit = u32::try_from(checkpoint.position - after)
+            .unwrap_or(u32::MAX)
+            .min(BATCH * 4);
+        let hashes = store.event_hashes(after, limit).await?;
+        if hashes.is_empty() {
+            return Err(ProofUnavailable::Missing(after + 1));
+        }
+        for (p, hash) in hashes {
+            if p != after + 1 {
+                return Err(ProofUnavailable::Missing(after + 1));
+            }
+            if p + 1 == position {
+                previous_hash = hash;
+            }
+            leaves.push(merkle::leaf_hash(&hash));
+            after = p;
+        }
+    }
+    let event = store
+        .read_ledger(position - 1, 1)
+        .await?
+        .into_iter()
+        .next()
+        .filter(|e| e.position == position)
+        .ok_or(ProofUnavailable::Missing(position))?;
+    let index = usize::try_from(position - 1).unwrap_or(usize::MAX);
+    Ok(InclusionProof {
+        position,
+        record: proved_record(&event),
+        previous_hash,
+        event_hash: hash_of(&event)?,
+        leaf_index: position - 1,
+        tree_size: checkpoint.position,
+        inclusion_path: merkle::inclusion_proof(&leaves, index)
+            .ok_or(ProofUnavailable::Missing(position))?,
+        checkpoint,
+    })
+}
+
+fn refusal_response(refusal: &Refusal) -> Response {
+    let reply = refusal.reply();
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(reply.body)).into_response()
+}
+
+/// `GET /v1/ledger/checkpoint`: open, like the head (it holds no personal
+/// data, and anyone may keep a copy as a trust anchor).
+pub async fn latest_checkpoint(State(state): State<HttpState>) -> Response {
+    match state.store.latest_checkpoint().await {
+        Ok(Some(checkpoint)) => Json(checkpoint).into_response(),
+        Ok(None) => refusal_response(&Refusal::new(
+            ErrorCode::NotFound,
+            "no checkpoint has been signed yet",
+        )),
+        Err(e) => refusal_response(&Refusal::from(e)),
+    }
+}
+
+/// `GET /v1/ledger/proof/<position>`: the proof carries the fact itself,
+/// so it is read like a person's history (admin or inspector).
+pub async fn proof(
+    State(state): State<HttpState>,
+    UrlPath(position): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    match answer_proof(&state, &position, &headers).await {
+        Ok(proof) => Json(proof).into_response(),
+        Err(refusal) => refusal_response(&refusal),
+    }
+}
+
+async fn answer_proof(
+    state: &HttpState,
+    position: &str,
+    headers: &HeaderMap,
+) -> Result<InclusionProof, Refusal> {
+    let token = bearer(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let caller = state
+        .commands
+        .access()
+        .authenticate(token.as_deref())
+        .await?;
+    if !matches!(caller.role, Role::Admin | Role::Inspector) {
+        return Err(Refusal::new(
+            ErrorCode::Forbidden,
+            "proofs carry the fact itself: an admin or inspector token reads them",
+        ));
+    }
+    let position: u64 = position.parse().map_err(|_| {
+        Refusal::new(
+            ErrorCode::Malformed,
+            format!("the position must be a whole number from 1 up, not {position:?}"),
+        )
+    })?;
+    inclusion_proof(&state.store, position)
+        .await
+        .map_err(|e| match e {
+            ProofUnavailable::Store(e) => Refusal::from(e),
+            other => Refusal::new(ErrorCode::NotFound, other.to_string()),
+        })
+}
+
+/// What `tledger verify` found: `first_bad` is `None` when everything holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verification {
+    pub events: u64,
+    pub checkpoints: u64,
+    /// The outside checkpoint (`--checkpoint`), when given and consistent.
+    pub outside_checkpoint: Option<u64>,
+    pub first_bad: Option<BadPosition>,
+    /// Committed events not yet sequenced (not covered by anything yet).
+    pub unsequenced: u64,
+}
+
+/// The first place the ledger is not what its hashes and signatures say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadPosition {
+    pub position: u64,
+    pub reason: String,
+}
+
+/// Why verification could not run at all (as opposed to finding damage).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the public key: {0}")]
+    Key(CheckpointError),
+    #[error("the outside checkpoint {}: {reason}", path.display())]
+    OutsideCheckpoint {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+}
+
+/// Reads a checkpoint saved outside the database (the JSON of `GET
+/// /v1/ledger/checkpoint`).
+pub fn read_outside_checkpoint(path: &Path) -> Result<Checkpoint, VerifyError> {
+    let text = std::fs::read_to_string(path).map_err(|e| VerifyError::OutsideCheckpoint {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| VerifyError::OutsideCheckpoint {
+        path: path.to_owned(),
+        reason: format!("not a checkpoint: {e}"),
+    })
+}
+
+/// A public key given as 64 hex digits or as a file holding them.
+pub fn read_public_key(text_or_path: &str) -> Result<CheckpointVerifier, VerifyError> {
+    let text = match std::fs::read_to_string(text_or_path) {
+        Ok(content) => content,
+        Err(_) => text_or_path.to_owned(),
+    };
+    CheckpointVerifier::from_public_hex(&text).map_err(VerifyError::Key)
+}
+
+/// Recomputes the whole chain and the Merkle root at every checkpoint, and
+/// checks every checkpoint's signature with `key` and `outside` (a
+/// checkpoint kept outside the database) against the ledger.
+pub async fn verify_ledger(
+    store: &Store,
+    key: &CheckpointVerifier,
+    outside: Option<&Checkpoint>,
+) -> Result<Verification, VerifyError> {
+    let mut found = Verification::default();
+    if let Some(outside) = outside {
+        if let Err(e) = key.verify(outside) {
+            found.first_bad = Some(BadPosition {
+                position: outside.position,
+                reason: format!("the outside checkpoint is not the ledger's: {e}"),
+            });
+            return Ok(found);
+        }
+    }
+    let checkpoints = store.checkpoints().await?;
+    found.checkpoints = checkpoints.len() as u64;
+    // Expected checkpoints in position order: the stored ones, and the
+    // outside one (matched against the same recomputation).
+    let mut expected: Vec<(&Checkpoint, bool)> = checkpoints.iter().map(|c| (c, false)).collect();
+    if let Some(outside) = outside {
+        expected.push((outside, true));
+    }
+    expected.sort_by_key(|(c, _)| c.position);
+    let mut next_expected = expected.iter().peekable();
+    let mut last_good_checkpoint = 0u64;
+
+    let mut frontier = Frontier::new();
+    let mut previous = chain::GENESIS;
+    let mut position = 0u64;
+    let bad = |position: u64, reason: String| Some(BadPosition { position, reason });
+    'walk: loop {
+        let events = store.read_ledger(position, BATCH).await?;
+        if events.is_empty() {
+            break;
+        }
+        for event in &events {
+            if event.position != position + 1 {
+                found.first_bad = bad(
+                    position + 1,
+                    format!(
+                        "missing: the ledger jumps from position {position} to {}",
+                        event.position
+                    ),
+                );
+                break 'walk;
+            }
+            position = event.position;
+            let stream = event.stream();
+            let record = ChainRecord {
+                position,
+                event_id: event.event_id,
+                stream: &stream,
+                version: event.version,
+                event_type: &event.event_type,
+                effective_date: event.effective_date.into(),
+                recorded_at: chain::format_instant(event.recorded_at),
+                data: &event.data,
+                metadata: &event.metadata,
+            };
+            let recomputed = match chain::event_hash(&previous, &record) {
+                Ok(hash) => hash,
+                Err(e) => {
+                    found.first_bad = bad(position, format!("cannot be hashed: {e}"));
+                    break 'walk;
+                }
+            };
+            if event.hash.as_slice() != recomputed.as_slice() {
+                found.first_bad = bad(
+                    position,
+                    "its stored hash is not the hash of its content chained to the previous \
+                     event: the event or one before it was changed"
+                        .into(),
+                );
+                break 'walk;
+            }
+            previous = recomputed;
+            frontier.push_event(&recomputed);
+            found.events = position;
+            while let Some((checkpoint, is_outside)) =
+                next_expected.next_if(|(c, _)| c.position == position)
+            {
+                let which = if *is_outside {
+                    "the outside checkpoint"
+                } else {
+                    "the checkpoint"
+                };
+                if !*is_outside {
+                    if let Err(e) = key.verify(checkpoint) {
+                        found.first_bad = bad(position, format!("{which} here: {e}"));
+                        break 'walk;
+                    }
+                }
+                if checkpoint.chain_hash != recomputed || checkpoint.merkle_root != frontier.root()
+                {
+                    found.first_bad = bad(
+                        last_good_checkpoint + 1,
+                        format!(
+                            "the ledger up to position {position} is not what {which} at \
+                             {position} signed: rewritten after position {last_good_checkpoint} \
+                             (the last checkpoint that matches)"
+                        ),
+                    );
+                    break 'walk;
+                }
+                last_good_checkpoint = position;
+                if *is_outside {
+                    found.outside_checkpoint = Some(position);
+                }
+            }
+        }
+    }
+    if found.first_bad.is_none() {
+        if let Some((checkpoint, is_outside)) = next_expected.next() {
+            let which = if *is_outside {
+                "the outside checkpoint"
+            } else {
+                "a checkpoint"
+            };
+            found.first_bad = bad(
+                position + 1,
+                format!(
+                    "{which} signed position {} but the ledger ends at {position}: events were \
+                     deleted",
+                    checkpoint.position
+                ),
+            );
+        }
+    }
+    if found.first_bad.is_none() {
+        let (head, head_hash) = store.head_with_hash().await?;
+        if head != position || (position > 0 && head_hash != previous) {
+            found.first_bad = bad(
+                position.min(head) + 1,
+                format!("the ledger head says position {head}, the events end at {position}"),
+            );
+        }
+    }
+    found.unsequenced = store.unsequenced_count().await?;
+    Ok(found)
+}
