@@ -749,3 +749,98 @@ async fn a_deleted_stream_is_created_again_and_refilled_from_the_ledger() {
     assert_stream_is_the_ledger(&js, &prefix, &ledger).await;
     println!("took {:?}", started.elapsed());
 }
+
+/// Reads `count` messages of an ordered consumer with `deliver` and
+/// returns them as CloudEvents with their stream sequences.
+async fn replay(
+    js: &jetstream::Context,
+    prefix: &Prefix,
+    deliver: jetstream::consumer::DeliverPolicy,
+    count: usize,
+) -> Vec<(u64, CloudEvent)> {
+    use futures::StreamExt as _;
+    let stream = js
+        .get_stream_no_info(prefix.events_stream())
+        .await
+        .expect("a stream handle");
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            deliver_policy: deliver,
+            ..Default::default()
+        })
+        .await
+        .expect("an ordered consumer");
+    let mut messages = consumer.messages().await.expect("messages");
+    let mut replayed = Vec::with_capacity(count);
+    while replayed.len() < count {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("the replay goes on")
+            .expect("a message")
+            .expect("a message, not an error");
+        let sequence = message.info().expect("JetStream metadata").stream_sequence;
+        let event: CloudEvent =
+            serde_json::from_slice(&message.payload).expect("the body is a CloudEvent");
+        replayed.push((sequence, event));
+    }
+    // Nothing more: the replay ends at the ledger's head.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), messages.next())
+            .await
+            .is_err(),
+        "no message beyond the head"
+    );
+    replayed
+}
+
+/// ARCHITECTURE.md decision 5, "a replay from a position is a consumer
+/// starting at that sequence": a consumer of `<PREFIX>_EVENTS` from a
+/// position, or from a time, gets exactly the ledger's facts from there, in
+/// order (docs/replay-from-nats.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_replays_the_ledger_from_a_position_or_a_time() {
+    init_logs();
+    let nats = PrivateNats::start("").await;
+    let js = connect(&nats).await;
+    let prefix = new_prefix();
+    let mut ledger = Ledger::new().await;
+    let relay = Relay::new(ledger.store.clone(), js.clone(), prefix.clone());
+    relay.ensure_stream().await.expect("create the stream");
+    ledger.append(150).await;
+    assert_eq!(drain(&relay).await, 150);
+    // Everything before `since` was published before it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let since = time::OffsetDateTime::now_utc();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    ledger.append(150).await;
+    assert_eq!(drain(&relay).await, 150);
+    let events = ledger.events().await;
+
+    let from_position = replay(
+        &js,
+        &prefix,
+        jetstream::consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: 101,
+        },
+        200,
+    )
+    .await;
+    let expected: Vec<(u64, CloudEvent)> = events[100..]
+        .iter()
+        .map(|e| (e.position, ledger_cloud_event(&prefix, e)))
+        .collect();
+    assert_eq!(from_position, expected, "positions 101..=300, in order");
+
+    let from_time = replay(
+        &js,
+        &prefix,
+        jetstream::consumer::DeliverPolicy::ByStartTime { start_time: since },
+        150,
+    )
+    .await;
+    assert_eq!(
+        from_time,
+        expected[50..],
+        "what was published since, in order"
+    );
+}
