@@ -30,7 +30,8 @@ pub struct ProvedRecord {
 }
 
 impl ProvedRecord {
-    fn chain_record(&self) -> ChainRecord<'_> {
+    /// The record as the chain hashes it.
+    pub fn chain_record(&self) -> ChainRecord<'_> {
         ChainRecord {
             position: self.position,
             event_id: self.event_id,

@@ -246,6 +246,165 @@ pub fn read_public_key(text_or_path: &str) -> Result<CheckpointVerifier, VerifyE
     CheckpointVerifier::from_public_hex(&text).map_err(VerifyError::Key)
 }
 
+/// The checks `verify` makes, fed one event at a time in position order
+/// (from the database or from an export): the chain, the Merkle root and
+/// signature of every expected checkpoint, and an outside checkpoint.
+pub struct LedgerCheck<'k> {
+    key: &'k CheckpointVerifier,
+    /// Checkpoints in position order, each marked when it came from outside.
+    expected: Vec<(Checkpoint, bool)>,
+    next: usize,
+    frontier: Frontier,
+    previous: Hash,
+    position: u64,
+    last_good_checkpoint: u64,
+    found: Verification,
+}
+
+impl<'k> LedgerCheck<'k> {
+    pub fn new(
+        key: &'k CheckpointVerifier,
+        checkpoints: Vec<Checkpoint>,
+        outside: Option<Checkpoint>,
+    ) -> Self {
+        let mut found = Verification {
+            checkpoints: checkpoints.len() as u64,
+            ..Verification::default()
+        };
+        let mut expected: Vec<(Checkpoint, bool)> =
+            checkpoints.into_iter().map(|c| (c, false)).collect();
+        if let Some(outside) = outside {
+            if let Err(e) = key.verify(&outside) {
+                found.first_bad = Some(BadPosition {
+                    position: outside.position,
+                    reason: format!("the outside checkpoint is not the ledger's: {e}"),
+                });
+            }
+            expected.push((outside, true));
+        }
+        expected.sort_by_key(|(c, _)| c.position);
+        Self {
+            key,
+            expected,
+            next: 0,
+            frontier: Frontier::new(),
+            previous: chain::GENESIS,
+            position: 0,
+            last_good_checkpoint: 0,
+            found,
+        }
+    }
+
+    /// Whether damage was found (then feeding more changes nothing).
+    pub fn failed(&self) -> bool {
+        self.found.first_bad.is_some()
+    }
+
+    /// The chain hash of the last event checked.
+    pub fn chain_hash(&self) -> Hash {
+        self.previous
+    }
+
+    /// Checks the next event: its stored hash against its content chained to
+    /// the previous event, and every checkpoint at its position.
+    pub fn push(&mut self, record: &ChainRecord<'_>, stored_hash: &[u8]) {
+        if self.failed() {
+            return;
+        }
+        let position = record.position;
+        if position != self.position + 1 {
+            self.bad(
+                self.position + 1,
+                format!(
+                    "missing: the ledger jumps from position {} to {position}",
+                    self.position
+                ),
+            );
+            return;
+        }
+        let recomputed = match chain::event_hash(&self.previous, record) {
+            Ok(hash) => hash,
+            Err(e) => {
+                self.bad(position, format!("cannot be hashed: {e}"));
+                return;
+            }
+        };
+        if stored_hash != recomputed.as_slice() {
+            self.bad(
+                position,
+                "its stored hash is not the hash of its content chained to the previous event: \
+                 the event or one before it was changed"
+                    .into(),
+            );
+            return;
+        }
+        self.position = position;
+        self.previous = recomputed;
+        self.frontier.push_event(&recomputed);
+        self.found.events = position;
+        while let Some((checkpoint, is_outside)) = self.expected.get(self.next) {
+            if checkpoint.position != position {
+                break;
+            }
+            let which = if *is_outside {
+                "the outside checkpoint"
+            } else {
+                "the checkpoint"
+            };
+            if !*is_outside {
+                if let Err(e) = self.key.verify(checkpoint) {
+                    self.bad(position, format!("{which} here: {e}"));
+                    return;
+                }
+            }
+            if checkpoint.chain_hash != recomputed || checkpoint.merkle_root != self.frontier.root() {
+                let last_good = self.last_good_checkpoint;
+                self.bad(
+                    last_good + 1,
+                    format!(
+                        "the ledger up to position {position} is not what {which} at {position} \
+                         signed: rewritten after position {last_good} (the last checkpoint that \
+                         matches)"
+                    ),
+                );
+                return;
+            }
+            self.last_good_checkpoint = position;
+            if *is_outside {
+                self.found.outside_checkpoint = Some(position);
+            }
+            self.next += 1;
+        }
+    }
+
+    fn bad(&mut self, position: u64, reason: String) {
+        if self.found.first_bad.is_none() {
+            self.found.first_bad = Some(BadPosition { position, reason });
+        }
+    }
+
+    /// After the last event: a checkpoint beyond it means events were
+    /// deleted.
+    pub fn finish(mut self) -> Verification {
+        if let Some((checkpoint, is_outside)) = self.expected.get(self.next) {
+            let which = if *is_outside {
+                "the outside checkpoint"
+            } else {
+                "a checkpoint"
+            };
+            let (signed, end) = (checkpoint.position, self.position);
+            self.bad(
+                end + 1,
+                format!(
+                    "{which} signed position {signed} but the ledger ends at {end}: events were \
+                     deleted"
+                ),
+            );
+        }
+        self.found
+    }
+}
+
 /// Recomputes the whole chain and the Merkle root at every checkpoint, and
 /// checks every checkpoint's signature with `key` and `outside` (a
 /// checkpoint kept outside the database) against the ledger.
@@ -254,137 +413,43 @@ pub async fn verify_ledger(
     key: &CheckpointVerifier,
     outside: Option<&Checkpoint>,
 ) -> Result<Verification, VerifyError> {
-    let mut found = Verification::default();
-    if let Some(outside) = outside {
-        if let Err(e) = key.verify(outside) {
-            found.first_bad = Some(BadPosition {
-                position: outside.position,
-                reason: format!("the outside checkpoint is not the ledger's: {e}"),
-            });
-            return Ok(found);
-        }
-    }
-    let checkpoints = store.checkpoints().await?;
-    found.checkpoints = checkpoints.len() as u64;
-    // Expected checkpoints in position order: the stored ones, and the
-    // outside one (matched against the same recomputation).
-    let mut expected: Vec<(&Checkpoint, bool)> = checkpoints.iter().map(|c| (c, false)).collect();
-    if let Some(outside) = outside {
-        expected.push((outside, true));
-    }
-    expected.sort_by_key(|(c, _)| c.position);
-    let mut next_expected = expected.iter().peekable();
-    let mut last_good_checkpoint = 0u64;
-
-    let mut frontier = Frontier::new();
-    let mut previous = chain::GENESIS;
+    let mut check = LedgerCheck::new(key, store.checkpoints().await?, outside.cloned());
     let mut position = 0u64;
-    let bad = |position: u64, reason: String| Some(BadPosition { position, reason });
-    'walk: loop {
+    while !check.failed() {
         let events = store.read_ledger(position, BATCH).await?;
-        if events.is_empty() {
+        let Some(last) = events.last() else {
             break;
-        }
+        };
+        position = last.position;
         for event in &events {
-            if event.position != position + 1 {
-                found.first_bad = bad(
-                    position + 1,
-                    format!(
-                        "missing: the ledger jumps from position {position} to {}",
-                        event.position
-                    ),
-                );
-                break 'walk;
-            }
-            position = event.position;
             let stream = event.stream();
-            let record = ChainRecord {
-                position,
-                event_id: event.event_id,
-                stream: &stream,
-                version: event.version,
-                event_type: &event.event_type,
-                effective_date: event.effective_date.into(),
-                recorded_at: chain::format_instant(event.recorded_at),
-                data: &event.data,
-                metadata: &event.metadata,
-            };
-            let recomputed = match chain::event_hash(&previous, &record) {
-                Ok(hash) => hash,
-                Err(e) => {
-                    found.first_bad = bad(position, format!("cannot be hashed: {e}"));
-                    break 'walk;
-                }
-            };
-            if event.hash.as_slice() != recomputed.as_slice() {
-                found.first_bad = bad(
-                    position,
-                    "its stored hash is not the hash of its content chained to the previous \
-                     event: the event or one before it was changed"
-                        .into(),
-                );
-                break 'walk;
-            }
-            previous = recomputed;
-            frontier.push_event(&recomputed);
-            found.events = position;
-            while let Some((checkpoint, is_outside)) =
-                next_expected.next_if(|(c, _)| c.position == position)
-            {
-                let which = if *is_outside {
-                    "the outside checkpoint"
-                } else {
-                    "the checkpoint"
-                };
-                if !*is_outside {
-                    if let Err(e) = key.verify(checkpoint) {
-                        found.first_bad = bad(position, format!("{which} here: {e}"));
-                        break 'walk;
-                    }
-                }
-                if checkpoint.chain_hash != recomputed || checkpoint.merkle_root != frontier.root()
-                {
-                    found.first_bad = bad(
-                        last_good_checkpoint + 1,
-                        format!(
-                            "the ledger up to position {position} is not what {which} at \
-                             {position} signed: rewritten after position {last_good_checkpoint} \
-                             (the last checkpoint that matches)"
-                        ),
-                    );
-                    break 'walk;
-                }
-                last_good_checkpoint = position;
-                if *is_outside {
-                    found.outside_checkpoint = Some(position);
-                }
-            }
-        }
-    }
-    if found.first_bad.is_none() {
-        if let Some((checkpoint, is_outside)) = next_expected.next() {
-            let which = if *is_outside {
-                "the outside checkpoint"
-            } else {
-                "a checkpoint"
-            };
-            found.first_bad = bad(
-                position + 1,
-                format!(
-                    "{which} signed position {} but the ledger ends at {position}: events were \
-                     deleted",
-                    checkpoint.position
-                ),
+            check.push(
+                &ChainRecord {
+                    position: event.position,
+                    event_id: event.event_id,
+                    stream: &stream,
+                    version: event.version,
+                    event_type: &event.event_type,
+                    effective_date: event.effective_date.into(),
+                    recorded_at: chain::format_instant(event.recorded_at),
+                    data: &event.data,
+                    metadata: &event.metadata,
+                },
+                &event.hash,
             );
         }
     }
-    if found.first_bad.is_none() {
+    let failed = check.failed();
+    let chain_hash = check.chain_hash();
+    let mut found = check.finish();
+    if !failed && found.first_bad.is_none() {
         let (head, head_hash) = store.head_with_hash().await?;
-        if head != position || (position > 0 && head_hash != previous) {
-            found.first_bad = bad(
-                position.min(head) + 1,
-                format!("the ledger head says position {head}, the events end at {position}"),
-            );
+        let end = found.events;
+        if head != end || (end > 0 && head_hash != chain_hash) {
+            found.first_bad = Some(BadPosition {
+                position: end.min(head) + 1,
+                reason: format!("the ledger head says position {head}, the events end at {end}"),
+            });
         }
     }
     found.unsequenced = store.unsequenced_count().await?;
