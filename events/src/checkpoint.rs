@@ -149,6 +149,11 @@ impl CheckpointSigner {
         }
     }
 
+    /// Signs other bytes with the same key (an export's digest).
+    pub fn sign_bytes(&self, bytes: &[u8]) -> [u8; 64] {
+        self.key.sign(bytes).to_bytes()
+    }
+
     /// Signs a checkpoint at `position`.
     pub fn sign(
         &self,
@@ -188,6 +193,13 @@ impl CheckpointVerifier {
 
     pub fn key_id(&self) -> &str {
         &self.key_id
+    }
+
+    /// Whether `signature` over `bytes` was made with this key.
+    pub fn verify_bytes(&self, bytes: &[u8], signature: &[u8; 64]) -> bool {
+        self.key
+            .verify(bytes, &Signature::from_bytes(signature))
+            .is_ok()
     }
 
     /// Whether `checkpoint` was signed by this key, as it stands.

@@ -236,6 +236,18 @@ impl Store {
             .collect())
     }
 
+    /// The last position recorded by `instant` (0 when none was): the cut
+    /// of "as known at".
+    pub async fn position_known_at(&self, instant: DateTime<Utc>) -> Result<u64, StoreError> {
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT max(position) FROM events WHERE recorded_at <= $1")
+                .bind(instant)
+                .fetch_one(self.pool())
+                .await
+                .map_err(StoreError::db("finding the position known at an instant"))?;
+        Ok(position.map_or(0, to_u64))
+    }
+
     /// The head's position and chain hash (32 zero bytes when empty).
     pub async fn head_with_hash(&self) -> Result<(u64, [u8; 32]), StoreError> {
         let row = sqlx::query("SELECT position, hash FROM ledger_head")

@@ -357,7 +357,8 @@ impl<'k> LedgerCheck<'k> {
                     return;
                 }
             }
-            if checkpoint.chain_hash != recomputed || checkpoint.merkle_root != self.frontier.root() {
+            if checkpoint.chain_hash != recomputed || checkpoint.merkle_root != self.frontier.root()
+            {
                 let last_good = self.last_good_checkpoint;
                 self.bad(
                     last_good + 1,

@@ -10,6 +10,7 @@ pub mod checkpointer;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod export;
 pub mod http;
 pub mod inspection;
 pub mod lookups;

@@ -119,6 +119,26 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
     },
+    /// Write the ledger up to a position or a date (transaction time, like
+    /// known_at), with its checkpoints, to a signed archive
+    /// (docs/export-format.md).
+    Export {
+        /// A ledger position, or a date (YYYY-MM-DD): facts recorded by its
+        /// end (UTC). Default: everything sequenced.
+        #[arg(long, value_name = "POSITION|DATE")]
+        until: Option<tledger::export::Until>,
+        #[arg(value_name = "ARCHIVE")]
+        archive: PathBuf,
+    },
+    /// Verify an export with the ledger's public key, without PostgreSQL or
+    /// NATS: its signed digest, the chain and every checkpoint in it.
+    Replay {
+        #[arg(value_name = "ARCHIVE")]
+        archive: PathBuf,
+        /// The ledger's public key: 64 hex digits, or a file holding them.
+        #[arg(long, value_name = "KEY")]
+        public_key: String,
+    },
     /// Benchmarks, on a database and prefix of their own (never real data).
     Bench {
         #[command(subcommand)]
@@ -261,6 +281,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { command } => bench(&settings, command).await,
         Command::Keys { command } => keys(&settings, command),
         Command::Checkpoint => checkpoint(&settings).await,
+        Command::Export { until, archive } => {
+            let store = existing_ledger(&settings).await?;
+            let signer = tledger::checkpointer::read_signing_key(&settings.signing_key_path)?;
+            let until = until.unwrap_or(tledger::export::Until::Head);
+            let exported = tledger::export::export(&store, &signer, until, &archive).await?;
+            println!(
+                "exported positions 1 to {} ({} checkpoint(s)) to {}",
+                exported.until_position,
+                exported.checkpoints,
+                archive.display()
+            );
+            Ok(())
+        }
+        Command::Replay {
+            archive,
+            public_key,
+        } => {
+            let key = tledger::inspection::read_public_key(&public_key)?;
+            let replayed = tledger::export::read_archive(&archive, &key, |_| {})
+                .map_err(|e| anyhow::anyhow!("the archive does not verify: {e}"))?;
+            println!(
+                "verified: {} events up to position {}, {} checkpoint(s), signed by key {}",
+                replayed.events,
+                replayed.header.until_position,
+                replayed.checkpoints,
+                key.key_id()
+            );
+            Ok(())
+        }
         Command::Verify {
             proof,
             public_key,

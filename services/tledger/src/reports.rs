@@ -191,18 +191,7 @@ async fn cut(state: &HttpState, models: &ReadModels, query: &ReportQuery) -> Res
             Ok(at)
         }
         (None, Some(known_at)) => {
-            let position: Option<i64> =
-                sqlx::query_scalar("SELECT max(position) FROM events WHERE recorded_at <= $1")
-                    .bind(known_at)
-                    .fetch_one(state.store.pool())
-                    .await
-                    .map_err(|e| {
-                        Refusal::from(tledger_store::StoreError::Database {
-                            context: "finding the cut of known_at",
-                            source: e,
-                        })
-                    })?;
-            let position = u64::try_from(position.unwrap_or(0)).unwrap_or(0);
+            let position = state.store.position_known_at(known_at).await?;
             reach(models, position).await?;
             Ok(position)
         }

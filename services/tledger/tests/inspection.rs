@@ -144,6 +144,13 @@ impl Signed {
         }
     }
 
+    fn public_key_id(&self) -> String {
+        CheckpointVerifier::from_public_hex(&self.public)
+            .expect("public key")
+            .key_id()
+            .to_owned()
+    }
+
     fn verify(&self, outside: bool) -> Output {
         let mut args = vec!["verify", "--public-key", self.public.as_str()];
         if outside {
@@ -531,4 +538,133 @@ async fn body_of(ledger: &support::Ledger, position: u64) -> String {
         .await;
     assert_eq!(status, 200, "{body}");
     body
+}
+
+/// Rewrites an archive's uncompressed lines with `edit` (and compresses it
+/// again), as someone who changes an export would.
+fn edit_archive(path: &Path, edit: impl FnOnce(&mut Vec<String>)) {
+    use std::io::{Read as _, Write as _};
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("open"))
+        .read_to_string(&mut text)
+        .expect("gunzip");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    edit(&mut lines);
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all((lines.join("\n") + "\n").as_bytes())
+        .expect("gzip");
+    std::fs::write(path, gzip.finish().expect("gzip")).expect("write");
+}
+
+#[tokio::test]
+async fn an_export_verifies_offline_and_every_change_to_it_is_caught() {
+    let signed = Signed::new().await;
+    let archive = std::env::temp_dir().join(format!("export-{}.jsonl.gz", Uuid::new_v4()));
+    let exported = tledger(signed.db.url(), &signed.key, &["export", path(&archive)]);
+    assert_eq!(exported.status.code(), Some(0), "{}", stderr(&exported));
+    assert!(stdout(&exported).starts_with("exported positions 1 to 40 (3 checkpoint(s))"));
+
+    // Offline: no database is reachable at this address.
+    let offline = "postgres://nobody@127.0.0.1:1/none";
+    let replay = |file: &Path| {
+        tledger(
+            offline,
+            &signed.key,
+            &["replay", path(file), "--public-key", &signed.public],
+        )
+    };
+    let output = replay(&archive);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output).trim(),
+        format!(
+            "verified: 40 events up to position 40, 3 checkpoint(s), signed by key {}",
+            &signed.public_key_id()
+        )
+    );
+
+    // A prefix by position, and by date (everything was recorded today).
+    let until = std::env::temp_dir().join(format!("export-{}.jsonl.gz", Uuid::new_v4()));
+    let output = tledger(
+        signed.db.url(),
+        &signed.key,
+        &["export", "--until", "30", path(&until)],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&replay(&until))
+        .starts_with("verified: 30 events up to position 30, 2 checkpoint(s)"));
+    let output = tledger(
+        signed.db.url(),
+        &signed.key,
+        &["export", "--until", "2000-01-01", path(&until)],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&replay(&until)).starts_with("verified: 0 events up to position 0, 0 checkpoint(s)")
+    );
+    let _ = std::fs::remove_file(&until);
+
+    let caught = |file: &Path, why: &str| {
+        let output = replay(file);
+        assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+        let message = stderr(&output);
+        assert!(
+            message.starts_with("error: the archive does not verify: ") && message.contains(why),
+            "{message}"
+        );
+    };
+    let pristine = std::fs::read(&archive).expect("read");
+    // A flipped byte anywhere in the compressed file.
+    for at in [20, pristine.len() / 2, pristine.len() - 3] {
+        let mut bytes = pristine.clone();
+        bytes[at] ^= 0x40;
+        std::fs::write(&archive, &bytes).expect("write");
+        let output = replay(&archive);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "byte {at}: {}",
+            stdout(&output)
+        );
+    }
+    // A changed fact, the archive otherwise intact.
+    std::fs::write(&archive, &pristine).expect("write");
+    edit_archive(&archive, |lines| {
+        lines[12] = lines[12].replace("Unit 12", "Unit 99");
+    });
+    caught(&archive, "does not match its digest");
+    // The same change with the digest recomputed: the signature fails.
+    std::fs::write(&archive, &pristine).expect("write");
+    edit_archive(&archive, |lines| {
+        lines[12] = lines[12].replace("Unit 12", "Unit 99");
+        let body: String = lines[..lines.len() - 1]
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
+        let mut last: Value = serde_json::from_str(&lines[lines.len() - 1]).expect("digest line");
+        last["digest"]["sha256"] = json!(digest);
+        let n = lines.len();
+        lines[n - 1] = last.to_string();
+    });
+    caught(&archive, "not signed by the key given");
+    // Cut short.
+    std::fs::write(&archive, &pristine).expect("write");
+    edit_archive(&archive, |lines| {
+        lines.pop();
+    });
+    caught(&archive, "cut short");
+    // Another key.
+    std::fs::write(&archive, &pristine).expect("write");
+    let other = key_path();
+    let other_public = generate_signing_key(&other).expect("key").public_hex();
+    let _ = std::fs::remove_file(&other);
+    let output = tledger(
+        offline,
+        &signed.key,
+        &["replay", path(&archive), "--public-key", &other_public],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("not signed by the key given"));
+    let _ = std::fs::remove_file(&archive);
 }
