@@ -48,6 +48,21 @@ impl LedgerEvent {
     pub fn stream(&self) -> String {
         format!("{}-{}", self.aggregate_type, self.aggregate_id)
     }
+
+    /// What the chain hashes of this event; `stream` is [`Self::stream`].
+    pub fn chain_record<'a>(&'a self, stream: &'a str) -> tledger_events::chain::ChainRecord<'a> {
+        tledger_events::chain::ChainRecord {
+            position: self.position,
+            event_id: self.event_id,
+            stream,
+            version: self.version,
+            event_type: &self.event_type,
+            effective_date: self.effective_date.into(),
+            recorded_at: tledger_events::chain::format_instant(self.recorded_at),
+            data: &self.data,
+            metadata: &self.metadata,
+        }
+    }
 }
 
 /// Where an event is: its stream, version and type.

@@ -26,7 +26,7 @@ use tledger_events::proof::ProvedRecord;
 use tledger_events::Date;
 use tledger_store::{Store, StoreError};
 
-use crate::inspection::{BadPosition, LedgerCheck};
+use crate::inspection::{proved_record, BadPosition, LedgerCheck};
 
 pub const FORMAT: &str = "tledger-export";
 pub const VERSION: u32 = 1;
@@ -200,17 +200,7 @@ pub async fn export(
             }
             position = event.position;
             let line = Line::Event(ArchivedEvent {
-                record: ProvedRecord {
-                    position,
-                    event_id: event.event_id,
-                    stream: event.stream(),
-                    version: event.version,
-                    event_type: event.event_type,
-                    effective_date: event.effective_date.into(),
-                    recorded_at: chain::format_instant(event.recorded_at),
-                    data: event.data,
-                    metadata: event.metadata,
-                },
+                record: proved_record(&event),
                 hash: hex::encode(&event.hash),
             });
             out.line(&line).map_err(write_error)?;

@@ -40,7 +40,8 @@ pub enum ProofUnavailable {
     Store(#[from] StoreError),
 }
 
-fn proved_record(event: &LedgerEvent) -> ProvedRecord {
+/// An event as proofs and exports carry it.
+pub(crate) fn proved_record(event: &LedgerEvent) -> ProvedRecord {
     ProvedRecord {
         position: event.position,
         event_id: event.event_id,
@@ -424,20 +425,7 @@ pub async fn verify_ledger(
         position = last.position;
         for event in &events {
             let stream = event.stream();
-            check.push(
-                &ChainRecord {
-                    position: event.position,
-                    event_id: event.event_id,
-                    stream: &stream,
-                    version: event.version,
-                    event_type: &event.event_type,
-                    effective_date: event.effective_date.into(),
-                    recorded_at: chain::format_instant(event.recorded_at),
-                    data: &event.data,
-                    metadata: &event.metadata,
-                },
-                &event.hash,
-            );
+            check.push(&event.chain_record(&stream), &event.hash);
         }
     }
     let failed = check.failed();
