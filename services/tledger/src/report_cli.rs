@@ -120,6 +120,19 @@ pub fn percent(rate: Option<f64>, lang: Lang) -> String {
     }
 }
 
+/// An alignment reason code in words (an unknown code is shown as it is).
+fn reason(code: &str, lang: Lang) -> String {
+    match (code, lang) {
+        ("not_in_plan", Lang::En) => "not in the staffing plan".into(),
+        ("not_in_plan", Lang::Vi) => "không có trong quy hoạch".into(),
+        ("other_specialty", Lang::En) => "another specialty".into(),
+        ("other_specialty", Lang::Vi) => "khác chuyên ngành".into(),
+        ("untrained", Lang::En) => "untrained".into(),
+        ("untrained", Lang::Vi) => "chưa qua đào tạo".into(),
+        (other, _) => other.to_owned(),
+    }
+}
+
 fn label(key: &str, lang: Lang) -> &'static str {
     match (key, lang) {
         ("meets_all_standards", Lang::En) => "Meet all three standards",
@@ -148,6 +161,12 @@ fn label(key: &str, lang: Lang) -> &'static str {
         ("refresher", Lang::Vi) => "Bồi dưỡng nghiệp vụ",
         ("population", Lang::En) => "Cadres and civil servants in post",
         ("population", Lang::Vi) => "Cán bộ, công chức đương chức",
+        ("training_outside_plan", Lang::En) => "Training outside the staffing plan",
+        ("training_outside_plan", Lang::Vi) => "Đào tạo ngoài quy hoạch",
+        ("misassigned", Lang::En) => "Civil servants in a post outside their specialty",
+        ("misassigned", Lang::Vi) => "Công chức bố trí không đúng chuyên môn",
+        ("planned", Lang::En) => "planned",
+        ("planned", Lang::Vi) => "quy hoạch",
         (_, _) => "",
     }
 }
@@ -257,29 +276,48 @@ fn table(name: &str, body: &Value, lang: Lang) -> String {
                 },
                 body["as_of"].as_str().unwrap_or("")
             );
-            for row in body["training_outside_plan"]
+            let outside: Vec<&Value> = body["training_outside_plan"]
                 .as_array()
                 .into_iter()
                 .flatten()
-            {
+                .collect();
+            let _ = writeln!(
+                out,
+                "{} ({})",
+                label("training_outside_plan", lang),
+                count(&outside.len().into())
+            );
+            for row in outside {
                 let _ = writeln!(
                     out,
-                    "training {:<20} {:<16} {:<16} planned {:<16} {}",
+                    "  {:<20} {:<16} {:<16} {} {:<16} {}",
                     row["enrollment_id"].as_str().unwrap_or(""),
                     row["official_id"].as_str().unwrap_or(""),
                     row["program_specialty"].as_str().unwrap_or("-"),
+                    label("planned", lang),
                     row["planned_specialty"].as_str().unwrap_or("-"),
-                    row["reason"].as_str().unwrap_or("")
+                    reason(row["reason"].as_str().unwrap_or(""), lang)
                 );
             }
-            for row in body["misassigned"].as_array().into_iter().flatten() {
+            let misassigned: Vec<&Value> = body["misassigned"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .collect();
+            let _ = writeln!(
+                out,
+                "{} ({})",
+                label("misassigned", lang),
+                count(&misassigned.len().into())
+            );
+            for row in misassigned {
                 let _ = writeln!(
                     out,
-                    "post     {:<20} {:<16} {:<16} {}",
+                    "  {:<20} {:<16} {:<16} {}",
                     row["official_id"].as_str().unwrap_or(""),
                     row["post"].as_str().unwrap_or(""),
                     row["specialty"].as_str().unwrap_or("-"),
-                    row["reason"].as_str().unwrap_or("")
+                    reason(row["reason"].as_str().unwrap_or(""), lang)
                 );
             }
         }
@@ -300,5 +338,35 @@ mod tests {
         assert_eq!(percent(Some(0.6222), Lang::Vi), "62,22%");
         assert_eq!(percent(Some(0.6222), Lang::En), "62.22%");
         assert_eq!(percent(None, Lang::En), "—");
+    }
+
+    #[test]
+    fn the_alignment_table_speaks_the_language_asked_for() {
+        let body = serde_json::json!({
+            "unit_id": "dai-loc", "as_of": "2011-12-31", "position": 9,
+            "training_outside_plan": [{"enrollment_id": "e-1", "official_id": "p-1",
+                "program_specialty": "luat", "planned_specialty": "kinh-te",
+                "reason": "other_specialty"}],
+            "misassigned": [{"official_id": "p-2", "post": "dia-chinh", "specialty": null,
+                "reason": "untrained"}],
+        });
+        let vi = table("alignment", &body, Lang::Vi);
+        assert!(vi.contains("dai-loc — tính đến 2011-12-31"), "{vi}");
+        assert!(vi.contains("Đào tạo ngoài quy hoạch (1)"), "{vi}");
+        assert!(vi.contains("quy hoạch kinh-te"), "{vi}");
+        assert!(vi.contains("khác chuyên ngành"), "{vi}");
+        assert!(
+            vi.contains("Công chức bố trí không đúng chuyên môn (1)"),
+            "{vi}"
+        );
+        assert!(vi.contains("chưa qua đào tạo"), "{vi}");
+        let en = table("alignment", &body, Lang::En);
+        assert!(
+            en.contains("Training outside the staffing plan (1)"),
+            "{en}"
+        );
+        assert!(en.contains("another specialty"), "{en}");
+        assert!(en.contains("untrained"), "{en}");
+        assert!(!en.contains("quy hoạch"), "{en}");
     }
 }
