@@ -1,5 +1,6 @@
-//! The HTTP adapter (axum): commands, the ledger head, health, readiness
-//! and metrics. Thin: every command goes to [`CommandService::execute`].
+//! The HTTP adapter (axum): commands, the ledger head, reports, the access
+//! log, health, readiness and metrics. Thin: every command goes to
+//! [`CommandService::execute`].
 
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/v1/commands/{name}", post(command))
         .route("/v1/ledger/head", get(head))
         .route("/v1/reports/{name}", get(crate::reports::report))
+        .route("/v1/access-log", get(crate::access_log::access_log))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

@@ -4,6 +4,7 @@
 //! storage in `tledger-store`.
 
 pub mod access;
+pub mod access_log;
 pub mod app;
 pub mod bench;
 pub mod commands;
