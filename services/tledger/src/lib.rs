@@ -10,6 +10,7 @@ pub mod bench;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod history;
 pub mod http;
 pub mod lookups;
 pub mod nats_commands;

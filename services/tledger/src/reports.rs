@@ -340,13 +340,14 @@ pub fn five_years_ending(to: Date) -> Date {
     Date::from_ymd(to.year() - 4, 1, 1).unwrap_or(to)
 }
 
-fn csv_field(v: &Value) -> String {
+/// A CSV cell (RFC 4180): quoted when it holds a comma, quote or line break.
+pub(crate) fn csv_field(v: &Value) -> String {
     let text = match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    if text.contains([',', '"', '\n']) {
+    if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
         text
