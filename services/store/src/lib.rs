@@ -9,12 +9,14 @@
 //!   `position`, a never-decreasing `recorded_at` and the chain hash, taking
 //!   only rows whose transaction has ended, so a late commit is never
 //!   skipped.
-//! - Reads: a stream, an event by id, the sequenced ledger from a position.
+//! - Reads: a stream, an event by id, the sequenced ledger from a position,
+//!   a stream's sequenced facts with who recorded them (audit trails).
 //!
 //! Must not depend on NATS, HTTP or the domain crate: it stores facts.
 
 mod append;
 mod checkpoints;
+mod history;
 mod read;
 pub mod sequencer;
 
@@ -24,6 +26,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
 pub use append::{Append, AppendError, EventMetadata, Idempotency, NewEvent};
+pub use history::RecordedFact;
 pub use read::{EventLocation, LedgerEvent, PriorRequest, StoredEvent};
 pub use sequencer::{Sequenced, Sequencer};
 

@@ -707,7 +707,7 @@ impl CommandService {
 
     /// The cached hierarchy, reloaded when older than [`HIERARCHY_TTL`] or
     /// missing one of `needed` (a unit registered since).
-    async fn hierarchy(&self, needed: &[&str]) -> Result<Arc<Hierarchy>, StoreError> {
+    pub(crate) async fn hierarchy(&self, needed: &[&str]) -> Result<Arc<Hierarchy>, StoreError> {
         if let Some((hierarchy, loaded)) = self.inner.hierarchy.read().await.as_ref() {
             if loaded.elapsed() < HIERARCHY_TTL && needed.iter().all(|u| hierarchy.is_registered(u))
             {

@@ -1,5 +1,6 @@
-//! The HTTP adapter (axum): commands, the ledger head, health, readiness
-//! and metrics. Thin: every command goes to [`CommandService::execute`].
+//! The HTTP adapter (axum): commands, the ledger head, reports, audit
+//! trails, the access log, health, readiness and metrics. Thin: every
+//! command goes to [`CommandService::execute`].
 
 use std::time::Duration;
 
@@ -40,6 +41,15 @@ pub fn router(state: HttpState) -> Router {
         )
         .route("/v1/ledger/proof/{position}", get(crate::inspection::proof))
         .route("/v1/reports/{name}", get(crate::reports::report))
+        .route(
+            "/v1/officials/{id}/history",
+            get(crate::history::official_history),
+        )
+        .route(
+            "/v1/enrollments/{id}/history",
+            get(crate::history::enrollment_history),
+        )
+        .route("/v1/access-log", get(crate::access_log::access_log))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

@@ -4,6 +4,7 @@
 //! storage in `tledger-store`.
 
 pub mod access;
+pub mod access_log;
 pub mod app;
 pub mod bench;
 pub mod checkpointer;
@@ -11,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod export;
+pub mod history;
 pub mod http;
 pub mod inspection;
 pub mod lookups;

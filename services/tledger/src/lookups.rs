@@ -2,7 +2,7 @@
 //! aggregates, the unit hierarchy on a date, the reference data in force,
 //! and facts elsewhere that depend on a registration.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use cqrs_es::Aggregate;
 use tledger_domain::{resolve_stream, FromFact, StoredFact, Unit};
@@ -113,6 +113,21 @@ impl Hierarchy {
     /// Whether `unit` is `root` or below it on `date`.
     pub fn within(&self, unit: &str, root: &str, date: Date) -> bool {
         self.line_on(unit, date).iter().any(|u| u == root)
+    }
+
+    /// Every date on which the hierarchy changed (registrations and
+    /// reorganisations not retracted): between two of them it stands still,
+    /// so "within a subtree at some time" needs checking on these only.
+    pub fn change_dates(&self) -> BTreeSet<Date> {
+        self.units
+            .values()
+            .flat_map(|u| {
+                u.registration()
+                    .map(|r| r.effective_date)
+                    .into_iter()
+                    .chain(u.reorganisations().map(|r| r.effective_date))
+            })
+            .collect()
     }
 }
 

@@ -91,6 +91,28 @@ enum Command {
         #[arg(long, default_value = "en", value_parser = parse_lang)]
         lang: tledger::report_cli::Lang,
     },
+    /// The audit trail of a person or a training place: every sequenced fact
+    /// of its stream in ledger order, with who recorded it and any
+    /// retraction.
+    History {
+        /// official or enrollment.
+        #[arg(value_name = "official|enrollment")]
+        trail: tledger::history::Trail,
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Facts effective on or after this date.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: Option<tledger_events::Date>,
+        /// Facts effective on or before this date.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: Option<tledger_events::Date>,
+        /// Only facts of these types (repeat, or separate with commas).
+        #[arg(long = "type", value_name = "TYPE")]
+        types: Vec<String>,
+        /// table, json or csv.
+        #[arg(long, default_value = "table", value_parser = parse_format)]
+        format: tledger::report_cli::Format,
+    },
     /// The read models: how far they are, or rebuild them beside the live ones.
     Projections {
         #[command(subcommand)]
@@ -354,6 +376,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 lang,
             };
             print!("{}", tledger::report_cli::render(&store, &request).await?);
+            Ok(())
+        }
+        Command::History {
+            trail,
+            id,
+            from,
+            to,
+            types,
+            format,
+        } => {
+            let store = startup::ensure_database(&settings.database_url).await?;
+            store.migrate().await.map_err(StartupError::from)?;
+            let request = tledger::history::HistoryRequest {
+                trail,
+                id,
+                from,
+                to,
+                types,
+                format,
+            };
+            print!("{}", tledger::history::render(&store, &request).await?);
             Ok(())
         }
         Command::Projections { command } => {

@@ -1,12 +1,13 @@
 //! The reports over HTTP: `GET /v1/reports/<name>` (CONTRACT.md "Reports"),
 //! JSON or CSV (`Accept: text/csv`), with the contract's common parameters
-//! and read access by role and unit scope.
+//! and read access by role and unit scope. A read for a unit is recorded in
+//! the access log before it is answered ([`crate::access_log`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ use tledger_events::Date;
 use tledger_projections::reports::{ReadModels, ReportError};
 
 use crate::access::Role;
+use crate::access_log::{self, Read};
 use crate::commands::Refusal;
 use crate::http::{bearer, HttpState};
 
@@ -203,13 +205,15 @@ pub async fn report(
     State(state): State<HttpState>,
     Path(name): Path<String>,
     Query(params): Query<HashMap<String, String>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/csv"));
-    match answer(&state, &name, &params, &headers).await {
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    match answer(&state, &name, &params, path, &headers).await {
         Ok(body) if csv => (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
             to_csv(&name, &body),
@@ -229,6 +233,7 @@ async fn answer(
     state: &HttpState,
     name: &str,
     params: &HashMap<String, String>,
+    path: &str,
     headers: &HeaderMap,
 ) -> Result<Value, Refusal> {
     let token = bearer(
@@ -289,7 +294,7 @@ async fn answer(
             ));
         }
     }
-    match name {
+    let body = match name {
         "training-volume" => {
             let to = date;
             let from = query.from.unwrap_or_else(|| five_years_ending(to));
@@ -302,11 +307,21 @@ async fn answer(
                     "from",
                 ));
             }
-            Ok(models.training_volume(unit, from, to, cut).await?.to_json())
+            models.training_volume(unit, from, to, cut).await?.to_json()
         }
-        "standards" => Ok(models.standards(unit, date, cut).await?.to_json()),
-        _ => Ok(models.alignment(unit, date, cut).await?.to_json()),
+        "standards" => models.standards(unit, date, cut).await?.to_json(),
+        _ => models.alignment(unit, date, cut).await?.to_json(),
+    };
+    // A unit's figures are about its people: the read is recorded first.
+    if let Some(unit) = unit {
+        let read = Read {
+            path,
+            unit_id: Some(unit),
+            ..Read::default()
+        };
+        access_log::record_or_refuse(&state.store, &caller, &read).await?;
     }
+    Ok(body)
 }
 
 /// The five calendar years ending with `to`'s year.
@@ -314,13 +329,14 @@ pub fn five_years_ending(to: Date) -> Date {
     Date::from_ymd(to.year() - 4, 1, 1).unwrap_or(to)
 }
 
-fn csv_field(v: &Value) -> String {
+/// A CSV cell (RFC 4180): quoted when it holds a comma, quote or line break.
+pub(crate) fn csv_field(v: &Value) -> String {
     let text = match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    if text.contains([',', '"', '\n']) {
+    if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
         text
