@@ -20,7 +20,7 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use crate::access::{Caller, Role};
 use crate::commands::Refusal;
-use crate::http::{bearer, HttpState};
+use crate::http::HttpState;
 
 /// The advisory lock that serialises access records ("tlaccess" in ASCII).
 const ACCESS_LOG_LOCK: i64 = 0x746c_6163_6365_7373;
@@ -274,16 +274,7 @@ async fn listing(
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: &HeaderMap,
 ) -> Result<Page, Refusal> {
-    let token = bearer(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let caller = state
-        .commands
-        .access()
-        .authenticate(token.as_deref())
-        .await?;
+    let caller = crate::http::caller(state, headers).await?;
     if !matches!(caller.role, Role::Admin | Role::Inspector) {
         return Err(Refusal::new(
             ErrorCode::Forbidden,

@@ -56,7 +56,7 @@ use uuid::Uuid;
 use crate::access::Role;
 use crate::access_log::{self, refusal_response, Read};
 use crate::commands::Refusal;
-use crate::http::{bearer, HttpState};
+use crate::http::HttpState;
 use crate::lookups::Hierarchy;
 use crate::report_cli::Format;
 use crate::reports::csv_field;
@@ -596,16 +596,7 @@ async fn answer(
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: &HeaderMap,
 ) -> Result<(History, HistoryFilter), Refusal> {
-    let token = bearer(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let caller = state
-        .commands
-        .access()
-        .authenticate(token.as_deref())
-        .await?;
+    let caller = crate::http::caller(state, headers).await?;
     if caller.role == Role::Publisher {
         return Err(Refusal::new(
             ErrorCode::Forbidden,

@@ -72,6 +72,24 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The caller of a request: the token of its `Authorization: Bearer`
+/// header, verified (401 when missing or unknown).
+pub async fn caller(
+    state: &HttpState,
+    headers: &HeaderMap,
+) -> Result<crate::access::Caller, Refusal> {
+    let token = bearer(
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    Ok(state
+        .commands
+        .access()
+        .authenticate(token.as_deref())
+        .await?)
+}
+
 /// `Authorization: Bearer <token>` → the token.
 pub fn bearer(authorization: Option<&str>) -> Option<String> {
     authorization

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tledger_domain::ErrorCode;
@@ -19,7 +19,7 @@ use tledger_store::{LedgerEvent, Store, StoreError};
 
 use crate::access::Role;
 use crate::commands::Refusal;
-use crate::http::{bearer, HttpState};
+use crate::http::HttpState;
 
 /// Rows read at a time when the whole ledger is walked.
 const BATCH: u32 = 5_000;
@@ -162,16 +162,7 @@ async fn answer_proof(
     position: &str,
     headers: &HeaderMap,
 ) -> Result<InclusionProof, Refusal> {
-    let token = bearer(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let caller = state
-        .commands
-        .access()
-        .authenticate(token.as_deref())
-        .await?;
+    let caller = crate::http::caller(state, headers).await?;
     if !matches!(caller.role, Role::Admin | Role::Inspector) {
         return Err(Refusal::new(
             ErrorCode::Forbidden,

@@ -19,7 +19,7 @@ use tledger_projections::reports::{ReadModels, ReportError};
 use crate::access::Role;
 use crate::access_log::{self, Read};
 use crate::commands::Refusal;
-use crate::http::{bearer, HttpState};
+use crate::http::HttpState;
 
 /// How long `min_position` (or an `at_position` the read models have not
 /// reached) may wait.
@@ -236,16 +236,7 @@ async fn answer(
     path: &str,
     headers: &HeaderMap,
 ) -> Result<Value, Refusal> {
-    let token = bearer(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let caller = state
-        .commands
-        .access()
-        .authenticate(token.as_deref())
-        .await?;
+    let caller = crate::http::caller(state, headers).await?;
     if caller.role == Role::Publisher {
         return Err(refuse(
             ErrorCode::Forbidden,
