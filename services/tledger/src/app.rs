@@ -364,38 +364,84 @@ async fn finish(set: &mut JoinSet<Outcome>, grace: Duration, failures: &mut Vec<
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM. A second signal ends the
 /// process at once, for an operator who does not want to wait for the
-/// graceful shutdown.
-pub async fn shutdown_signal() {
-    wait_for_signal().await;
-    tracing::info!("signal received; finishing in-flight work (signal again to stop at once)");
-    tokio::spawn(async {
-        wait_for_signal().await;
-        tracing::warn!("second signal: stopping at once");
-        std::process::exit(130);
-    });
+/// graceful shutdown. The handlers are installed when this is called, not
+/// when the future is first polled: a signal that comes as soon as the
+/// service says it is listening must not find the default action (which
+/// ends the process without the graceful shutdown).
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    let mut signals = Signals::install();
+    async move {
+        signals.next().await;
+        tracing::info!("signal received; finishing in-flight work (signal again to stop at once)");
+        tokio::spawn(async move {
+            signals.next().await;
+            tracing::warn!("second signal: stopping at once");
+            std::process::exit(130);
+        });
+    }
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT, listened for from installation on.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    () = ctrl_c() => {}
-                    _ = terminate.recv() => {}
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let listen = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(stream) => Some(stream),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for {name}");
+                    None
                 }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the service");
-                ctrl_c().await;
+            };
+            Self {
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
+                interrupt: listen(SignalKind::interrupt(), "SIGINT"),
             }
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    #[cfg(not(unix))]
-    ctrl_c().await;
+
+    /// The next signal; never, when no handler could be installed
+    /// (stopping the service at once because of that would be worse).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            let terminate = async {
+                match self.terminate.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let interrupt = async {
+                match self.interrupt.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = terminate => {}
+                () = interrupt => {}
+            }
+        }
+        #[cfg(not(unix))]
+        ctrl_c().await;
+    }
 }
 
+#[cfg(not(unix))]
 /// Ctrl-C; never, when its handler cannot be installed (stopping the
 /// service at once because of that would be worse).
 async fn ctrl_c() {

@@ -311,11 +311,12 @@ pub async fn run_demo(
     let commands = app.commands().clone();
     let store = app.store().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signal = crate::app::shutdown_signal();
     let serving = tokio::spawn(async move {
         app.run_until_stopped(async move {
             tokio::select! {
                 _ = stopped => {}
-                () = crate::app::shutdown_signal() => {}
+                () = signal => {}
             }
         })
         .await
