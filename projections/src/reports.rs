@@ -515,20 +515,27 @@ impl ReadModels {
                 position: &person.post,
                 key_leader,
             };
-            let Some(assessment) = assess_ranks(&ruleset, &incumbent, rank) else {
-                continue;
-            };
+            // The contract's population is every cadre and civil servant in
+            // post (`in_post` keeps only those), so one whom no requirement
+            // of the ruleset matches still counts: in the population, not
+            // meeting standards that were never set for them, and outside
+            // the political-theory figure.
+            let assessment = assess_ranks(&ruleset, &incumbent, rank);
             report.population += 1;
             let college_plus = rank(Track::Professional).is_some_and(|r| r >= college);
             report.meets_all_standards.of += 1;
-            report.meets_all_standards.count += u64::from(assessment.meets_all());
+            report.meets_all_standards.count +=
+                u64::from(assessment.as_ref().is_some_and(|a| a.meets_all()));
             report.professional_college_plus.of += 1;
             report.professional_college_plus.count += u64::from(college_plus);
             if key_leader {
                 report.key_leaders_college_plus.of += 1;
                 report.key_leaders_college_plus.count += u64::from(college_plus);
             }
-            if assessment.applies(Track::PoliticalTheory) {
+            if assessment
+                .as_ref()
+                .is_some_and(|a| a.applies(Track::PoliticalTheory))
+            {
                 report.political_theory_intermediate_plus.of += 1;
                 report.political_theory_intermediate_plus.count +=
                     u64::from(rank(Track::PoliticalTheory).is_some_and(|r| r >= intermediate));
