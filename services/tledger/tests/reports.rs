@@ -489,6 +489,76 @@ async fn a_cadre_whom_no_requirement_covers_is_in_the_population_without_meeting
 }
 
 #[tokio::test]
+async fn one_accepted_specialty_among_the_highest_diplomas_is_enough_for_the_post() {
+    let ledger = spawn().await;
+    ledger.seed().await;
+    let (status, answer) = ledger
+        .post(
+            "register_official",
+            &person(
+                "o-2",
+                "dai-loc-dai-an",
+                "civil_servant",
+                "justice_civil_status",
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    // Law, then agriculture, both at university level.
+    for q in [
+        qualification(
+            "o-2",
+            "professional",
+            "university",
+            Some("law"),
+            "2004-06-01",
+        ),
+        qualification(
+            "o-2",
+            "professional",
+            "university",
+            Some("agriculture"),
+            "2008-06-01",
+        ),
+    ] {
+        let (status, answer) = ledger.post("record_qualification", &q).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    ledger.projected().await;
+    let alignment = report(
+        &ledger,
+        "/v1/reports/alignment?unit=dai-loc&as_of=2011-12-31",
+    )
+    .await;
+    assert_eq!(alignment["misassigned"], json!([]), "{alignment}");
+    // A master's degree in agriculture is now the highest: the latest of
+    // the highest is reported.
+    let (status, answer) = ledger
+        .post(
+            "record_qualification",
+            &qualification(
+                "o-2",
+                "professional",
+                "master",
+                Some("agriculture"),
+                "2010-06-01",
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    ledger.projected().await;
+    let alignment = report(
+        &ledger,
+        "/v1/reports/alignment?unit=dai-loc&as_of=2011-12-31",
+    )
+    .await;
+    assert_eq!(
+        alignment["misassigned"],
+        json!([{"official_id": "o-2", "post": "justice_civil_status", "specialty": "agriculture", "reason": "other_specialty"}])
+    );
+}
+
+#[tokio::test]
 async fn reports_come_as_csv_too() {
     let ledger = spawn().await;
     district(&ledger).await;
