@@ -37,7 +37,7 @@ use uuid::Uuid;
 
 /// Cases per run, and commands per case (plus the fixed start and the
 /// reference data): about two seconds per case in a debug build.
-const CASES: u64 = 24;
+const CASES: u64 = 20;
 const COMMANDS: usize = 220;
 /// Report questions per case: on the read models at a position, and over
 /// HTTP at an instant.
@@ -936,8 +936,9 @@ impl History {
                 "step" => self.step().await,
                 _ => self.retract().await,
             }
-            // The policy sometimes lags behind, as it may in service.
-            if self.rng.percent(75) {
+            // Completions and retractions set the policy off; it sometimes
+            // lags behind, as it may in service.
+            if matches!(command, "step" | "retract") && self.rng.percent(75) {
                 self.run_policy().await;
             }
         }
