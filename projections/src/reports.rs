@@ -515,20 +515,27 @@ impl ReadModels {
                 position: &person.post,
                 key_leader,
             };
-            let Some(assessment) = assess_ranks(&ruleset, &incumbent, rank) else {
-                continue;
-            };
+            // The contract's population is every cadre and civil servant in
+            // post (`in_post` keeps only those), so one whom no requirement
+            // of the ruleset matches still counts: in the population, not
+            // meeting standards that were never set for them, and outside
+            // the political-theory figure.
+            let assessment = assess_ranks(&ruleset, &incumbent, rank);
             report.population += 1;
             let college_plus = rank(Track::Professional).is_some_and(|r| r >= college);
             report.meets_all_standards.of += 1;
-            report.meets_all_standards.count += u64::from(assessment.meets_all());
+            report.meets_all_standards.count +=
+                u64::from(assessment.as_ref().is_some_and(|a| a.meets_all()));
             report.professional_college_plus.of += 1;
             report.professional_college_plus.count += u64::from(college_plus);
             if key_leader {
                 report.key_leaders_college_plus.of += 1;
                 report.key_leaders_college_plus.count += u64::from(college_plus);
             }
-            if assessment.applies(Track::PoliticalTheory) {
+            if assessment
+                .as_ref()
+                .is_some_and(|a| a.applies(Track::PoliticalTheory))
+            {
                 report.political_theory_intermediate_plus.of += 1;
                 report.political_theory_intermediate_plus.count +=
                     u64::from(rank(Track::PoliticalTheory).is_some_and(|r| r >= intermediate));
@@ -629,11 +636,19 @@ impl ReadModels {
             .filter(|p| p.category == StaffCategory::CivilServant)
             .collect();
         let ids: Vec<String> = people.iter().map(|p| p.official_id.clone()).collect();
-        let highest = sqlx::query(&format!(
-            "SELECT DISTINCT ON (t.official_id) t.official_id, t.specialty FROM rm.qualifications t \
-             WHERE {LIVE} AND t.track = 'professional' AND t.effective_date <= $2 AND t.rank > 0 \
-               AND t.official_id = ANY($3) \
-             ORDER BY t.official_id, t.rank DESC, t.effective_date DESC, t.position DESC"
+        // Every diploma at each person's highest professional level, oldest
+        // first: with two of the same level, one in an accepted specialty is
+        // enough (a law graduate in the justice post is not misassigned
+        // because they also hold a later degree in agriculture); otherwise
+        // the latest one is reported.
+        let rows = sqlx::query(&format!(
+            "SELECT official_id, specialty FROM ( \
+                SELECT t.official_id, t.specialty, t.effective_date, t.position, \
+                       rank() OVER (PARTITION BY t.official_id ORDER BY t.rank DESC) AS standing \
+                FROM rm.qualifications t \
+                WHERE {LIVE} AND t.track = 'professional' AND t.effective_date <= $2 AND t.rank > 0 \
+                  AND t.official_id = ANY($3)) q \
+             WHERE standing = 1 ORDER BY official_id, effective_date, position"
         ))
         .bind(cut_param(cut))
         .bind(as_of.naive())
@@ -641,35 +656,42 @@ impl ReadModels {
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading professional qualifications"))?;
-        let highest: HashMap<String, Option<String>> = highest
-            .iter()
-            .map(|r| (r.get("official_id"), r.get("specialty")))
-            .collect();
+        let mut highest: HashMap<String, Vec<Option<String>>> = HashMap::new();
+        for r in &rows {
+            highest
+                .entry(r.get("official_id"))
+                .or_default()
+                .push(r.get("specialty"));
+        }
         let mut misassigned = Vec::new();
         for person in &people {
-            match highest.get(&person.official_id) {
-                None => misassigned.push(Misassigned {
+            let Some(diplomas) = highest.get(&person.official_id) else {
+                misassigned.push(Misassigned {
                     official_id: person.official_id.clone(),
                     post: person.post.to_string(),
                     specialty: None,
                     reason: "untrained",
-                }),
-                Some(specialty) => {
-                    let accepted = specialty
-                        .as_deref()
-                        .and_then(|s| SpecialtyCode::parse(s).ok())
-                        .and_then(|s| specialties.accepts(&person.post, &s));
-                    // A post the map says nothing about has no requirement.
-                    let known_post = specialties.posts.contains_key(&person.post);
-                    if known_post && accepted != Some(true) {
-                        misassigned.push(Misassigned {
-                            official_id: person.official_id.clone(),
-                            post: person.post.to_string(),
-                            specialty: specialty.clone(),
-                            reason: "other_specialty",
-                        });
-                    }
-                }
+                });
+                continue;
+            };
+            // A post the map says nothing about has no requirement.
+            if !specialties.posts.contains_key(&person.post) {
+                continue;
+            }
+            let accepted = diplomas.iter().any(|specialty| {
+                specialty
+                    .as_deref()
+                    .and_then(|s| SpecialtyCode::parse(s).ok())
+                    .and_then(|s| specialties.accepts(&person.post, &s))
+                    == Some(true)
+            });
+            if !accepted {
+                misassigned.push(Misassigned {
+                    official_id: person.official_id.clone(),
+                    post: person.post.to_string(),
+                    specialty: diplomas.last().cloned().flatten(),
+                    reason: "other_specialty",
+                });
             }
         }
         misassigned.sort();

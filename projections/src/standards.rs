@@ -5,8 +5,10 @@
 //! not retracted) effective on or before that date; no record means below
 //! the lowest level. A person meets the standards when, for every track the
 //! ruleset's requirement for their group sets a minimum (and their position
-//! is not exempt from), their level reaches it. People no requirement
-//! matches (part-time workers) are outside the standards population.
+//! is not exempt from), their level reaches it. No requirement matches
+//! part-time workers, who are outside the standards population; a cadre or
+//! civil servant no requirement matches (a ruleset that leaves their group
+//! out) is still in the report's population, as not meeting the standards.
 
 use std::collections::BTreeMap;
 
@@ -69,8 +71,8 @@ pub struct Incumbent<'a> {
     pub key_leader: bool,
 }
 
-/// Assesses `person` on `date` against `ruleset`; `None` when they are
-/// outside the standards population.
+/// Assesses `person` on `date` against `ruleset`; `None` when no
+/// requirement of the ruleset matches them.
 pub fn assess(
     ruleset: &Ruleset,
     person: &Incumbent<'_>,

@@ -112,6 +112,26 @@ fn known(facts: &[LedgerFact], cut: u64) -> Vec<&LedgerFact> {
     live
 }
 
+/// The cut "as known at" an instant: the last position recorded by then, 0
+/// when nothing was. `recorded` pairs each position with its `recorded_at`
+/// (any type that orders like time), in any order.
+pub fn cut_known_at<T: PartialOrd>(recorded: &[(u64, T)], at: &T) -> u64 {
+    recorded
+        .iter()
+        .filter(|(_, t)| t <= at)
+        .map(|(p, _)| *p)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Whether `unit` has a registration known and not retracted at `cut` (a
+/// report on a unit the ledger does not know at its cut is refused).
+pub fn unit_registered(facts: &[LedgerFact], cut: u64, unit: &str) -> bool {
+    known(facts, cut)
+        .iter()
+        .any(|f| matches!(&f.fact, Fact::UnitRegistered(u) if u.unit_id.as_str() == unit))
+}
+
 /// The unit hierarchy as it stood on one date.
 struct Hierarchy {
     parent: HashMap<String, String>,
@@ -457,7 +477,9 @@ fn people<'a>(live: &[&'a LedgerFact]) -> BTreeMap<String, Person<'a>> {
     people
 }
 
-/// The standards report as of `as_of`; `None` when no ruleset is in force.
+/// The standards report as of `as_of`; `None` when no ruleset or no
+/// position taxonomy is in force (the contract refuses such a report: no
+/// reference data in force).
 pub fn standards(
     facts: &[LedgerFact],
     cut: u64,
@@ -466,7 +488,7 @@ pub fn standards(
 ) -> Option<Standards> {
     let live = known(facts, cut);
     let (name, ruleset) = ruleset_on(&live, as_of)?;
-    let taxonomy = taxonomy_on(&live, as_of);
+    let taxonomy = taxonomy_on(&live, as_of)?;
     let hierarchy = Hierarchy::on(&live, as_of);
     let mut report = Standards {
         ruleset: name,
@@ -492,11 +514,10 @@ pub fn standards(
         if !hierarchy.under(seat.unit, unit) {
             continue;
         }
-        let key_leader = taxonomy.as_ref().is_some_and(|t| {
-            t.positions()
-                .iter()
-                .any(|def| def.code.as_str() == seat.position && def.key_leader)
-        });
+        let key_leader = taxonomy
+            .positions()
+            .iter()
+            .any(|def| def.code.as_str() == seat.position && def.key_leader);
         // The first requirement that matches the category and key-leader
         // flag applies (as the ruleset's format says).
         let requirement = ruleset.requirements.iter().find(|r| {
@@ -541,9 +562,17 @@ pub fn standards(
     Some(report)
 }
 
-/// The alignment report as of `as_of`.
-pub fn alignment(facts: &[LedgerFact], cut: u64, unit: Option<&str>, as_of: Date) -> Alignment {
+/// The alignment report as of `as_of`; `None` when no post → specialty map
+/// is in force (the contract refuses such a report: no reference data in
+/// force).
+pub fn alignment(
+    facts: &[LedgerFact],
+    cut: u64,
+    unit: Option<&str>,
+    as_of: Date,
+) -> Option<Alignment> {
     let live = known(facts, cut);
+    let map = specialty_map_on(&live, as_of)?;
     let hierarchy = Hierarchy::on(&live, as_of);
     let people = people(&live);
     let mut report = Alignment::default();
@@ -602,7 +631,6 @@ pub fn alignment(facts: &[LedgerFact], cut: u64, unit: Option<&str>, as_of: Date
         }
     }
 
-    let map = specialty_map_on(&live, as_of);
     for (official_id, person) in &people {
         if !person.in_post_on(as_of) {
             continue;
@@ -633,12 +661,11 @@ pub fn alignment(facts: &[LedgerFact], cut: u64, unit: Option<&str>, as_of: Date
             // No record, or only a record of no professional training.
             None | Some(0) => Some((None, "untrained")),
             Some(top) => {
-                let accepted_list = map.as_ref().and_then(|m| {
-                    m.posts
-                        .iter()
-                        .find(|(post, _)| post.as_str() == seat.position)
-                        .map(|(_, list)| list)
-                });
+                let accepted_list = map
+                    .posts
+                    .iter()
+                    .find(|(post, _)| post.as_str() == seat.position)
+                    .map(|(_, list)| list);
                 match accepted_list {
                     // Without a map entry for the post nothing is required.
                     None => None,
@@ -667,7 +694,7 @@ pub fn alignment(facts: &[LedgerFact], cut: u64, unit: Option<&str>, as_of: Date
     }
     report.training_outside_plan.sort();
     report.misassigned.sort();
-    report
+    Some(report)
 }
 
 #[cfg(test)]
@@ -959,6 +986,55 @@ mod tests {
         assert_eq!(volume(&h, h.head(), "dl-b").total, 1);
         let country = training_volume(&h.facts, h.head(), None, date("2007-01-01"), date(Y2011));
         assert_eq!(country.total, 5);
+    }
+
+    #[test]
+    fn a_report_needs_the_reference_data_it_applies_in_force_at_its_cut() {
+        let mut h = History::default();
+        let shipped = reference::shipped().expect("shipped reference data");
+        let of = |kind: ReferenceKind| {
+            shipped
+                .iter()
+                .find(|(p, _)| p.kind == kind)
+                .map(|(p, _)| Fact::ReferencePublished(p.clone()))
+                .expect("shipped")
+        };
+        h.push(of(ReferenceKind::Ruleset));
+        h.push(of(ReferenceKind::PositionTaxonomy));
+        h.push(of(ReferenceKind::SpecialtyMap));
+        let on = date(Y2011);
+        // A ruleset without a taxonomy says nothing of key leaders.
+        assert!(standards(&h.facts, 1, None, on).is_none());
+        assert!(standards(&h.facts, 2, None, on).is_some());
+        assert!(alignment(&h.facts, 2, None, on).is_none());
+        assert!(alignment(&h.facts, 3, None, on).is_some());
+        // The shipped map is in force from 1990.
+        assert!(alignment(&h.facts, 3, None, date("1989-12-31")).is_none());
+    }
+
+    #[test]
+    fn known_at_cuts_at_the_last_position_recorded_by_then() {
+        // Positions 2 and 3 share one instant (one sequencer batch).
+        let recorded = [(1, 10), (2, 20), (3, 20), (4, 30)];
+        assert_eq!(cut_known_at(&recorded, &5), 0);
+        assert_eq!(cut_known_at(&recorded, &10), 1);
+        assert_eq!(cut_known_at(&recorded, &19), 1);
+        assert_eq!(cut_known_at(&recorded, &20), 3);
+        assert_eq!(cut_known_at(&recorded, &99), 4);
+    }
+
+    #[test]
+    fn a_unit_is_registered_at_a_cut_until_its_registration_is_retracted() {
+        let mut h = History::new();
+        let (at, registration) = h.record(
+            FactType::UnitRegistered,
+            json!({"unit_id": "dl-c", "name": "dl-c", "level": "commune", "parent_id": "dl", "effective_date": "2006-01-01"}),
+        );
+        assert!(!unit_registered(&h.facts, at - 1, "dl-c"));
+        assert!(unit_registered(&h.facts, at, "dl-c"));
+        h.retract(registration, "2006-02-01");
+        assert!(!unit_registered(&h.facts, h.head(), "dl-c"));
+        assert!(unit_registered(&h.facts, h.head(), "dl"));
     }
 
     #[test]
@@ -1365,7 +1441,7 @@ mod tests {
             None,
         );
 
-        let a = alignment(&h.facts, h.head(), Some("dl"), date(Y2011));
+        let a = alignment(&h.facts, h.head(), Some("dl"), date(Y2011)).expect("a map");
         assert_eq!(
             a.training_outside_plan,
             vec![
@@ -1404,20 +1480,20 @@ mod tests {
         );
         // On 2003-12-31 o-1 had no diploma yet; o-3's law college is
         // accepted even though a later college is not.
-        let early = alignment(&h.facts, h.head(), Some("dl"), date("2003-12-31"));
+        let early = alignment(&h.facts, h.head(), Some("dl"), date("2003-12-31")).expect("a map");
         assert!(early.training_outside_plan.is_empty());
         assert_eq!(early.misassigned.len(), 3);
         assert!(early.misassigned.iter().all(|m| m.3 == "untrained"));
         // A second plan entry planning construction: e-2 is aligned; once
         // that entry is retracted, it is not again.
         let (_, plan) = h.plan("o-1", 2006, 2010, Some("construction"), "2007-01-01");
-        let a = alignment(&h.facts, h.head(), Some("dl"), date(Y2011));
+        let a = alignment(&h.facts, h.head(), Some("dl"), date(Y2011)).expect("a map");
         assert_eq!(a.training_outside_plan.len(), 1, "{a:?}");
         h.retract(plan, "2007-02-01");
-        let a = alignment(&h.facts, h.head(), Some("dl"), date(Y2011));
+        let a = alignment(&h.facts, h.head(), Some("dl"), date(Y2011)).expect("a map");
         assert_eq!(a.training_outside_plan.len(), 2, "{a:?}");
         // dl-b alone: o-3's training and post are both in order.
-        let a = alignment(&h.facts, h.head(), Some("dl-b"), date(Y2011));
+        let a = alignment(&h.facts, h.head(), Some("dl-b"), date(Y2011)).expect("a map");
         assert!(
             a.training_outside_plan.is_empty() && a.misassigned.is_empty(),
             "{a:?}"

@@ -165,7 +165,7 @@ fn assert_reproduces_the_article(seed: u64) {
         Some(e.meets_all_increase_permille)
     );
 
-    let a = fold::alignment(&facts, cut, unit, date(e.as_of));
+    let a = fold::alignment(&facts, cut, unit, date(e.as_of)).expect("a specialty map in force");
     let count = |reason: &str| a.misassigned.iter().filter(|r| r.3 == reason).count() as u64;
     assert_eq!(
         (count("other_specialty"), count("untrained")),
@@ -216,7 +216,8 @@ fn the_alignment_report_has_rows_of_every_reason() {
         facts.len() as u64,
         Some("dai-loc"),
         date("2011-12-31"),
-    );
+    )
+    .expect("a specialty map in force");
     let training: BTreeSet<&str> = a
         .training_outside_plan
         .iter()

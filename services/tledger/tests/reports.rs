@@ -413,6 +413,152 @@ async fn a_retracted_qualification_changes_the_figure_from_the_retraction_on() {
 }
 
 #[tokio::test]
+async fn a_cadre_whom_no_requirement_covers_is_in_the_population_without_meeting_it() {
+    let ledger = spawn().await;
+    ledger.seed().await; // o-1: committee_chair (a key leader) in dai-loc-dai-an
+    let (status, answer) = ledger
+        .post(
+            "register_official",
+            &person(
+                "o-2",
+                "dai-loc-dai-an",
+                "civil_servant",
+                "finance_accounting",
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    for q in [
+        qualification(
+            "o-1",
+            "professional",
+            "university",
+            Some("law"),
+            "2004-06-01",
+        ),
+        qualification(
+            "o-2",
+            "general_education",
+            "upper_secondary",
+            None,
+            "1990-06-01",
+        ),
+        qualification(
+            "o-2",
+            "professional",
+            "intermediate",
+            Some("accounting"),
+            "2004-06-01",
+        ),
+    ] {
+        let (status, answer) = ledger.post("record_qualification", &q).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    // A ruleset that sets standards for civil servants only.
+    let (status, answer) = ledger
+        .post(
+            "publish_reference",
+            &json!({"kind": "ruleset", "name": "civil-servants-only", "effective_date": "2010-01-01",
+                    "content": {"requirements": [{"group": "civil_servants", "staff_category": "civil_servant",
+                                                  "minimums": {"professional": "intermediate"}}]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    ledger.projected().await;
+    let standards = report(
+        &ledger,
+        "/v1/reports/standards?unit=dai-loc&as_of=2011-12-31",
+    )
+    .await;
+    assert_eq!(standards["ruleset"], "civil-servants-only");
+    // CONTRACT.md: the population is every cadre and civil servant in post.
+    assert_eq!(standards["population"], 2);
+    assert_eq!(standards["meets_all_standards"], figure(1, 2, Some(0.5)));
+    assert_eq!(
+        standards["professional_college_plus"],
+        figure(1, 2, Some(0.5))
+    );
+    assert_eq!(
+        standards["key_leaders_college_plus"],
+        figure(1, 1, Some(1.0))
+    );
+    assert_eq!(
+        standards["political_theory_intermediate_plus"],
+        figure(0, 0, None)
+    );
+}
+
+#[tokio::test]
+async fn one_accepted_specialty_among_the_highest_diplomas_is_enough_for_the_post() {
+    let ledger = spawn().await;
+    ledger.seed().await;
+    let (status, answer) = ledger
+        .post(
+            "register_official",
+            &person(
+                "o-2",
+                "dai-loc-dai-an",
+                "civil_servant",
+                "justice_civil_status",
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    // Law, then agriculture, both at university level.
+    for q in [
+        qualification(
+            "o-2",
+            "professional",
+            "university",
+            Some("law"),
+            "2004-06-01",
+        ),
+        qualification(
+            "o-2",
+            "professional",
+            "university",
+            Some("agriculture"),
+            "2008-06-01",
+        ),
+    ] {
+        let (status, answer) = ledger.post("record_qualification", &q).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    ledger.projected().await;
+    let alignment = report(
+        &ledger,
+        "/v1/reports/alignment?unit=dai-loc&as_of=2011-12-31",
+    )
+    .await;
+    assert_eq!(alignment["misassigned"], json!([]), "{alignment}");
+    // A master's degree in agriculture is now the highest: the latest of
+    // the highest is reported.
+    let (status, answer) = ledger
+        .post(
+            "record_qualification",
+            &qualification(
+                "o-2",
+                "professional",
+                "master",
+                Some("agriculture"),
+                "2010-06-01",
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    ledger.projected().await;
+    let alignment = report(
+        &ledger,
+        "/v1/reports/alignment?unit=dai-loc&as_of=2011-12-31",
+    )
+    .await;
+    assert_eq!(
+        alignment["misassigned"],
+        json!([{"official_id": "o-2", "post": "justice_civil_status", "specialty": "agriculture", "reason": "other_specialty"}])
+    );
+}
+
+#[tokio::test]
 async fn reports_come_as_csv_too() {
     let ledger = spawn().await;
     district(&ledger).await;
