@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -116,6 +117,22 @@ struct ReportQuery {
     min_position: Option<u64>,
 }
 
+/// The query's parameters, each given at most once (a repeated one would
+/// be ambiguous: which value counts?).
+fn once_each(pairs: Vec<(String, String)>) -> Result<HashMap<String, String>, Refusal> {
+    let mut params = HashMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if params.contains_key(&name) {
+            return Err(field(
+                refuse(ErrorCode::Malformed, format!("give {name} once")),
+                &name,
+            ));
+        }
+        params.insert(name, value);
+    }
+    Ok(params)
+}
+
 fn parse_query(params: &HashMap<String, String>) -> Result<ReportQuery, Refusal> {
     if let Some(unknown) = params.keys().find(|k| !PARAMETERS.contains(&k.as_str())) {
         return Err(field(
@@ -204,7 +221,7 @@ async fn cut(state: &HttpState, models: &ReadModels, query: &ReportQuery) -> Res
 pub async fn report(
     State(state): State<HttpState>,
     Path(name): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
@@ -213,7 +230,10 @@ pub async fn report(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/csv"));
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    match answer(&state, &name, &params, path, &headers).await {
+    let params = params
+        .map_err(|e| refuse(ErrorCode::Malformed, e.body_text()))
+        .and_then(|Query(pairs)| once_each(pairs));
+    match answer(&state, &name, params, path, &headers).await {
         Ok(body) if csv => (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
             to_csv(&name, &body),
@@ -232,7 +252,7 @@ pub async fn report(
 async fn answer(
     state: &HttpState,
     name: &str,
-    params: &HashMap<String, String>,
+    params: Result<HashMap<String, String>, Refusal>,
     path: &str,
     headers: &HeaderMap,
 ) -> Result<Value, Refusal> {
@@ -251,7 +271,7 @@ async fn answer(
             ),
         ));
     }
-    let query = parse_query(params)?;
+    let query = parse_query(&params?)?;
     let models = ReadModels::new(state.store.pool().clone());
     let date = match name {
         "training-volume" => query.to.unwrap_or_else(today),

@@ -666,6 +666,12 @@ async fn bad_report_parameters_get_the_contracts_errors() {
             400,
             "malformed",
         ),
+        // A repeated parameter is ambiguous: which value would count?
+        (
+            "/v1/reports/standards?unit=dai-loc&as_of=2011-12-31&as_of=2006-12-31",
+            400,
+            "malformed",
+        ),
         (
             "/v1/reports/training-volume?unit=dai-loc&from=2012-01-01&to=2011-12-31",
             422,
