@@ -6,6 +6,9 @@
 pub mod access;
 pub mod app;
 pub mod bench;
+pub mod bench_ledger;
+pub mod bench_rebuild;
+pub mod bench_reports;
 pub mod commands;
 pub mod config;
 pub mod demo;
