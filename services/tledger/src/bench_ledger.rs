@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::Row;
 use tledger_events::chain::{self, ChainRecord, Hash};
-use tledger_events::{Fact, FactType};
+use tledger_events::{AggregateKind, Fact, FactType};
 use tledger_projections::projector::ProjectionError;
 use tledger_store::{EventMetadata, Store, StoreError};
 use tokio::sync::mpsc;
@@ -270,11 +270,24 @@ impl ChainWriter {
         })
     }
 
-    /// Appends `fact` at `version` of its stream, as the next position.
-    pub(crate) fn push(&mut self, fact: &Fact, version: u64) -> Result<(), LedgerBenchError> {
+    /// Appends `fact` at `version` of its stream, as the next position;
+    /// returns its event id.
+    pub(crate) fn push(&mut self, fact: &Fact, version: u64) -> Result<Uuid, LedgerBenchError> {
         let stream = fact.stream().ok_or_else(|| {
-            LedgerBenchError::Generate("retractions are not generated in bulk".into())
+            LedgerBenchError::Generate("a retraction names the stream it goes to".into())
         })?;
+        self.push_to(fact, stream.aggregate, &stream.id, version)
+    }
+
+    /// Appends `fact` at `version` of the stream `<aggregate>-<id>` (a
+    /// retraction goes to the stream of the fact it retracts).
+    pub(crate) fn push_to(
+        &mut self,
+        fact: &Fact,
+        aggregate: AggregateKind,
+        id: &str,
+        version: u64,
+    ) -> Result<Uuid, LedgerBenchError> {
         if self.batch_left == 0 {
             // recorded_at never decreases, as the sequencer keeps it.
             let now = Utc::now().trunc_subsecs(6);
@@ -288,8 +301,8 @@ impl ChainWriter {
         let data = fact.data();
         let event_id = Uuid::now_v7();
         let event_type = fact.fact_type().as_str();
-        let aggregate = stream.aggregate.as_str();
-        let stream_name = format!("{aggregate}-{}", stream.id);
+        let aggregate = aggregate.as_str();
+        let stream_name = format!("{aggregate}-{id}");
         let record = ChainRecord {
             position: self.position,
             event_id,
@@ -313,7 +326,7 @@ impl ChainWriter {
         b.push(b'\t');
         push_text(b, aggregate);
         b.push(b'\t');
-        push_text(b, &stream.id);
+        push_text(b, id);
         b.push(b'\t');
         b.extend_from_slice(version.to_string().as_bytes());
         b.push(b'\t');
@@ -337,7 +350,7 @@ impl ChainWriter {
         if self.buffer.len() >= CHUNK_BYTES {
             self.flush()?;
         }
-        Ok(())
+        Ok(event_id)
     }
 
     fn flush(&mut self) -> Result<(), LedgerBenchError> {

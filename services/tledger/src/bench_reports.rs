@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tledger_events::{Date, FactType};
+use tledger_events::{AggregateKind, Date, FactType};
 use tledger_projections::projector::Projector;
 use tledger_projections::reports::ReadModels;
 use tledger_store::Store;
@@ -149,6 +149,8 @@ pub struct Expected {
     pub places_completed: u64,
     pub places_cancelled: u64,
     pub qualifications_from_training: u64,
+    /// Qualifications recorded by mistake and retracted.
+    pub retractions: u64,
 }
 
 impl Expected {
@@ -462,13 +464,15 @@ impl ReportsReport {
         );
         let _ = writeln!(
             out,
-            "- in post: {} on {}, {} on {}; {} leavings, {} reassignments",
+            "- in post: {} on {}, {} on {}; {} leavings, {} reassignments, {} qualifications \
+             recorded by mistake and retracted",
             e.in_post[0].iter().sum::<u64>(),
             day(recent()),
             e.in_post[1].iter().sum::<u64>(),
             day(ten_years_ago()),
             e.leavings,
-            e.assignments
+            e.assignments,
+            e.retractions
         );
         let _ = writeln!(
             out,
@@ -1065,6 +1069,24 @@ fn generate(
                 "political_theory",
                 ["elementary", "intermediate"][spread.below(2)],
             ));
+        }
+        // Now and then a level recorded by mistake, then retracted: real
+        // ledgers have corrections, and the reports must leave them out.
+        if i % 100 == 0 {
+            version += 1;
+            let wrong = json!({"official_id": official, "track": "professional", "level": "doctorate",
+                "effective_date": day(registered)});
+            let event_id = writer.push(&fact(FactType::QualificationRecorded, &wrong)?, version)?;
+            version += 1;
+            let retraction = json!({"event_id": event_id, "reason": "Ghi nhầm trình độ",
+                "effective_date": day(registered)});
+            writer.push_to(
+                &fact(FactType::FactRetracted, &retraction)?,
+                AggregateKind::Official,
+                &official,
+                version,
+            )?;
+            expected.retractions += 1;
         }
         for (track, level) in prior {
             version += 1;

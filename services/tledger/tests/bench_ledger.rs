@@ -186,6 +186,10 @@ async fn a_small_reports_run_answers_what_the_generator_counted() {
     assert_eq!(by_type["unit.reorganised.v1"], 25, "{json}");
     assert_eq!(by_type["official.registered.v1"], 600, "{json}");
     assert_eq!(by_type["training.nominated.v1"], 3000, "{json}");
+    // Every hundredth official has a level recorded by mistake, retracted.
+    assert_eq!(by_type["fact.retracted.v1"], 6, "{json}");
+    assert_eq!(data["read_models"]["retractions"], 6, "{json}");
+    assert_eq!(data["expected"]["retractions"], 6, "{json}");
     let expected = &data["expected"];
     let enrolled = expected["places_enrolled"].as_u64().expect("enrolled");
     let cancelled = expected["places_cancelled"].as_u64().expect("cancelled");
