@@ -561,14 +561,26 @@ impl ReadModels {
         as_of: Date,
         cut: u64,
     ) -> Result<Vec<Profile>, ReportError> {
-        // "Latest" as "no later placement": unlike DISTINCT ON, it keeps
-        // the columns' statistics, so the planner sizes the joins right.
-        let later = format!(
-            "SELECT 1 FROM rm.placements n WHERE n.official_id = t.official_id \
-             AND {} AND n.effective_date <= $2 \
-             AND (n.effective_date, n.position) > (t.effective_date, t.position)",
-            LIVE.replace("t.", "n.")
-        );
+        // The placement must be the person's latest: unlike DISTINCT ON,
+        // a condition on the row keeps the columns' statistics, so the
+        // planner sizes the joins right. For a unit, the person's latest
+        // is looked up by index for each placement there (a province's
+        // thousands); for the country, "no later placement" is one anti
+        // join over every placement.
+        let n_live = LIVE.replace("t.", "n.");
+        let latest = if units.is_some() {
+            format!(
+                "t.position = (SELECT n.position FROM rm.placements n \
+                 WHERE n.official_id = t.official_id AND {n_live} AND n.effective_date <= $2 \
+                 ORDER BY n.effective_date DESC, n.position DESC LIMIT 1)"
+            )
+        } else {
+            format!(
+                "NOT EXISTS (SELECT 1 FROM rm.placements n WHERE n.official_id = t.official_id \
+                 AND {n_live} AND n.effective_date <= $2 \
+                 AND (n.effective_date, n.position) > (t.effective_date, t.position))"
+            )
+        };
         let ordered: Vec<Track> = Track::ALL
             .iter()
             .copied()
@@ -590,7 +602,7 @@ impl ReadModels {
                  SELECT t.official_id, t.staff_category, t.post FROM rm.placements t \
                  WHERE {LIVE} AND t.effective_date <= $2 AND t.kind <> 'left' \
                    AND t.staff_category IN ('cadre', 'civil_servant'){IN_UNITS} \
-                   AND NOT EXISTS ({later})), \
+                   AND {latest}), \
              ranks AS ( \
                  SELECT t.official_id, {columns} FROM rm.qualifications t \
                  WHERE {LIVE} AND t.effective_date <= $2 AND t.rank IS NOT NULL{OF_PEOPLE} \

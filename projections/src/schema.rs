@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS {s}.placements (
     post           text
 );
 CREATE INDEX IF NOT EXISTS placements_by_official ON {s}.placements (official_id, effective_date, position);
-CREATE INDEX IF NOT EXISTS placements_by_unit ON {s}.placements (unit_id, official_id);
+CREATE INDEX IF NOT EXISTS placements_by_unit ON {s}.placements (unit_id, official_id)
+    INCLUDE (position, event_id, effective_date, kind, staff_category, post);
 CREATE TABLE IF NOT EXISTS {s}.qualifications (
     event_id             uuid     PRIMARY KEY,
     position             bigint   NOT NULL,
