@@ -121,6 +121,13 @@ async fn a_small_rebuild_run_rebuilds_every_fact_and_copies_as_many_rows() {
         );
         assert!(number(&memory["rss_before_bytes"]) > 0.0, "{round}");
     }
+    // The profile read (and parsed) the whole ledger.
+    assert_eq!(report["profile"]["facts"], head, "{json}");
+    assert!(number(&report["profile"]["read_seconds"]) > 0.0, "{json}");
+    assert!(
+        number(&report["profile"]["read_and_parse_seconds"]) > 0.0,
+        "{json}"
+    );
     // The read models hold what the facts say.
     let models = &report["read_models"];
     assert_eq!(models["placements"], 500, "{json}");
