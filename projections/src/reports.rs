@@ -620,16 +620,25 @@ impl ReadModels {
             ranks = rank_columns.join(", "),
         );
         // A country's people and levels are hashed and grouped: the
-        // server's default work_mem (4 MB) would spill them to disk.
+        // server's default work_mem (4 MB) would spill them to disk. And
+        // the plan depends on how many units there are (a province's
+        // placements are looked up one by one, the country's joined): a
+        // prepared statement's generic plan, used after five executions,
+        // cannot know, so each execution is planned for its units.
         let mut tx = self
             .pool
             .begin()
             .await
             .map_err(db("starting the standards query"))?;
-        sqlx::query("SET LOCAL work_mem = '64MB'")
-            .execute(&mut *tx)
-            .await
-            .map_err(db("sizing the standards query"))?;
+        for setting in [
+            "SET LOCAL work_mem = '64MB'",
+            "SET LOCAL plan_cache_mode = force_custom_plan",
+        ] {
+            sqlx::query(setting)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("setting up the standards query"))?;
+        }
         let query = sqlx::query(&sql).bind(cut_param(cut)).bind(as_of.naive());
         let query = match units {
             Some(units) => query.bind(units),
