@@ -561,24 +561,36 @@ impl ReadModels {
         as_of: Date,
         cut: u64,
     ) -> Result<Vec<Profile>, ReportError> {
-        // The placement must be the person's latest: unlike DISTINCT ON,
-        // a condition on the row keeps the columns' statistics, so the
-        // planner sizes the joins right. For a unit, the person's latest
-        // is looked up by index for each placement there (a province's
-        // thousands); for the country, "no later placement" is one anti
-        // join over every placement.
+        // The placement must be the person's latest. For a unit, each
+        // placement there looks its person's latest up by index (a
+        // province's thousands), in a CTE of its own so that the planner
+        // sizes the retraction check on the placements (thousands) rather
+        // than on its guess of how many are the latest (a few: it then
+        // scanned the retractions once per placement). For the country,
+        // "no later placement" is one anti join over every placement;
+        // unlike DISTINCT ON, it keeps the columns' statistics.
         let n_live = LIVE.replace("t.", "n.");
-        let latest = if units.is_some() {
+        let candidates = format!(
+            "FROM rm.placements t WHERE {LIVE} AND t.effective_date <= $2 AND t.kind <> 'left' \
+             AND t.staff_category IN ('cadre', 'civil_servant')"
+        );
+        let people = if units.is_some() {
             format!(
-                "t.position = (SELECT n.position FROM rm.placements n \
-                 WHERE n.official_id = t.official_id AND {n_live} AND n.effective_date <= $2 \
-                 ORDER BY n.effective_date DESC, n.position DESC LIMIT 1)"
+                "placed AS MATERIALIZED ( \
+                     SELECT t.official_id, t.staff_category, t.post, t.position, \
+                            (SELECT n.position FROM rm.placements n \
+                             WHERE n.official_id = t.official_id AND {n_live} AND n.effective_date <= $2 \
+                             ORDER BY n.effective_date DESC, n.position DESC LIMIT 1) AS latest \
+                     {candidates} AND t.unit_id = ANY($3)), \
+                 people AS (SELECT official_id, staff_category, post FROM placed WHERE position = latest)"
             )
         } else {
             format!(
-                "NOT EXISTS (SELECT 1 FROM rm.placements n WHERE n.official_id = t.official_id \
-                 AND {n_live} AND n.effective_date <= $2 \
-                 AND (n.effective_date, n.position) > (t.effective_date, t.position))"
+                "people AS ( \
+                     SELECT t.official_id, t.staff_category, t.post {candidates} \
+                     AND NOT EXISTS (SELECT 1 FROM rm.placements n WHERE n.official_id = t.official_id \
+                         AND {n_live} AND n.effective_date <= $2 \
+                         AND (n.effective_date, n.position) > (t.effective_date, t.position)))"
             )
         };
         let ordered: Vec<Track> = Track::ALL
@@ -598,11 +610,7 @@ impl ReadModels {
             .collect();
         let rank_columns: Vec<String> = (0..ordered.len()).map(|i| format!("r.r{i}")).collect();
         let sql = format!(
-            "WITH people AS ( \
-                 SELECT t.official_id, t.staff_category, t.post FROM rm.placements t \
-                 WHERE {LIVE} AND t.effective_date <= $2 AND t.kind <> 'left' \
-                   AND t.staff_category IN ('cadre', 'civil_servant'){IN_UNITS} \
-                   AND {latest}), \
+            "WITH {people}, \
              ranks AS ( \
                  SELECT t.official_id, {columns} FROM rm.qualifications t \
                  WHERE {LIVE} AND t.effective_date <= $2 AND t.rank IS NOT NULL{OF_PEOPLE} \
@@ -610,7 +618,6 @@ impl ReadModels {
              SELECT p.staff_category, p.post, {ranks}, count(*) AS people \
              FROM people p LEFT JOIN ranks r ON r.official_id = p.official_id \
              GROUP BY p.staff_category, p.post, {ranks}",
-            IN_UNITS = in_units("t.unit_id", 3, units.is_some()),
             OF_PEOPLE = if units.is_some() {
                 " AND t.official_id IN (SELECT official_id FROM people)"
             } else {
@@ -630,9 +637,11 @@ impl ReadModels {
             .begin()
             .await
             .map_err(db("starting the standards query"))?;
+        // Compiling it (JIT) would cost more than it saves.
         for setting in [
             "SET LOCAL work_mem = '64MB'",
             "SET LOCAL plan_cache_mode = force_custom_plan",
+            "SET LOCAL jit = off",
         ] {
             sqlx::query(setting)
                 .execute(&mut *tx)
