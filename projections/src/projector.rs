@@ -50,8 +50,38 @@ fn lock_key(schema: &str) -> i64 {
     i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
-/// Creates the read-model tables of `schema` if missing.
+/// Creates the read-model tables of `schema` if missing. A schema written
+/// by another version of the tables is dropped first, so that the projector
+/// fills it again from position 0 (its figures would be wrong otherwise).
 pub async fn ensure_schema(pool: &PgPool, schema: &str) -> Result<(), ProjectionError> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
+         WHERE table_schema = $1 AND table_name = 'checkpoint')",
+    )
+    .bind(schema)
+    .fetch_one(pool)
+    .await
+    .map_err(db("looking for the read models"))?;
+    if exists {
+        let version: Option<i32> =
+            sqlx::query_scalar(&format!("SELECT version FROM {schema}.checkpoint"))
+                .fetch_optional(pool)
+                .await
+                .map_err(db("reading the read models' version"))?;
+        if version.is_some_and(|v| v != schema::VERSION) {
+            tracing::warn!(
+                schema,
+                ?version,
+                current = schema::VERSION,
+                "the read models were written by another version of their tables; \
+                 projecting them again from position 0"
+            );
+            sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(pool)
+                .await
+                .map_err(db("dropping read models of another version"))?;
+        }
+    }
     sqlx::raw_sql(&ddl(schema))
         .execute(pool)
         .await
@@ -656,6 +686,35 @@ impl Rows {
                 .execute(&mut **tx)
                 .await
                 .map_err(db("writing training steps"))?;
+        }
+        // Each enrolled step with its place: the enrollment's latest place
+        // row before it (written above when in the same batch).
+        let enrolled: Vec<_> = self.steps.iter().filter(|r| r.4 == "enrolled").collect();
+        for chunk in enrolled.chunks(CHUNK) {
+            let ids: Vec<uuid::Uuid> = chunk.iter().map(|r| r.0).collect();
+            let positions: Vec<i64> = chunk.iter().map(|r| r.1).collect();
+            let enrollments: Vec<&str> = chunk.iter().map(|r| r.2.as_str()).collect();
+            let dates: Vec<chrono::NaiveDate> = chunk.iter().map(|r| r.3).collect();
+            sqlx::query(&format!(
+                "INSERT INTO {s}.enrolled_places (event_id, position, enrollment_id, effective_date, \
+                     nominating_unit_id, track, level, funding_province, funding_district, \
+                     funding_agency, funding_self, funding_other) \
+                 SELECT u.event_id, u.position, u.enrollment_id, u.effective_date, \
+                        p.nominating_unit_id, p.track, p.level, p.funding_province, \
+                        p.funding_district, p.funding_agency, p.funding_self, p.funding_other \
+                 FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::date[]) \
+                      AS u(event_id, position, enrollment_id, effective_date) \
+                 CROSS JOIN LATERAL (SELECT * FROM {s}.places p \
+                     WHERE p.enrollment_id = u.enrollment_id AND p.position < u.position \
+                     ORDER BY p.position DESC LIMIT 1) p"
+            ))
+            .bind(&ids)
+            .bind(&positions)
+            .bind(&enrollments)
+            .bind(&dates)
+            .execute(&mut **tx)
+            .await
+            .map_err(db("writing enrolled places"))?;
         }
         Ok(())
     }

@@ -41,12 +41,41 @@ fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> ReportError {
     move |source| ReportError::Database { context, source }
 }
 
-/// "Not retracted at the cut", for a table aliased `t` ($1 is the cut).
+/// "Not retracted at the cut", for a table aliased `t` ($1 is the cut; no
+/// other `t.` in it, so that it can be re-aliased).
 const LIVE: &str = "t.position <= $1 AND NOT EXISTS (SELECT 1 FROM rm.retractions r \
                     WHERE r.event_id = t.event_id AND r.position <= $1)";
 
 fn cut_param(cut: u64) -> i64 {
     i64::try_from(cut).unwrap_or(i64::MAX)
+}
+
+/// `AND <column> = ANY($<n>)` for a report on a unit, nothing for the whole
+/// country. Two statements rather than `$n IS NULL OR …`, which keeps a
+/// prepared statement's generic plan from using the units' indexes.
+fn in_units(column: &str, n: usize, scoped: bool) -> String {
+    if scoped {
+        format!(" AND {column} = ANY(${n})")
+    } else {
+        String::new()
+    }
+}
+
+/// Each person's latest placement effective by $2 as known at $1; on a
+/// unit, only of the people ever placed in the units $3 (whoever is in
+/// post there is among them), so that a province does not sort the
+/// country's placements.
+fn latest_placements(scoped: bool) -> String {
+    format!(
+        "SELECT DISTINCT ON (t.official_id) t.official_id, t.kind, t.unit_id, t.staff_category, t.post \
+         FROM rm.placements t WHERE {LIVE} AND t.effective_date <= $2{} \
+         ORDER BY t.official_id, t.effective_date DESC, t.position DESC",
+        if scoped {
+            " AND t.official_id IN (SELECT p.official_id FROM rm.placements p WHERE p.unit_id = ANY($3))"
+        } else {
+            ""
+        }
+    )
 }
 
 /// The read models, for reports.
@@ -234,6 +263,15 @@ impl AlignmentReport {
     }
 }
 
+/// People in post alike for the standards: category, post, and the rank
+/// reached in each ordered track (none recorded: absent).
+struct Profile {
+    category: StaffCategory,
+    post: PositionCode,
+    ranks: HashMap<Track, u8>,
+    people: u64,
+}
+
 /// A person in post on the report's date.
 struct InPost {
     official_id: String,
@@ -352,26 +390,32 @@ impl ReadModels {
         cut: u64,
     ) -> Result<TrainingVolume, ReportError> {
         let units = self.scope(unit, to, cut).await?;
-        let rows = sqlx::query(&format!(
+        // A live enrolled step implies its nomination is live (a
+        // nomination is retracted only as the last step), and a place has
+        // at most one live enrolled step: counting the enrolled steps of
+        // the window, with their places' attributes, counts the places.
+        let sql = format!(
             "SELECT t.track, COALESCE(t.level, '') AS level, count(*) AS places, \
                     sum(t.funding_province)::bigint AS province, sum(t.funding_district)::bigint AS district, \
                     sum(t.funding_agency)::bigint AS agency, sum(t.funding_self)::bigint AS self_funded, \
                     sum(t.funding_other)::bigint AS other \
-             FROM rm.places t \
-             WHERE {LIVE} AND ($4::text[] IS NULL OR t.nominating_unit_id = ANY($4)) \
-               AND EXISTS (SELECT 1 FROM rm.place_steps s \
-                           WHERE s.enrollment_id = t.enrollment_id AND s.state = 'enrolled' \
-                             AND s.effective_date BETWEEN $2 AND $3 AND s.position <= $1 \
-                             AND NOT EXISTS (SELECT 1 FROM rm.retractions r WHERE r.event_id = s.event_id AND r.position <= $1)) \
-             GROUP BY t.track, COALESCE(t.level, '')"
-        ))
-        .bind(cut_param(cut))
-        .bind(from.naive())
-        .bind(to.naive())
-        .bind(units.as_deref())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("counting training places"))?;
+             FROM rm.enrolled_places t \
+             WHERE {LIVE} AND t.effective_date BETWEEN $2 AND $3{} \
+             GROUP BY t.track, COALESCE(t.level, '')",
+            in_units("t.nominating_unit_id", 4, units.is_some()),
+        );
+        let query = sqlx::query(&sql)
+            .bind(cut_param(cut))
+            .bind(from.naive())
+            .bind(to.naive());
+        let query = match &units {
+            Some(units) => query.bind(units),
+            None => query,
+        };
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("counting training places"))?;
         let mut places = BTreeMap::new();
         let mut funding: BTreeMap<FundingSource, i64> = BTreeMap::new();
         for r in &rows {
@@ -410,20 +454,21 @@ impl ReadModels {
         as_of: Date,
         cut: u64,
     ) -> Result<Vec<InPost>, ReportError> {
-        let rows = sqlx::query(&format!(
-            "SELECT official_id, staff_category, post FROM ( \
-                SELECT DISTINCT ON (t.official_id) t.official_id, t.kind, t.unit_id, t.staff_category, t.post \
-                FROM rm.placements t WHERE {LIVE} AND t.effective_date <= $2 \
-                ORDER BY t.official_id, t.effective_date DESC, t.position DESC) latest \
-             WHERE kind <> 'left' AND staff_category IN ('cadre', 'civil_servant') \
-               AND ($3::text[] IS NULL OR unit_id = ANY($3))"
-        ))
-        .bind(cut_param(cut))
-        .bind(as_of.naive())
-        .bind(units)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("reading who is in post"))?;
+        let sql = format!(
+            "SELECT official_id, staff_category, post FROM ({LATEST}) latest \
+             WHERE kind <> 'left' AND staff_category IN ('cadre', 'civil_servant'){}",
+            in_units("unit_id", 3, units.is_some()),
+            LATEST = latest_placements(units.is_some()),
+        );
+        let query = sqlx::query(&sql).bind(cut_param(cut)).bind(as_of.naive());
+        let query = match units {
+            Some(units) => query.bind(units),
+            None => query,
+        };
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading who is in post"))?;
         Ok(rows
             .iter()
             .filter_map(|r| {
@@ -432,35 +477,6 @@ impl ReadModels {
                     category: r.get::<String, _>("staff_category").parse().ok()?,
                     post: PositionCode::parse(r.get::<String, _>("post")).ok()?,
                 })
-            })
-            .collect())
-    }
-
-    /// Each person's highest rank per track effective by `as_of`.
-    async fn ranks(
-        &self,
-        ids: &[String],
-        as_of: Date,
-        cut: u64,
-    ) -> Result<HashMap<(String, String), u8>, ReportError> {
-        let rows = sqlx::query(&format!(
-            "SELECT t.official_id, t.track, max(t.rank) AS rank FROM rm.qualifications t \
-             WHERE {LIVE} AND t.effective_date <= $2 AND t.rank IS NOT NULL AND t.official_id = ANY($3) \
-             GROUP BY t.official_id, t.track"
-        ))
-        .bind(cut_param(cut))
-        .bind(as_of.naive())
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("reading qualification levels"))?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    (r.get("official_id"), r.get("track")),
-                    u8::try_from(r.get::<i16, _>("rank")).unwrap_or(0),
-                )
             })
             .collect())
     }
@@ -485,9 +501,7 @@ impl ReadModels {
                 cut,
             )
             .await?;
-        let people = self.in_post(units.as_deref(), as_of, cut).await?;
-        let ids: Vec<String> = people.iter().map(|p| p.official_id.clone()).collect();
-        let ranks = self.ranks(&ids, as_of, cut).await?;
+        let profiles = self.profiles(units.as_deref(), as_of, cut).await?;
         let college = rank_of(Track::Professional, "college");
         let intermediate = rank_of(Track::PoliticalTheory, "intermediate");
         let mut report = StandardsReport {
@@ -501,18 +515,16 @@ impl ReadModels {
             key_leaders_college_plus: Figure::default(),
             political_theory_intermediate_plus: Figure::default(),
         };
-        for person in &people {
+        // Everyone of a profile stands alike: assess the profile once and
+        // count it as many times as it has people.
+        for profile in &profiles {
             let key_leader = taxonomy
-                .position(&person.post)
+                .position(&profile.post)
                 .is_some_and(|p| p.key_leader);
-            let rank = |track: Track| {
-                ranks
-                    .get(&(person.official_id.clone(), track.as_str().to_owned()))
-                    .copied()
-            };
+            let rank = |track: Track| profile.ranks.get(&track).copied();
             let incumbent = Incumbent {
-                staff_category: person.category,
-                position: &person.post,
+                staff_category: profile.category,
+                position: &profile.post,
                 key_leader,
             };
             // The contract's population is every cadre and civil servant in
@@ -521,27 +533,158 @@ impl ReadModels {
             // meeting standards that were never set for them, and outside
             // the political-theory figure.
             let assessment = assess_ranks(&ruleset, &incumbent, rank);
-            report.population += 1;
+            let n = profile.people;
+            report.population += n;
             let college_plus = rank(Track::Professional).is_some_and(|r| r >= college);
-            report.meets_all_standards.of += 1;
+            report.meets_all_standards.of += n;
             report.meets_all_standards.count +=
-                u64::from(assessment.as_ref().is_some_and(|a| a.meets_all()));
-            report.professional_college_plus.of += 1;
-            report.professional_college_plus.count += u64::from(college_plus);
+                n * u64::from(assessment.as_ref().is_some_and(|a| a.meets_all()));
+            report.professional_college_plus.of += n;
+            report.professional_college_plus.count += n * u64::from(college_plus);
             if key_leader {
-                report.key_leaders_college_plus.of += 1;
-                report.key_leaders_college_plus.count += u64::from(college_plus);
+                report.key_leaders_college_plus.of += n;
+                report.key_leaders_college_plus.count += n * u64::from(college_plus);
             }
             if assessment
                 .as_ref()
                 .is_some_and(|a| a.applies(Track::PoliticalTheory))
             {
-                report.political_theory_intermediate_plus.of += 1;
+                report.political_theory_intermediate_plus.of += n;
                 report.political_theory_intermediate_plus.count +=
-                    u64::from(rank(Track::PoliticalTheory).is_some_and(|r| r >= intermediate));
+                    n * u64::from(rank(Track::PoliticalTheory).is_some_and(|r| r >= intermediate));
             }
         }
         Ok(report)
+    }
+
+    /// The cadres and civil servants in post on `as_of` within `units` (all
+    /// when `None`), counted by profile: category, post and the highest
+    /// rank reached in each ordered track by then (what the standards
+    /// depend on). Computed in one statement, so that a country's people
+    /// and qualifications never leave the server.
+    async fn profiles(
+        &self,
+        units: Option<&[String]>,
+        as_of: Date,
+        cut: u64,
+    ) -> Result<Vec<Profile>, ReportError> {
+        // The placement must be the person's latest. For a unit, each
+        // placement there looks its person's latest up by index (a
+        // province's thousands), in a CTE of its own so that the planner
+        // sizes the retraction check on the placements (thousands) rather
+        // than on its guess of how many are the latest (a few: it then
+        // scanned the retractions once per placement). For the country,
+        // "no later placement" is one anti join over every placement;
+        // unlike DISTINCT ON, it keeps the columns' statistics.
+        let n_live = LIVE.replace("t.", "n.");
+        let candidates = format!(
+            "FROM rm.placements t WHERE {LIVE} AND t.effective_date <= $2 AND t.kind <> 'left' \
+             AND t.staff_category IN ('cadre', 'civil_servant')"
+        );
+        let people = if units.is_some() {
+            format!(
+                "placed AS MATERIALIZED ( \
+                     SELECT t.official_id, t.staff_category, t.post, t.position, \
+                            (SELECT n.position FROM rm.placements n \
+                             WHERE n.official_id = t.official_id AND {n_live} AND n.effective_date <= $2 \
+                             ORDER BY n.effective_date DESC, n.position DESC LIMIT 1) AS latest \
+                     {candidates} AND t.unit_id = ANY($3)), \
+                 people AS (SELECT official_id, staff_category, post FROM placed WHERE position = latest)"
+            )
+        } else {
+            format!(
+                "people AS ( \
+                     SELECT t.official_id, t.staff_category, t.post {candidates} \
+                     AND NOT EXISTS (SELECT 1 FROM rm.placements n WHERE n.official_id = t.official_id \
+                         AND {n_live} AND n.effective_date <= $2 \
+                         AND (n.effective_date, n.position) > (t.effective_date, t.position)))"
+            )
+        };
+        let ordered: Vec<Track> = Track::ALL
+            .iter()
+            .copied()
+            .filter(|t| t.ordered_levels().is_some())
+            .collect();
+        let columns: Vec<String> = ordered
+            .iter()
+            .enumerate()
+            .map(|(i, track)| {
+                format!(
+                    "max(t.rank) FILTER (WHERE t.track = '{}') AS r{i}",
+                    track.as_str()
+                )
+            })
+            .collect();
+        let rank_columns: Vec<String> = (0..ordered.len()).map(|i| format!("r.r{i}")).collect();
+        let sql = format!(
+            "WITH {people}, \
+             ranks AS ( \
+                 SELECT t.official_id, {columns} FROM rm.qualifications t \
+                 WHERE {LIVE} AND t.effective_date <= $2 AND t.rank IS NOT NULL{OF_PEOPLE} \
+                 GROUP BY t.official_id) \
+             SELECT p.staff_category, p.post, {ranks}, count(*) AS people \
+             FROM people p LEFT JOIN ranks r ON r.official_id = p.official_id \
+             GROUP BY p.staff_category, p.post, {ranks}",
+            OF_PEOPLE = if units.is_some() {
+                " AND t.official_id IN (SELECT official_id FROM people)"
+            } else {
+                ""
+            },
+            columns = columns.join(", "),
+            ranks = rank_columns.join(", "),
+        );
+        // A country's people and levels are hashed and grouped: the
+        // server's default work_mem (4 MB) would spill them to disk. And
+        // the plan depends on how many units there are (a province's
+        // placements are looked up one by one, the country's joined): a
+        // prepared statement's generic plan, used after five executions,
+        // cannot know, so each execution is planned for its units.
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting the standards query"))?;
+        // Compiling it (JIT) would cost more than it saves.
+        for setting in [
+            "SET LOCAL work_mem = '64MB'",
+            "SET LOCAL plan_cache_mode = force_custom_plan",
+            "SET LOCAL jit = off",
+        ] {
+            sqlx::query(setting)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("setting up the standards query"))?;
+        }
+        let query = sqlx::query(&sql).bind(cut_param(cut)).bind(as_of.naive());
+        let query = match units {
+            Some(units) => query.bind(units),
+            None => query,
+        };
+        let rows = query
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("reading who is in post and their levels"))?;
+        tx.commit()
+            .await
+            .map_err(db("ending the standards query"))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(Profile {
+                    category: r.get::<String, _>("staff_category").parse().ok()?,
+                    post: PositionCode::parse(r.get::<String, _>("post")).ok()?,
+                    ranks: ordered
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, track)| {
+                            let rank: Option<i16> = r.get(i + 2);
+                            Some((*track, u8::try_from(rank?).unwrap_or(0)))
+                        })
+                        .collect(),
+                    people: u64::try_from(r.get::<i64, _>("people")).unwrap_or(0),
+                })
+            })
+            .collect())
     }
 
     /// `alignment`: professional-track places outside the plan, and people
@@ -562,20 +705,23 @@ impl ReadModels {
             )
             .await?;
         // Places nominated by as_of, not cancelled by then.
-        let places = sqlx::query(&format!(
+        let sql = format!(
             "SELECT t.enrollment_id, t.official_id, t.specialty, EXTRACT(YEAR FROM t.effective_date)::int AS year \
-             FROM rm.places t WHERE {LIVE} AND t.track = 'professional' AND t.effective_date <= $2 \
-               AND ($3::text[] IS NULL OR t.nominating_unit_id = ANY($3)) \
+             FROM rm.places t WHERE {LIVE} AND t.track = 'professional' AND t.effective_date <= $2{} \
                AND NOT EXISTS (SELECT 1 FROM rm.place_steps s WHERE s.enrollment_id = t.enrollment_id \
                    AND s.state = 'cancelled' AND s.effective_date <= $2 AND s.position <= $1 \
-                   AND NOT EXISTS (SELECT 1 FROM rm.retractions r WHERE r.event_id = s.event_id AND r.position <= $1))"
-        ))
-        .bind(cut_param(cut))
-        .bind(as_of.naive())
-        .bind(units.as_deref())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("reading training places"))?;
+                   AND NOT EXISTS (SELECT 1 FROM rm.retractions r WHERE r.event_id = s.event_id AND r.position <= $1))",
+            in_units("t.nominating_unit_id", 3, units.is_some()),
+        );
+        let places = sqlx::query(&sql).bind(cut_param(cut)).bind(as_of.naive());
+        let places = match &units {
+            Some(units) => places.bind(units),
+            None => places,
+        };
+        let places = places
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading training places"))?;
         let plans = sqlx::query(&format!(
             "SELECT t.official_id, t.period_from, t.period_to, t.planned_specialty, t.effective_date, t.position \
              FROM rm.plans t WHERE {LIVE} AND t.effective_date <= $2 ORDER BY t.effective_date, t.position"

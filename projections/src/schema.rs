@@ -9,9 +9,10 @@
 //! rows with `position <= cut`, not retracted by a retraction at or before
 //! the cut, and the latest (or highest) one effective by the date.
 
-/// Bumped when the tables change: a live schema of another version is
-/// rebuilt.
-pub const VERSION: i32 = 1;
+/// Bumped when the tables change: a schema of another version is dropped
+/// and projected again from position 0 (see `projector::ensure_schema`).
+/// 2: `enrolled_places`.
+pub const VERSION: i32 = 2;
 
 /// The live schema.
 pub const LIVE: &str = "rm";
@@ -59,6 +60,8 @@ CREATE TABLE IF NOT EXISTS {s}.placements (
     post           text
 );
 CREATE INDEX IF NOT EXISTS placements_by_official ON {s}.placements (official_id, effective_date, position);
+CREATE INDEX IF NOT EXISTS placements_by_unit ON {s}.placements (unit_id, official_id)
+    INCLUDE (position, event_id, effective_date, kind, staff_category, post);
 CREATE TABLE IF NOT EXISTS {s}.qualifications (
     event_id             uuid     PRIMARY KEY,
     position             bigint   NOT NULL,
@@ -120,6 +123,31 @@ CREATE TABLE IF NOT EXISTS {s}.place_steps (
 );
 CREATE INDEX IF NOT EXISTS place_steps_by_state ON {s}.place_steps (state, effective_date);
 CREATE INDEX IF NOT EXISTS place_steps_by_enrollment ON {s}.place_steps (enrollment_id);
+-- One row per `training.enrolled` fact, with what the volume report counts
+-- of the place it enrolls (the enrollment's nomination as it stood: its
+-- unit, track, level and funding), so that the places enrolled by a set of
+-- units in a window are one index range rather than every place of those
+-- units joined to its steps. The nomination in force when a step is
+-- recorded is the enrollment's latest place row: a nomination can only be
+-- retracted while it is the last step, so an enrolled step never outlives
+-- it.
+CREATE TABLE IF NOT EXISTS {s}.enrolled_places (
+    event_id           uuid    PRIMARY KEY,
+    position           bigint  NOT NULL,
+    enrollment_id      text    NOT NULL,
+    effective_date     date    NOT NULL,
+    nominating_unit_id text    NOT NULL,
+    track              text    NOT NULL,
+    level              text,
+    funding_province   bigint  NOT NULL,
+    funding_district   bigint  NOT NULL,
+    funding_agency     bigint  NOT NULL,
+    funding_self       bigint  NOT NULL,
+    funding_other      bigint  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS enrolled_places_by_unit ON {s}.enrolled_places (nominating_unit_id, effective_date)
+    INCLUDE (position, event_id, track, level, funding_province, funding_district, funding_agency, funding_self, funding_other);
+CREATE INDEX IF NOT EXISTS enrolled_places_by_date ON {s}.enrolled_places (effective_date);
 INSERT INTO {s}.checkpoint (position, version) VALUES (0, {version}) ON CONFLICT DO NOTHING;
 "#;
 

@@ -176,7 +176,7 @@ pub enum BenchError {
 }
 
 impl BenchError {
-    fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> BenchError {
+    pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> BenchError {
         move |source| BenchError::Database { context, source }
     }
 }
@@ -196,7 +196,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(mut samples: Vec<Duration>) -> Self {
+    pub(crate) fn of(mut samples: Vec<Duration>) -> Self {
         if samples.is_empty() {
             return Self::default();
         }
@@ -222,11 +222,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     round3(d.as_secs_f64() * 1000.0)
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
@@ -590,7 +590,7 @@ fn figure_label(figure: &str) -> &'static str {
     }
 }
 
-fn number(x: Option<f64>) -> String {
+pub(crate) fn number(x: Option<f64>) -> String {
     match x {
         None => "—".into(),
         Some(x) if x >= 100.0 => format!("{x:.0}"),
@@ -599,7 +599,7 @@ fn number(x: Option<f64>) -> String {
 }
 
 /// The median of `values` (the mean of the middle two for an even count).
-fn median(mut values: Vec<f64>) -> Option<f64> {
+pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
@@ -958,7 +958,7 @@ fn check_options(options: &CommandsBench) -> Result<(), BenchError> {
 }
 
 /// The 1, 5 and 15-minute load averages (empty where `/proc` is missing).
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|text| {
             text.split_whitespace()
@@ -969,15 +969,22 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
-fn progress(line: &str) {
+pub(crate) fn progress(line: &str) {
     eprintln!("bench: {line}");
 }
 
 /// `(mount point, bytes available)` of the current directory, from
 /// `df -Pk .`.
-async fn free_disk() -> Result<(String, u64), BenchError> {
+pub(crate) async fn free_disk() -> Result<(String, u64), BenchError> {
+    free_disk_at(Path::new(".")).await
+}
+
+/// `(mount point, bytes available)` of the file system holding `path`, from
+/// `df -Pk <path>`.
+pub(crate) async fn free_disk_at(path: &Path) -> Result<(String, u64), BenchError> {
     let output = tokio::process::Command::new("df")
-        .args(["-Pk", "."])
+        .arg("-Pk")
+        .arg(path)
         .output()
         .await
         .map_err(|e| BenchError::Df(e.to_string()))?;
@@ -1006,22 +1013,22 @@ fn parse_df(text: &str) -> Result<(String, u64), BenchError> {
 }
 
 /// `bench` and 8 random hex digits.
-fn random_prefix() -> Result<Prefix, BenchError> {
+pub(crate) fn random_prefix() -> Result<Prefix, BenchError> {
     let suffix = hex::encode(Uuid::new_v4().as_bytes().get(..4).unwrap_or_default());
     Prefix::from_str(&format!("bench{suffix}")).map_err(|e| BenchError::Options(e.to_string()))
 }
 
 /// The benchmark's own database on the configured server.
-struct BenchDatabase {
-    name: String,
-    url: String,
+pub(crate) struct BenchDatabase {
+    pub(crate) name: String,
+    pub(crate) url: String,
     maintenance: PgConnectOptions,
 }
 
 impl BenchDatabase {
     /// Creates `tledger_bench_<timestamp>_<random>` with
     /// `synchronous_commit = on` as its default.
-    async fn create(
+    pub(crate) async fn create(
         url: &str,
         started_at: &chrono::DateTime<chrono::Utc>,
     ) -> Result<Self, BenchError> {
@@ -1062,7 +1069,7 @@ impl BenchDatabase {
         })
     }
 
-    async fn drop(&self) -> Result<(), BenchError> {
+    pub(crate) async fn drop(&self) -> Result<(), BenchError> {
         let mut connection = connect_maintenance(&self.maintenance).await?;
         let dropped = sqlx::raw_sql(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
@@ -1320,7 +1327,7 @@ fn commune_id(i: usize) -> String {
     format!("bench-commune-{i:02}")
 }
 
-async fn show(store: &Store, setting: &'static str) -> Result<String, BenchError> {
+pub(crate) async fn show(store: &Store, setting: &'static str) -> Result<String, BenchError> {
     sqlx::query_scalar(&format!("SHOW {setting}"))
         .fetch_one(store.pool())
         .await
@@ -1434,14 +1441,14 @@ fn baseline_payload(official: &Official) -> Result<String, BenchError> {
 
 /// A small, fast pseudo-random sequence (splitmix64), seeded from a UUID;
 /// it only spreads nominations over officials.
-struct Spread(u64);
+pub(crate) struct Spread(pub(crate) u64);
 
 impl Spread {
     fn new() -> Self {
         Self(Uuid::new_v4().as_u64_pair().0)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -2010,14 +2017,24 @@ async fn profile_store(store: &Store, officials: &[String]) -> Result<Vec<Phase>
 
 /// Writes `<out>/commands.md` and `<out>/commands.json`.
 fn write_report(out: &Path, report: &CommandsReport) -> Result<(), BenchError> {
+    write_files(out, "commands", &report.markdown(), report)
+}
+
+/// Writes `<out>/<stem>.md` and `<out>/<stem>.json` (pretty-printed).
+pub(crate) fn write_files(
+    out: &Path,
+    stem: &str,
+    markdown: &str,
+    report: &impl Serialize,
+) -> Result<(), BenchError> {
     let write_error = |path: &Path| {
         let path = path.to_owned();
         move |source| BenchError::Write { path, source }
     };
     std::fs::create_dir_all(out).map_err(write_error(out))?;
-    let markdown = out.join("commands.md");
-    std::fs::write(&markdown, report.markdown()).map_err(write_error(&markdown))?;
-    let json_path = out.join("commands.json");
+    let markdown_path = out.join(format!("{stem}.md"));
+    std::fs::write(&markdown_path, markdown).map_err(write_error(&markdown_path))?;
+    let json_path = out.join(format!("{stem}.json"));
     let json = serde_json::to_string_pretty(report).map_err(|e| BenchError::Write {
         path: json_path.clone(),
         source: std::io::Error::other(e),

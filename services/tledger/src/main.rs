@@ -214,6 +214,48 @@ enum BenchCommand {
         #[arg(long)]
         keep: bool,
     },
+    /// Rebuild every read model over N bulk-loaded facts against COPY out
+    /// and in of the same facts, alternating; facts/s and peak memory,
+    /// written to <out>/rebuild.md and <out>/rebuild.json.
+    Rebuild {
+        /// Facts of the four measured types (a quarter each).
+        #[arg(long, default_value_t = tledger::bench_rebuild::DEFAULT_FACTS)]
+        facts: usize,
+        #[arg(long, default_value_t = tledger::bench_rebuild::DEFAULT_ROUNDS)]
+        rounds: usize,
+        /// Where the report goes.
+        #[arg(long, value_name = "DIR", default_value = "./bench-results")]
+        out: PathBuf,
+        /// Keep the benchmark's database instead of dropping it.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// standards and training-volume over HTTP on national-scale synthetic
+    /// data, for a province and the country, recent and ten years ago,
+    /// against a counting statement; p50/p99 written to <out>/reports.md
+    /// and <out>/reports.json.
+    Reports {
+        #[arg(long, default_value_t = tledger::bench_reports::DEFAULT_OFFICIALS)]
+        officials: usize,
+        /// Training places.
+        #[arg(long, default_value_t = tledger::bench_reports::DEFAULT_PLACES)]
+        places: usize,
+        #[arg(long, default_value_t = tledger::bench_reports::DEFAULT_PROVINCES)]
+        provinces: usize,
+        #[arg(long, default_value_t = tledger::bench_reports::DEFAULT_COMMUNES)]
+        communes: usize,
+        #[arg(long, default_value_t = tledger::bench_reports::DEFAULT_ROUNDS)]
+        rounds: usize,
+        /// Requests per report, scope and date in each round.
+        #[arg(long, default_value_t = tledger::bench_reports::DEFAULT_REQUESTS)]
+        requests: usize,
+        /// Where the report goes.
+        #[arg(long, value_name = "DIR", default_value = "./bench-results")]
+        out: PathBuf,
+        /// Keep the benchmark's database instead of dropping it.
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -601,13 +643,75 @@ async fn tokens(settings: &Settings, command: TokensCommand) -> anyhow::Result<(
 
 async fn bench(settings: &Settings, command: BenchCommand) -> anyhow::Result<()> {
     use tledger::bench::{self, BenchError, CommandsBench};
-    let BenchCommand::Commands {
-        count,
-        rounds,
-        concurrency,
-        out,
-        keep,
-    } = command;
+    let (count, rounds, concurrency, out, keep) = match command {
+        BenchCommand::Commands {
+            count,
+            rounds,
+            concurrency,
+            out,
+            keep,
+        } => (count, rounds, concurrency, out, keep),
+        BenchCommand::Rebuild {
+            facts,
+            rounds,
+            out,
+            keep,
+        } => {
+            let options = tledger::bench_rebuild::RebuildBench {
+                facts,
+                rounds,
+                out,
+                keep,
+            };
+            let report = tledger::bench_rebuild::rebuild(settings, &options)
+                .await
+                .map_err(ledger_bench_error)?;
+            print!("{}", report.markdown());
+            if report.failures() > 0 {
+                return Err(tledger::bench_ledger::LedgerBenchError::Failures {
+                    failed: report.failures(),
+                    total: report.checks.len(),
+                    out: options.out,
+                }
+                .into());
+            }
+            return Ok(());
+        }
+        BenchCommand::Reports {
+            officials,
+            places,
+            provinces,
+            communes,
+            rounds,
+            requests,
+            out,
+            keep,
+        } => {
+            let options = tledger::bench_reports::ReportsBench {
+                officials,
+                places,
+                provinces,
+                communes,
+                rounds,
+                requests,
+                out,
+                keep,
+            };
+            let report = tledger::bench_reports::reports(settings, &options)
+                .await
+                .map_err(ledger_bench_error)?;
+            print!("{}", report.markdown());
+            if report.mismatches > 0 {
+                return Err(tledger::bench_ledger::LedgerBenchError::Failures {
+                    failed: report.mismatches,
+                    total: report.answers,
+                    out: options.out,
+                }
+                .into());
+            }
+            return Ok(());
+        }
+    };
     let options = CommandsBench {
         count,
         rounds,
@@ -632,6 +736,19 @@ async fn bench(settings: &Settings, command: BenchCommand) -> anyhow::Result<()>
         .into());
     }
     Ok(())
+}
+
+/// A benchmark's error, with a start-up failure kept findable by type (its
+/// exit code, 2: a service is unreachable).
+fn ledger_bench_error(error: tledger::bench_ledger::LedgerBenchError) -> anyhow::Error {
+    use tledger::bench::BenchError;
+    use tledger::bench_ledger::LedgerBenchError;
+    match error {
+        LedgerBenchError::Startup(e) | LedgerBenchError::Bench(BenchError::Startup(e)) => {
+            anyhow::Error::from(e)
+        }
+        other => anyhow::Error::from(other),
+    }
 }
 
 /// What a token may reach, in words.

@@ -733,6 +733,7 @@ async fn snapshot(ledger: &Ledger, schema: &str) -> Vec<String> {
         "ratings",
         "places",
         "place_steps",
+        "enrolled_places",
         "checkpoint",
     ] {
         let text: Vec<String> = sqlx::query_scalar(&format!(
