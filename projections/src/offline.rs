@@ -457,7 +457,8 @@ impl OfflineLedger {
         cut: u64,
     ) -> Result<TrainingVolume, ReportError> {
         let units = self.scope(unit, to, cut)?;
-        let mut places: BTreeMap<(Track, String), u64> = BTreeMap::new();
+        // Counted by interned level first: one string per level, not per place.
+        let mut counted: HashMap<(Track, Option<Name>), u64> = HashMap::new();
         let mut funding: BTreeMap<FundingSource, i64> = BTreeMap::new();
         for place in &self.places {
             if !self.live(place.position, cut)
@@ -478,14 +479,16 @@ impl OfflineLedger {
             if !enrolled_in_window {
                 continue;
             }
-            let level = place
-                .level
-                .map_or_else(String::new, |l| self.names.get(l).to_owned());
-            *places.entry((place.track, level)).or_insert(0) += 1;
+            *counted.entry((place.track, place.level)).or_insert(0) += 1;
             for (source, amount) in FUNDING_SOURCES.iter().zip(place.funding) {
                 let sum = funding.entry(*source).or_insert(0);
                 *sum = sum.saturating_add(amount);
             }
+        }
+        let mut places: BTreeMap<(Track, String), u64> = BTreeMap::new();
+        for ((track, level), n) in counted {
+            let level = level.map_or_else(String::new, |l| self.names.get(l).to_owned());
+            *places.entry((track, level)).or_insert(0) += n;
         }
         Ok(TrainingVolume {
             unit_id: unit.map(str::to_owned),
