@@ -678,3 +678,123 @@ impl OfflineLedger {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn fact(fact_type: &str, data: Value) -> Fact {
+        let fact_type: FactType = fact_type.parse().expect("a fact type");
+        Fact::from_data(fact_type, &data).expect("a fact")
+    }
+
+    fn at(second: u32) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("2026-01-01T00:00:{second:02}Z"))
+            .expect("an instant")
+            .with_timezone(&Utc)
+    }
+
+    fn date(s: &str) -> Date {
+        s.parse().expect("a date")
+    }
+
+    /// A commune, a place enrolled in 2009 and its enrolment retracted at
+    /// position 5.
+    fn ledger() -> (OfflineLedger, Uuid) {
+        let enrolled = Uuid::from_u128(4);
+        let facts = [
+            fact(
+                "unit.registered.v1",
+                json!({"unit_id": "dai-an", "name": "Đại An", "level": "commune", "effective_date": "1997-01-01"}),
+            ),
+            fact(
+                "official.registered.v1",
+                json!({"official_id": "o-1", "full_name": "Nguyễn Văn A", "birth_year": 1970, "gender": "male", "ethnic_minority": false, "unit_id": "dai-an", "staff_category": "cadre", "position": "committee_chair", "effective_date": "2005-01-01"}),
+            ),
+            fact(
+                "training.nominated.v1",
+                json!({"enrollment_id": "e-1", "official_id": "o-1", "nominating_unit_id": "dai-an",
+                "program": {"track": "refresher", "title": "Bồi dưỡng"},
+                "institution": {"institution_id": "qn-school", "name": "Trường", "in_province": true},
+                "planned_start": "2009-02-01", "planned_end": "2009-03-01",
+                "funding": [{"source": "district", "amount_vnd": 1000000}], "effective_date": "2009-01-15"}),
+            ),
+            fact(
+                "training.enrolled.v1",
+                json!({"enrollment_id": "e-1", "effective_date": "2009-02-01"}),
+            ),
+            fact(
+                "fact.retracted.v1",
+                json!({"event_id": enrolled, "reason": "a mistake", "effective_date": "2009-03-01"}),
+            ),
+        ];
+        let mut ledger = OfflineLedger::new();
+        for (i, f) in facts.into_iter().enumerate() {
+            let position = i as u64 + 1;
+            ledger
+                .apply(
+                    position,
+                    Uuid::from_u128(u128::from(position)),
+                    at(i as u32 * 10),
+                    f,
+                )
+                .expect("in order");
+        }
+        (ledger, enrolled)
+    }
+
+    #[test]
+    fn a_retracted_fact_counts_before_the_retraction_and_not_from_it_on() {
+        let (ledger, _) = ledger();
+        let total = |cut| {
+            ledger
+                .training_volume(Some("dai-an"), date("2009-01-01"), date("2009-12-31"), cut)
+                .expect("a volume")
+                .total()
+        };
+        assert_eq!((total(3), total(4), total(5)), (0, 1, 0));
+        let funding = ledger
+            .training_volume(None, date("2009-01-01"), date("2009-12-31"), 4)
+            .expect("a volume")
+            .funding;
+        assert_eq!(funding.get(&FundingSource::District), Some(&1_000_000));
+    }
+
+    #[test]
+    fn known_at_is_the_last_position_recorded_by_then() {
+        let (ledger, _) = ledger();
+        assert_eq!(
+            ledger.position_known_at(at(0) - chrono::Duration::seconds(1)),
+            0
+        );
+        assert_eq!(ledger.position_known_at(at(0)), 1);
+        assert_eq!(ledger.position_known_at(at(35)), 4);
+        assert_eq!(ledger.position_known_at(at(59)), 5);
+    }
+
+    #[test]
+    fn facts_out_of_order_and_unknown_units_are_refused() {
+        let (mut ledger, _) = ledger();
+        let again = fact(
+            "training.enrolled.v1",
+            json!({"enrollment_id": "e-1", "effective_date": "2009-02-01"}),
+        );
+        assert_eq!(
+            ledger.apply(5, Uuid::from_u128(99), at(59), again),
+            Err(ReplayError::OutOfOrder {
+                position: 5,
+                last: 5
+            })
+        );
+        let refused = ledger.standards(Some("nowhere"), date("2009-12-31"), 5);
+        assert!(matches!(refused, Err(ReportError::UnknownUnit(u)) if u == "nowhere"));
+        // No ruleset was ever published.
+        let refused = ledger.standards(None, date("2009-12-31"), 5);
+        assert_eq!(
+            refused.map_err(|e| e.to_string()).err().as_deref(),
+            Some("no standards ruleset is in force on 2009-12-31")
+        );
+    }
+}
