@@ -476,6 +476,47 @@ async fn a_report_replayed_from_an_export_is_the_servers_body_byte_for_byte() {
         );
     }
 
+    // CSV as the server gives it with `Accept: text/csv`.
+    for (name, params) in [
+        (
+            "standards",
+            vec![("unit", "dai-loc"), ("as_of", "2011-12-31")],
+        ),
+        (
+            "training-volume",
+            vec![
+                ("unit", "dai-loc"),
+                ("from", "2007-01-01"),
+                ("to", "2011-12-31"),
+            ],
+        ),
+        (
+            "alignment",
+            vec![("unit", "dai-loc"), ("as_of", "2011-12-31")],
+        ),
+    ] {
+        let at = head.to_string();
+        let mut http_params = params.clone();
+        http_params.push(("at_position", &at));
+        let url = format!("/v1/reports/{name}?{}", query(&http_params));
+        let (status, csv) = ledger.get(&url, Some(&ledger.admin), true).await;
+        assert_eq!(status, 200, "{url}: {csv}");
+        let mut args = replay_args(&archive.file, &public, name, &params);
+        args.extend(["--format".to_owned(), "csv".to_owned()]);
+        let replayed = tledger(
+            &database,
+            &archive.key,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        assert_eq!(
+            replayed.status.code(),
+            Some(0),
+            "{url}: {}",
+            text(&replayed.stderr)
+        );
+        assert_eq!(text(&replayed.stdout), csv, "{url}");
+    }
+
     // Without `report` it still only verifies.
     let verified = tledger(
         &database,
