@@ -13,6 +13,7 @@
 //! ([`hierarchy`], [`standards`], [`rate`]).
 
 pub mod hierarchy;
+pub mod offline;
 pub mod projector;
 pub mod rate;
 pub mod reports;

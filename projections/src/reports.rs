@@ -265,18 +265,194 @@ impl AlignmentReport {
 
 /// People in post alike for the standards: category, post, and the rank
 /// reached in each ordered track (none recorded: absent).
-struct Profile {
-    category: StaffCategory,
-    post: PositionCode,
-    ranks: HashMap<Track, u8>,
-    people: u64,
+pub(crate) struct Profile {
+    pub(crate) category: StaffCategory,
+    pub(crate) post: PositionCode,
+    pub(crate) ranks: HashMap<Track, u8>,
+    pub(crate) people: u64,
 }
 
 /// A person in post on the report's date.
-struct InPost {
-    official_id: String,
-    category: StaffCategory,
-    post: PositionCode,
+pub(crate) struct InPost {
+    pub(crate) official_id: String,
+    pub(crate) category: StaffCategory,
+    pub(crate) post: PositionCode,
+}
+
+/// A professional-track place nominated by the report's date, for the
+/// alignment report.
+pub(crate) struct NominatedPlace {
+    pub(crate) enrollment_id: String,
+    pub(crate) official_id: String,
+    pub(crate) specialty: Option<String>,
+    /// The nomination's year.
+    pub(crate) year: i32,
+}
+
+/// A plan entry: its period (years) and the specialty it expects.
+pub(crate) type PlanEntry = (i32, i32, Option<String>);
+
+/// The typed content of the reference data found in force, or why there is
+/// none to apply.
+pub(crate) fn typed_content<T: serde::de::DeserializeOwned>(
+    found: Option<(String, Value)>,
+    label: &'static str,
+    date: Date,
+) -> Result<(String, T), ReportError> {
+    let (name, content) = found.ok_or(ReportError::NoReferenceData { kind: label, date })?;
+    let typed = serde_json::from_value(content).map_err(|e| ReportError::BadReferenceData {
+        name: name.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok((name, typed))
+}
+
+/// The standards figures over the people in post, given each person's
+/// highest rank per track.
+pub(crate) fn standards_report(
+    unit: Option<&str>,
+    as_of: Date,
+    cut: u64,
+    (ruleset_name, ruleset): (String, Ruleset),
+    taxonomy: &PositionTaxonomy,
+    profiles: &[Profile],
+) -> StandardsReport {
+    let college = rank_of(Track::Professional, "college");
+    let intermediate = rank_of(Track::PoliticalTheory, "intermediate");
+    let mut report = StandardsReport {
+        unit_id: unit.map(str::to_owned),
+        as_of,
+        ruleset: ruleset_name,
+        position: cut,
+        population: 0,
+        meets_all_standards: Figure::default(),
+        professional_college_plus: Figure::default(),
+        key_leaders_college_plus: Figure::default(),
+        political_theory_intermediate_plus: Figure::default(),
+    };
+    // Everyone of a profile stands alike: assess the profile once and
+    // count it as many times as it has people.
+    for profile in profiles {
+        let key_leader = taxonomy
+            .position(&profile.post)
+            .is_some_and(|p| p.key_leader);
+        let rank = |track: Track| profile.ranks.get(&track).copied();
+        let incumbent = Incumbent {
+            staff_category: profile.category,
+            position: &profile.post,
+            key_leader,
+        };
+        // The contract's population is every cadre and civil servant in
+        // post (the profiles hold only those), so one whom no requirement
+        // of the ruleset matches still counts: in the population, not
+        // meeting standards that were never set for them, and outside the
+        // political-theory figure.
+        let assessment = assess_ranks(&ruleset, &incumbent, rank);
+        let n = profile.people;
+        report.population += n;
+        let college_plus = rank(Track::Professional).is_some_and(|r| r >= college);
+        report.meets_all_standards.of += n;
+        report.meets_all_standards.count +=
+            n * u64::from(assessment.as_ref().is_some_and(|a| a.meets_all()));
+        report.professional_college_plus.of += n;
+        report.professional_college_plus.count += n * u64::from(college_plus);
+        if key_leader {
+            report.key_leaders_college_plus.of += n;
+            report.key_leaders_college_plus.count += n * u64::from(college_plus);
+        }
+        if assessment
+            .as_ref()
+            .is_some_and(|a| a.applies(Track::PoliticalTheory))
+        {
+            report.political_theory_intermediate_plus.of += n;
+            report.political_theory_intermediate_plus.count +=
+                n * u64::from(rank(Track::PoliticalTheory).is_some_and(|r| r >= intermediate));
+        }
+    }
+    report
+}
+
+/// The places no plan entry of the person covers, or that a covering entry
+/// expects in another specialty; sorted.
+pub(crate) fn outside_plan(
+    places: &[NominatedPlace],
+    plans_by_person: &HashMap<String, Vec<PlanEntry>>,
+) -> Vec<OutsidePlan> {
+    let mut outside = Vec::new();
+    for place in places {
+        let covering: Vec<&PlanEntry> = plans_by_person
+            .get(&place.official_id)
+            .map(|ps| {
+                ps.iter()
+                    .filter(|(from, to, _)| *from <= place.year && place.year <= *to)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let row = |planned: Option<String>, reason| OutsidePlan {
+            enrollment_id: place.enrollment_id.clone(),
+            official_id: place.official_id.clone(),
+            program_specialty: place.specialty.clone(),
+            planned_specialty: planned,
+            reason,
+        };
+        if covering.is_empty() {
+            outside.push(row(None, "not_in_plan"));
+        } else if !covering
+            .iter()
+            .any(|(_, _, planned)| planned.is_none() || *planned == place.specialty)
+        {
+            // The latest covering plan names the specialty expected.
+            let planned = covering.last().and_then(|(_, _, p)| p.clone());
+            outside.push(row(planned, "other_specialty"));
+        }
+    }
+    outside.sort();
+    outside
+}
+
+/// People in civil-servant posts whose highest professional qualification
+/// (`highest`: its specialty) the map does not accept for the post, or who
+/// have none; sorted.
+pub(crate) fn misassigned(
+    civil_servants: &[InPost],
+    highest: &HashMap<String, Vec<Option<String>>>,
+    specialties: &SpecialtyMap,
+) -> Vec<Misassigned> {
+    let mut misassigned = Vec::new();
+    for person in civil_servants {
+        let Some(diplomas) = highest.get(&person.official_id) else {
+            misassigned.push(Misassigned {
+                official_id: person.official_id.clone(),
+                post: person.post.to_string(),
+                specialty: None,
+                reason: "untrained",
+            });
+            continue;
+        };
+        // A post the map says nothing about has no requirement.
+        if !specialties.posts.contains_key(&person.post) {
+            continue;
+        }
+        // One diploma in an accepted specialty among the highest is enough;
+        // otherwise the latest is the one reported.
+        let accepted = diplomas.iter().any(|specialty| {
+            specialty
+                .as_deref()
+                .and_then(|s| SpecialtyCode::parse(s).ok())
+                .and_then(|s| specialties.accepts(&person.post, &s))
+                == Some(true)
+        });
+        if !accepted {
+            misassigned.push(Misassigned {
+                official_id: person.official_id.clone(),
+                post: person.post.to_string(),
+                specialty: diplomas.last().cloned().flatten(),
+                reason: "other_specialty",
+            });
+        }
+    }
+    misassigned.sort();
+    misassigned
 }
 
 impl ReadModels {
@@ -368,15 +544,7 @@ impl ReadModels {
         date: Date,
         cut: u64,
     ) -> Result<(String, T), ReportError> {
-        let (name, content) = self
-            .in_force(kind, date, cut)
-            .await?
-            .ok_or(ReportError::NoReferenceData { kind: label, date })?;
-        let typed = serde_json::from_value(content).map_err(|e| ReportError::BadReferenceData {
-            name: name.clone(),
-            reason: e.to_string(),
-        })?;
-        Ok((name, typed))
+        typed_content(self.in_force(kind, date, cut).await?, label, date)
     }
 
     /// `training-volume`: every place enrolled (effective) in [from, to],
@@ -502,59 +670,14 @@ impl ReadModels {
             )
             .await?;
         let profiles = self.profiles(units.as_deref(), as_of, cut).await?;
-        let college = rank_of(Track::Professional, "college");
-        let intermediate = rank_of(Track::PoliticalTheory, "intermediate");
-        let mut report = StandardsReport {
-            unit_id: unit.map(str::to_owned),
+        Ok(standards_report(
+            unit,
             as_of,
-            ruleset: ruleset_name,
-            position: cut,
-            population: 0,
-            meets_all_standards: Figure::default(),
-            professional_college_plus: Figure::default(),
-            key_leaders_college_plus: Figure::default(),
-            political_theory_intermediate_plus: Figure::default(),
-        };
-        // Everyone of a profile stands alike: assess the profile once and
-        // count it as many times as it has people.
-        for profile in &profiles {
-            let key_leader = taxonomy
-                .position(&profile.post)
-                .is_some_and(|p| p.key_leader);
-            let rank = |track: Track| profile.ranks.get(&track).copied();
-            let incumbent = Incumbent {
-                staff_category: profile.category,
-                position: &profile.post,
-                key_leader,
-            };
-            // The contract's population is every cadre and civil servant in
-            // post (`in_post` keeps only those), so one whom no requirement
-            // of the ruleset matches still counts: in the population, not
-            // meeting standards that were never set for them, and outside
-            // the political-theory figure.
-            let assessment = assess_ranks(&ruleset, &incumbent, rank);
-            let n = profile.people;
-            report.population += n;
-            let college_plus = rank(Track::Professional).is_some_and(|r| r >= college);
-            report.meets_all_standards.of += n;
-            report.meets_all_standards.count +=
-                n * u64::from(assessment.as_ref().is_some_and(|a| a.meets_all()));
-            report.professional_college_plus.of += n;
-            report.professional_college_plus.count += n * u64::from(college_plus);
-            if key_leader {
-                report.key_leaders_college_plus.of += n;
-                report.key_leaders_college_plus.count += n * u64::from(college_plus);
-            }
-            if assessment
-                .as_ref()
-                .is_some_and(|a| a.applies(Track::PoliticalTheory))
-            {
-                report.political_theory_intermediate_plus.of += n;
-                report.political_theory_intermediate_plus.count +=
-                    n * u64::from(rank(Track::PoliticalTheory).is_some_and(|r| r >= intermediate));
-            }
-        }
-        Ok(report)
+            cut,
+            (ruleset_name, ruleset),
+            &taxonomy,
+            &profiles,
+        ))
     }
 
     /// The cadres and civil servants in post on `as_of` within `units` (all
@@ -731,7 +854,7 @@ impl ReadModels {
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading plans"))?;
-        let mut plans_by_person: HashMap<String, Vec<(i32, i32, Option<String>)>> = HashMap::new();
+        let mut plans_by_person: HashMap<String, Vec<PlanEntry>> = HashMap::new();
         for p in &plans {
             plans_by_person
                 .entry(p.get("official_id"))
@@ -742,38 +865,16 @@ impl ReadModels {
                     p.get("planned_specialty"),
                 ));
         }
-        let mut outside = Vec::new();
-        for place in &places {
-            let official: String = place.get("official_id");
-            let year: i32 = place.get("year");
-            let specialty: Option<String> = place.get("specialty");
-            let covering: Vec<&(i32, i32, Option<String>)> = plans_by_person
-                .get(&official)
-                .map(|ps| {
-                    ps.iter()
-                        .filter(|(from, to, _)| *from <= year && year <= *to)
-                        .collect()
-                })
-                .unwrap_or_default();
-            let row = |planned: Option<String>, reason| OutsidePlan {
+        let places: Vec<NominatedPlace> = places
+            .iter()
+            .map(|place| NominatedPlace {
                 enrollment_id: place.get("enrollment_id"),
-                official_id: official.clone(),
-                program_specialty: specialty.clone(),
-                planned_specialty: planned,
-                reason,
-            };
-            if covering.is_empty() {
-                outside.push(row(None, "not_in_plan"));
-            } else if !covering
-                .iter()
-                .any(|(_, _, planned)| planned.is_none() || *planned == specialty)
-            {
-                // The latest covering plan names the specialty expected.
-                let planned = covering.last().and_then(|(_, _, p)| p.clone());
-                outside.push(row(planned, "other_specialty"));
-            }
-        }
-        outside.sort();
+                official_id: place.get("official_id"),
+                specialty: place.get("specialty"),
+                year: place.get("year"),
+            })
+            .collect();
+        let outside = outside_plan(&places, &plans_by_person);
 
         let people: Vec<InPost> = self
             .in_post(units.as_deref(), as_of, cut)
@@ -809,38 +910,7 @@ impl ReadModels {
                 .or_default()
                 .push(r.get("specialty"));
         }
-        let mut misassigned = Vec::new();
-        for person in &people {
-            let Some(diplomas) = highest.get(&person.official_id) else {
-                misassigned.push(Misassigned {
-                    official_id: person.official_id.clone(),
-                    post: person.post.to_string(),
-                    specialty: None,
-                    reason: "untrained",
-                });
-                continue;
-            };
-            // A post the map says nothing about has no requirement.
-            if !specialties.posts.contains_key(&person.post) {
-                continue;
-            }
-            let accepted = diplomas.iter().any(|specialty| {
-                specialty
-                    .as_deref()
-                    .and_then(|s| SpecialtyCode::parse(s).ok())
-                    .and_then(|s| specialties.accepts(&person.post, &s))
-                    == Some(true)
-            });
-            if !accepted {
-                misassigned.push(Misassigned {
-                    official_id: person.official_id.clone(),
-                    post: person.post.to_string(),
-                    specialty: diplomas.last().cloned().flatten(),
-                    reason: "other_specialty",
-                });
-            }
-        }
-        misassigned.sort();
+        let misassigned = misassigned(&people, &highest, &specialties);
         Ok(AlignmentReport {
             unit_id: unit.map(str::to_owned),
             as_of,
@@ -853,7 +923,7 @@ impl ReadModels {
 
 /// The rank of a level code of an ordered track (`u8::MAX`, unreachable,
 /// for a code the track lacks).
-fn rank_of(track: Track, code: &str) -> u8 {
+pub(crate) fn rank_of(track: Track, code: &str) -> u8 {
     track
         .ordered_levels()
         .and_then(|levels| levels.iter().find(|(c, _)| *c == code))

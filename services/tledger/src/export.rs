@@ -285,43 +285,21 @@ pub struct Replayed {
 /// digest and its signature hold, each event goes through the chain check
 /// and then to `each`; what `each` saw is to be trusted only when this
 /// returns `Ok`.
+///
+/// Two passes over the file, so that memory does not grow with the ledger:
+/// the first checks that every line parses and that the digest and its
+/// signature hold; the second hashes the bytes again (the file must not
+/// have changed in between) while it checks the chain and hands each event
+/// over.
 pub fn read_archive(
     path: &Path,
     key: &CheckpointVerifier,
     mut each: impl FnMut(&ProvedRecord),
 ) -> Result<Replayed, ArchiveError> {
-    let read_error = |reason: String| ArchiveError::Read {
-        path: path.display().to_string(),
-        reason,
-    };
-    let file = File::open(path).map_err(|e| read_error(e.to_string()))?;
-    let mut reader = BufReader::new(GzDecoder::new(BufReader::new(file)));
-    let mut digest = Sha256::new();
     let mut header: Option<Header> = None;
-    let mut events: Vec<(ProvedRecord, Vec<u8>)> = Vec::new();
     let mut checkpoints: Vec<Checkpoint> = Vec::new();
     let mut signed: Option<SignedDigest> = None;
-    let mut bytes = Vec::new();
-    let mut number = 0u64;
-    loop {
-        bytes.clear();
-        let n = reader
-            .read_until(b'\n', &mut bytes)
-            .map_err(|e| read_error(format!("not a complete gzip stream: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        number += 1;
-        if signed.is_some() {
-            return Err(ArchiveError::Malformed {
-                line: number,
-                reason: "a line after the digest".into(),
-            });
-        }
-        let line: Line = serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Malformed {
-            line: number,
-            reason: e.to_string(),
-        })?;
+    let first = lines(path, |number, line| {
         let malformed = |reason: &str| ArchiveError::Malformed {
             line: number,
             reason: reason.into(),
@@ -341,21 +319,17 @@ pub fn read_archive(
             }
             _ if header.is_none() => return Err(malformed("no header first")),
             Line::Event(event) => {
-                let hash = hex::decode(&event.hash).map_err(|_| malformed("a hash not in hex"))?;
-                events.push((event.record, hash));
+                hex::decode(&event.hash).map_err(|_| malformed("a hash not in hex"))?;
             }
             Line::Checkpoint(checkpoint) => checkpoints.push(checkpoint),
-            Line::Digest(d) => {
-                signed = Some(d);
-                continue;
-            }
+            Line::Digest(d) => signed = Some(d),
         }
-        digest.update(&bytes);
-    }
+        Ok(())
+    })?;
     let (Some(header), Some(signed)) = (header, signed) else {
         return Err(ArchiveError::Truncated);
     };
-    if hex::encode(digest.finalize()) != signed.sha256 {
+    if first != signed.sha256 {
         return Err(ArchiveError::DigestMismatch);
     }
     let signature: [u8; 64] = hex::decode(&signed.signature)
@@ -368,11 +342,22 @@ pub fn read_archive(
         return Err(ArchiveError::BadSignature(key.key_id().into()));
     }
     let mut check = LedgerCheck::new(key, checkpoints, None);
-    for (record, hash) in &events {
-        check.push(&record.chain_record(), hash);
-        each(record);
+    let mut count = 0u64;
+    let second = lines(path, |number, line| {
+        if let Line::Event(event) = line {
+            let hash = hex::decode(&event.hash).map_err(|_| ArchiveError::Malformed {
+                line: number,
+                reason: "a hash not in hex".into(),
+            })?;
+            check.push(&event.record.chain_record(), &hash);
+            each(&event.record);
+            count += 1;
+        }
+        Ok(())
+    })?;
+    if second != first {
+        return Err(ArchiveError::DigestMismatch);
     }
-    let count = events.len() as u64;
     let found = check.finish();
     if let Some(bad) = found.first_bad {
         return Err(ArchiveError::Ledger(bad));
@@ -391,4 +376,49 @@ pub fn read_archive(
         events: count,
         checkpoints: found.checkpoints,
     })
+}
+
+/// Reads the archive line by line, parsing each and handing it to `line`
+/// with its number; returns the SHA-256 (hex) of the lines before the
+/// digest line. Nothing may follow the digest line.
+fn lines(
+    path: &Path,
+    mut line: impl FnMut(u64, Line) -> Result<(), ArchiveError>,
+) -> Result<String, ArchiveError> {
+    let read_error = |reason: String| ArchiveError::Read {
+        path: path.display().to_string(),
+        reason,
+    };
+    let file = File::open(path).map_err(|e| read_error(e.to_string()))?;
+    let mut reader = BufReader::new(GzDecoder::new(BufReader::new(file)));
+    let mut digest = Sha256::new();
+    let mut bytes = Vec::new();
+    let mut number = 0u64;
+    let mut after_digest = false;
+    loop {
+        bytes.clear();
+        let n = reader
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| read_error(format!("not a complete gzip stream: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        if after_digest {
+            return Err(ArchiveError::Malformed {
+                line: number,
+                reason: "a line after the digest".into(),
+            });
+        }
+        let parsed: Line = serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Malformed {
+            line: number,
+            reason: e.to_string(),
+        })?;
+        after_digest = matches!(parsed, Line::Digest(_));
+        line(number, parsed)?;
+        if !after_digest {
+            digest.update(&bytes);
+        }
+    }
+    Ok(hex::encode(digest.finalize()))
 }

@@ -22,6 +22,7 @@ pub mod lookups;
 pub mod nats_commands;
 pub mod prefix;
 pub mod relay;
+pub mod replay;
 pub mod report_cli;
 pub mod reports;
 pub mod seeding;

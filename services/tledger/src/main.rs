@@ -153,19 +153,60 @@ enum Command {
         archive: PathBuf,
     },
     /// Verify an export with the ledger's public key, without PostgreSQL or
-    /// NATS: its signed digest, the chain and every checkpoint in it.
+    /// NATS: its signed digest, the chain and every checkpoint in it; with
+    /// `report`, then compute a report from the archive alone.
     Replay {
         #[arg(value_name = "ARCHIVE")]
         archive: PathBuf,
         /// The ledger's public key: 64 hex digits, or a file holding them.
         #[arg(long, value_name = "KEY")]
         public_key: String,
+        #[command(subcommand)]
+        report: Option<ReplayCommand>,
     },
     /// Benchmarks, on a database and prefix of their own (never real data).
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReplayCommand {
+    /// Print a report computed in memory from the verified archive: the
+    /// JSON the server gives at the archive's last position (or known_at).
+    Report {
+        /// training-volume, standards or alignment.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The unit and every unit below it (default: the whole country).
+        #[arg(long)]
+        unit: Option<String>,
+        /// The report's date (standards, alignment); default today.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        as_of: Option<tledger_events::Date>,
+        /// The window of training-volume; default the five calendar years to --to.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: Option<tledger_events::Date>,
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: Option<tledger_events::Date>,
+        /// The cut: the facts recorded by this RFC 3339 instant (default:
+        /// the whole archive).
+        #[arg(long, value_name = "INSTANT", value_parser = parse_instant)]
+        known_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// json (the server's body, one line), table or csv.
+        #[arg(long, default_value = "json", value_parser = parse_format)]
+        format: tledger::report_cli::Format,
+        /// en or vi.
+        #[arg(long, default_value = "en", value_parser = parse_lang)]
+        lang: tledger::report_cli::Lang,
+    },
+}
+
+fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| format!("known_at must be an RFC 3339 instant, not {s:?}"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -361,6 +402,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay {
             archive,
             public_key,
+            report:
+                Some(ReplayCommand::Report {
+                    name,
+                    unit,
+                    as_of,
+                    from,
+                    to,
+                    known_at,
+                    format,
+                    lang,
+                }),
+        } => {
+            use tledger::replay::{ReplayReport, ReplayReportError, REPORTS};
+            if !REPORTS.contains(&name.as_str()) {
+                return Err(ReplayReportError::UnknownReport(name).into());
+            }
+            let key = tledger::inspection::read_public_key(&public_key)?;
+            let (replayed, ledger) = tledger::replay::load(&archive, &key)?;
+            // Standard output carries the report alone.
+            eprintln!(
+                "verified: {} events up to position {}, {} checkpoint(s), signed by key {}",
+                replayed.events,
+                replayed.header.until_position,
+                replayed.checkpoints,
+                key.key_id()
+            );
+            let request = ReplayReport {
+                name,
+                unit,
+                as_of,
+                from,
+                to,
+                known_at,
+            };
+            let body = tledger::replay::report_json(&ledger, &request)?;
+            match format {
+                tledger::report_cli::Format::Json => println!("{body}"),
+                tledger::report_cli::Format::Csv => {
+                    print!("{}", tledger::reports::to_csv(&request.name, &body));
+                }
+                tledger::report_cli::Format::Table => {
+                    print!("{}", tledger::report_cli::table(&request.name, &body, lang));
+                }
+            }
+            Ok(())
+        }
+        Command::Replay {
+            archive,
+            public_key,
+            report: None,
         } => {
             let key = tledger::inspection::read_public_key(&public_key)?;
             let replayed = tledger::export::read_archive(&archive, &key, |_| {})

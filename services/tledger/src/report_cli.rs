@@ -171,7 +171,8 @@ fn label(key: &str, lang: Lang) -> &'static str {
     }
 }
 
-fn table(name: &str, body: &Value, lang: Lang) -> String {
+/// A report body as a table of labelled figures.
+pub fn table(name: &str, body: &Value, lang: Lang) -> String {
     let mut out = String::new();
     let unit = body["unit_id"].as_str().unwrap_or(if lang == Lang::Vi {
         "cả nước"

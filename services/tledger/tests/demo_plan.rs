@@ -479,3 +479,130 @@ fn funding_comes_from_the_province_and_district_budgets_and_some_agency_and_self
     assert!(places.iter().any(|n| n.institution.in_province));
     assert!(places.iter().any(|n| !n.institution.in_province));
 }
+
+/// The in-memory engine of `tledger replay … report` over the seed's facts
+/// gives the article's figures (no database).
+#[test]
+fn the_offline_reports_reproduce_the_article() {
+    use tledger_projections::offline::OfflineLedger;
+
+    let e = demo::expected();
+    let facts = ledger_facts(&demo::plan(demo::DEFAULT_SEED));
+    let mut ledger = OfflineLedger::new();
+    let recorded_at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .expect("an instant")
+        .with_timezone(&chrono::Utc);
+    for f in &facts {
+        ledger
+            .apply(f.position, f.event_id, recorded_at, f.fact.clone())
+            .expect("a fact in order");
+    }
+    let cut = ledger.last_position();
+    assert_eq!(cut, facts.len() as u64);
+    let unit = Some(e.unit_id);
+
+    let v = ledger
+        .training_volume(unit, date(e.volume_from), date(e.volume_to), cut)
+        .expect("a volume");
+    let json = v.to_json();
+    assert_eq!(json["total"], 9_384);
+    assert_eq!(
+        json["headline"],
+        serde_json::json!({
+            "professional_intermediate_plus": e.professional_intermediate_plus,
+            "political_theory_intermediate_plus": e.political_theory_intermediate_plus,
+            "refresher": e.refresher,
+        })
+    );
+    for (track, levels) in [
+        ("professional", e.professional_by_level),
+        ("political_theory", e.political_theory_by_level),
+    ] {
+        for (level, count) in levels {
+            assert_eq!(
+                json["by_track"][track]["by_level"][level], *count,
+                "{track} {level}"
+            );
+        }
+    }
+
+    let s = ledger
+        .standards(unit, date(e.as_of), cut)
+        .expect("a ruleset in force");
+    let figure = |f: tledger_projections::rate::Figure| (f.count, f.of);
+    assert_eq!(s.ruleset, e.ruleset);
+    assert_eq!(s.population, e.population);
+    assert_eq!(figure(s.meets_all_standards), (247, 397));
+    assert_eq!(figure(s.meets_all_standards), e.meets_all);
+    assert_eq!(
+        figure(s.professional_college_plus),
+        e.professional_college_plus
+    );
+    assert_eq!(
+        figure(s.key_leaders_college_plus),
+        e.key_leaders_college_plus
+    );
+    assert_eq!(
+        figure(s.political_theory_intermediate_plus),
+        e.political_theory_intermediate_plus_people
+    );
+    let baseline = ledger
+        .standards(unit, date(e.baseline_as_of), cut)
+        .expect("a ruleset in force");
+    assert_eq!(figure(baseline.meets_all_standards), e.baseline_meets_all);
+
+    // Alignment row for row as the independent fold has it.
+    let a = ledger
+        .alignment(unit, date(e.as_of), cut)
+        .expect("a specialty map in force");
+    let fold =
+        fold::alignment(&facts, cut, unit, date(e.as_of)).expect("the specialty map in force");
+    let misassigned: BTreeSet<fold::Misassigned> = a
+        .misassigned
+        .iter()
+        .map(|m| {
+            (
+                m.official_id.clone(),
+                m.post.clone(),
+                m.specialty.clone(),
+                m.reason.to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        misassigned,
+        fold.misassigned.iter().cloned().collect::<BTreeSet<_>>()
+    );
+    let count = |reason: &str| a.misassigned.iter().filter(|m| m.reason == reason).count() as u64;
+    assert_eq!(
+        (count("other_specialty"), count("untrained")),
+        (e.misassigned_other_specialty, e.misassigned_untrained)
+    );
+    let outside: BTreeSet<fold::OutsidePlan> = a
+        .training_outside_plan
+        .iter()
+        .map(|t| {
+            (
+                t.enrollment_id.clone(),
+                t.official_id.clone(),
+                t.program_specialty.clone(),
+                t.planned_specialty.clone(),
+                t.reason.to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outside,
+        fold.training_outside_plan
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+    );
+
+    // A unit nobody registered is refused as the server refuses it.
+    let unknown = ledger.standards(Some("nowhere"), date(e.as_of), cut);
+    assert_eq!(
+        unknown.map_err(|e| e.to_string()).err().as_deref(),
+        Some("unit nowhere is not registered")
+    );
+}
