@@ -726,6 +726,7 @@ pub(crate) async fn read_model_rows(
         "qualifications",
         "places",
         "place_steps",
+        "enrolled_places",
         "retractions",
     ] {
         let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM rm.{table}"))

@@ -572,6 +572,7 @@ async fn measure(store: &Store, options: &RebuildBench) -> Result<Measured, Ledg
         ("placements", people),
         ("places", people),
         ("place_steps", 2 * people),
+        ("enrolled_places", people),
         ("qualifications", 0),
     ] {
         checks.push(check(

@@ -133,6 +133,7 @@ async fn a_small_rebuild_run_rebuilds_every_fact_and_copies_as_many_rows() {
     assert_eq!(models["placements"], 500, "{json}");
     assert_eq!(models["places"], 500, "{json}");
     assert_eq!(models["place_steps"], 1000, "{json}");
+    assert_eq!(models["enrolled_places"], 500, "{json}");
     assert_eq!(models["unit_facts"], units, "{json}");
     assert_eq!(models["reference_data"], 3, "{json}");
     let checks = report["checks"].as_array().expect("checks");
@@ -206,6 +207,7 @@ async fn a_small_reports_run_answers_what_the_generator_counted() {
     // The read models are the projector's: one row per fact.
     let models = &data["read_models"];
     assert_eq!(models["places"], 3000, "{json}");
+    assert_eq!(models["enrolled_places"], enrolled, "{json}");
     let qualifications = number(&by_type["official.qualification_recorded.v1"]);
     assert_eq!(number(&models["qualifications"]), qualifications, "{json}");
     assert!(
