@@ -30,7 +30,8 @@ use tledger_events::{PublisherId, UnitId};
 )]
 struct Cli {
     /// A TOML config file (keys database_url, nats_url, http_addr, prefix,
-    /// admin_token, signing_key); TLEDGER_CONFIG when not given.
+    /// admin_token, signing_key, checkpoint_events, checkpoint_seconds);
+    /// TLEDGER_CONFIG when not given.
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -68,19 +69,8 @@ enum Command {
     },
     /// Print a report: training-volume, standards or alignment.
     Report {
-        #[arg(value_name = "NAME")]
-        name: String,
-        /// The unit and every unit below it (default: the whole country).
-        #[arg(long)]
-        unit: Option<String>,
-        /// The report's date (standards, alignment); default today.
-        #[arg(long, value_name = "YYYY-MM-DD")]
-        as_of: Option<tledger_events::Date>,
-        /// The window of training-volume; default the five calendar years to --to.
-        #[arg(long, value_name = "YYYY-MM-DD")]
-        from: Option<tledger_events::Date>,
-        #[arg(long, value_name = "YYYY-MM-DD")]
-        to: Option<tledger_events::Date>,
+        #[command(flatten)]
+        selection: ReportSelection,
         /// The cut: facts up to this ledger position (default: the latest).
         #[arg(long)]
         at_position: Option<u64>,
@@ -176,20 +166,8 @@ enum ReplayCommand {
     /// Print a report computed in memory from the verified archive: the
     /// JSON the server gives at the archive's last position (or known_at).
     Report {
-        /// training-volume, standards or alignment.
-        #[arg(value_name = "NAME")]
-        name: String,
-        /// The unit and every unit below it (default: the whole country).
-        #[arg(long)]
-        unit: Option<String>,
-        /// The report's date (standards, alignment); default today.
-        #[arg(long, value_name = "YYYY-MM-DD")]
-        as_of: Option<tledger_events::Date>,
-        /// The window of training-volume; default the five calendar years to --to.
-        #[arg(long, value_name = "YYYY-MM-DD")]
-        from: Option<tledger_events::Date>,
-        #[arg(long, value_name = "YYYY-MM-DD")]
-        to: Option<tledger_events::Date>,
+        #[command(flatten)]
+        selection: ReportSelection,
         /// The cut: the facts recorded by this RFC 3339 instant (default:
         /// the whole archive).
         #[arg(long, value_name = "INSTANT", value_parser = parse_instant)]
@@ -207,6 +185,26 @@ fn parse_instant(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|_| format!("known_at must be an RFC 3339 instant, not {s:?}"))
+}
+
+/// Which report, for which unit and dates: the same for `report` and
+/// `replay … report`.
+#[derive(Debug, clap::Args)]
+struct ReportSelection {
+    /// training-volume, standards or alignment.
+    #[arg(value_name = "NAME")]
+    name: String,
+    /// The unit and every unit below it (default: the whole country).
+    #[arg(long)]
+    unit: Option<String>,
+    /// The report's date (standards, alignment); default today.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    as_of: Option<tledger_events::Date>,
+    /// The window of training-volume; default the five calendar years to --to.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    from: Option<tledger_events::Date>,
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    to: Option<tledger_events::Date>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -404,11 +402,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             public_key,
             report:
                 Some(ReplayCommand::Report {
-                    name,
-                    unit,
-                    as_of,
-                    from,
-                    to,
+                    selection:
+                        ReportSelection {
+                            name,
+                            unit,
+                            as_of,
+                            from,
+                            to,
+                        },
                     known_at,
                     format,
                     lang,
@@ -488,11 +489,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Report {
-            name,
-            unit,
-            as_of,
-            from,
-            to,
+            selection:
+                ReportSelection {
+                    name,
+                    unit,
+                    as_of,
+                    from,
+                    to,
+                },
             at_position,
             format,
             lang,
