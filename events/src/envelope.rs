@@ -7,6 +7,7 @@
 //! `cloudevents-sdk` crate pins an old NATS client.
 
 use chrono::DateTime;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,6 +18,10 @@ use crate::facts::{Fact, FactType};
 
 /// The structured-mode content type.
 pub const CONTENT_TYPE: &str = "application/cloudevents+json";
+
+/// The longest CloudEvent `id` a publisher may use: it is kept for ever as
+/// a deduplication key and travels in `Nats-Msg-Id`.
+pub const MAX_ID_CHARS: usize = 64;
 
 /// A CloudEvent in structured JSON mode, with the ledger's extensions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -121,6 +126,12 @@ impl CloudEvent {
         if self.id.is_empty() {
             return Err(FactError::malformed("/id", "id must not be empty"));
         }
+        if self.id.chars().count() > MAX_ID_CHARS {
+            return Err(FactError::invalid(
+                "/id",
+                format!("id must be at most {MAX_ID_CHARS} characters"),
+            ));
+        }
         if self.source.is_empty() {
             return Err(FactError::malformed("/source", "source must not be empty"));
         }
@@ -154,5 +165,126 @@ impl CloudEvent {
             ));
         }
         Ok(())
+    }
+}
+
+/// The bytes a publisher signs: the RFC 8785 canonical JSON of the message
+/// without its `tlsignature` attribute.
+pub fn signing_input(message: &Value) -> Result<Vec<u8>, FactError> {
+    let mut unsigned = message.clone();
+    if let Some(object) = unsigned.as_object_mut() {
+        object.remove("tlsignature");
+    }
+    crate::chain::canonical_json(&unsigned)
+        .map_err(|e| FactError::malformed("", format!("the message has no canonical form: {e}")))
+}
+
+/// Signs a message as a publisher with a registered key does: sets
+/// `tlsignature` to the hex ed25519 signature of [`signing_input`].
+pub fn sign_published(message: &mut Value, key: &SigningKey) -> Result<(), FactError> {
+    let signature = key.sign(&signing_input(message)?);
+    if let Some(object) = message.as_object_mut() {
+        object.insert(
+            "tlsignature".into(),
+            Value::String(hex::encode(signature.to_bytes())),
+        );
+    }
+    Ok(())
+}
+
+/// Checks `tlsignature` against the publisher's key: missing, not hex, or
+/// not the key's signature of [`signing_input`] is an error at
+/// `/tlsignature`.
+pub fn verify_published(message: &Value, key: &VerifyingKey) -> Result<(), FactError> {
+    let Some(signature) = message.get("tlsignature") else {
+        return Err(FactError::invalid(
+            "/tlsignature",
+            "this publisher signs its facts: tlsignature is missing",
+        ));
+    };
+    let bytes = signature
+        .as_str()
+        .and_then(|s| hex::decode(s).ok())
+        .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        .ok_or_else(|| {
+            FactError::invalid(
+                "/tlsignature",
+                "tlsignature must be 128 hex digits (an ed25519 signature)",
+            )
+        })?;
+    key.verify(&signing_input(message)?, &Signature::from_bytes(&bytes))
+        .map_err(|_| {
+            FactError::invalid(
+                "/tlsignature",
+                "the signature does not match the publisher's registered key and the message",
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn message() -> Value {
+        json!({
+            "specversion": "1.0",
+            "id": "nom-1",
+            "source": "/bodies/dai-loc",
+            "type": "training.enrolled.v1",
+            "time": "2011-03-01T00:00:00Z",
+            "datacontenttype": "application/json",
+            "data": {"enrollment_id": "e-1", "effective_date": "2011-03-01"}
+        })
+    }
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    #[test]
+    fn a_signed_message_verifies_under_its_key_only() {
+        let mut m = message();
+        sign_published(&mut m, &key(7)).expect("signs");
+        assert_eq!(m["tlsignature"].as_str().map(str::len), Some(128));
+        assert!(verify_published(&m, &key(7).verifying_key()).is_ok());
+        let other = verify_published(&m, &key(8).verifying_key()).expect_err("wrong key");
+        assert_eq!(other.pointer, "/tlsignature");
+    }
+
+    #[test]
+    fn the_signature_covers_every_attribute_but_itself_in_any_key_order() {
+        let mut m = message();
+        sign_published(&mut m, &key(7)).expect("signs");
+        // Key order and whitespace do not matter: the input is canonical.
+        let reordered: Value =
+            serde_json::from_str(&serde_json::to_string_pretty(&m).expect("json")).expect("json");
+        assert!(verify_published(&reordered, &key(7).verifying_key()).is_ok());
+        let mut changed = m.clone();
+        changed["data"]["effective_date"] = json!("2011-03-02");
+        let error = verify_published(&changed, &key(7).verifying_key()).expect_err("tampered");
+        assert!(error.to_string().contains("does not match"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_or_garbled_signature_names_the_attribute() {
+        let error = verify_published(&message(), &key(7).verifying_key()).expect_err("unsigned");
+        assert_eq!(error.pointer, "/tlsignature");
+        assert!(error.to_string().contains("missing"), "{error}");
+        let mut garbled = message();
+        garbled["tlsignature"] = json!("zz");
+        let error = verify_published(&garbled, &key(7).verifying_key()).expect_err("garbled");
+        assert!(error.to_string().contains("128 hex digits"), "{error}");
+    }
+
+    #[test]
+    fn an_id_longer_than_64_characters_is_an_invalid_value() {
+        let mut m = message();
+        m["id"] = json!("x".repeat(65));
+        let error = CloudEvent::parse_published(m.to_string().as_bytes()).expect_err("too long");
+        assert_eq!(error.pointer, "/id");
+        assert_eq!(error.kind.code(), "invalid_value");
+        m["id"] = json!("x".repeat(64));
+        assert!(CloudEvent::parse_published(m.to_string().as_bytes()).is_ok());
     }
 }

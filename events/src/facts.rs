@@ -464,4 +464,46 @@ impl Fact {
         };
         Some(StreamId { aggregate, id })
     }
+
+    /// The streams that must exist before this fact can be decided: the
+    /// person, place or units it names (other than a stream it creates). A
+    /// published fact that names a missing one waits for it (CONTRACT.md
+    /// "Publishing facts": parked).
+    pub fn referenced_streams(&self) -> Vec<StreamId> {
+        let unit = |u: &UnitId| StreamId {
+            aggregate: AggregateKind::Unit,
+            id: u.to_string(),
+        };
+        let official = |o: &OfficialId| StreamId {
+            aggregate: AggregateKind::Official,
+            id: o.to_string(),
+        };
+        let enrollment = |e: &EnrollmentId| StreamId {
+            aggregate: AggregateKind::Enrollment,
+            id: e.to_string(),
+        };
+        match self {
+            Fact::ReferencePublished(_) | Fact::FactRetracted(_) => Vec::new(),
+            Fact::UnitRegistered(d) => d.parent_id.iter().map(unit).collect(),
+            Fact::UnitReorganised(d) => std::iter::once(&d.unit_id)
+                .chain(&d.parent_id)
+                .chain(&d.dissolved_into)
+                .map(unit)
+                .collect(),
+            Fact::OfficialRegistered(d) => vec![unit(&d.unit_id)],
+            Fact::PositionAssigned(d) => vec![official(&d.official_id), unit(&d.unit_id)],
+            Fact::QualificationRecorded(d) => vec![official(&d.official_id)],
+            Fact::Planned(d) => vec![official(&d.official_id)],
+            Fact::Rated(d) => vec![official(&d.official_id)],
+            Fact::Left(d) => vec![official(&d.official_id)],
+            Fact::TrainingNominated(d) => {
+                vec![official(&d.official_id), unit(&d.nominating_unit_id)]
+            }
+            Fact::TrainingEnrolled(d) => vec![enrollment(&d.enrollment_id)],
+            Fact::TrainingCompleted(d) => vec![enrollment(&d.enrollment_id)],
+            Fact::TrainingFailed(d) | Fact::TrainingWithdrawn(d) | Fact::TrainingCancelled(d) => {
+                vec![enrollment(&d.enrollment_id)]
+            }
+        }
+    }
 }

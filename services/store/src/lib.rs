@@ -17,6 +17,7 @@
 mod append;
 mod checkpoints;
 mod history;
+mod ingest;
 mod read;
 pub mod sequencer;
 
@@ -27,6 +28,7 @@ use sqlx::{ConnectOptions, PgPool};
 
 pub use append::{Append, AppendError, EventMetadata, Idempotency, NewEvent};
 pub use history::RecordedFact;
+pub use ingest::{ParkedFact, PublisherRecord, QuarantineItem, ReceiptRecord};
 pub use read::{EventLocation, LedgerEvent, PriorRequest, StoredEvent};
 pub use sequencer::{Sequenced, Sequencer};
 

@@ -26,6 +26,9 @@ use crate::checkpointer::Checkpointer;
 use crate::commands::CommandService;
 use crate::config::Settings;
 use crate::http::{router, HttpState};
+use crate::ingest::Intake;
+use crate::ingest_stream::IngestConsumer;
+use crate::publishers::Publishers;
 use crate::relay::Relay;
 use crate::startup::{self, StartupError};
 use crate::Prefix;
@@ -62,6 +65,9 @@ pub struct App {
     wake: Arc<Notify>,
     sequenced: broadcast::Sender<Arc<Sequenced>>,
     checkpointer: Checkpointer,
+    intake: Intake,
+    ingest: IngestConsumer,
+    park_for: Duration,
 }
 
 /// Why the service stopped with an error: each component that failed (or
@@ -93,6 +99,12 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     .announcing(client.clone(), settings.prefix.checkpoint_subject());
     let relay = Relay::new(store.clone(), jetstream.clone(), settings.prefix.clone());
     relay.ensure_stream().await?;
+    let ingest = crate::ingest_stream::ensure(
+        &jetstream,
+        &settings.prefix,
+        crate::ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+    )
+    .await?;
     let listener = TcpListener::bind(settings.http_addr)
         .await
         .map_err(|source| StartupError::Bind {
@@ -113,6 +125,11 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         wake.clone(),
         sequenced.clone(),
     );
+    let intake = Intake::new(
+        store.clone(),
+        commands.clone(),
+        Publishers::new(store.clone()),
+    );
     Ok(App {
         listener,
         address,
@@ -127,6 +144,9 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         wake,
         sequenced,
         checkpointer,
+        intake,
+        ingest,
+        park_for: Duration::from_secs(settings.park_seconds),
     })
 }
 
@@ -175,6 +195,10 @@ impl App {
         &self.access
     }
 
+    pub fn intake(&self) -> &Intake {
+        &self.intake
+    }
+
     pub fn commands(&self) -> &CommandService {
         &self.commands
     }
@@ -204,6 +228,9 @@ impl App {
             wake,
             sequenced,
             checkpointer,
+            intake,
+            ingest,
+            park_for,
         } = self;
         let front_stop = Stop::new();
         let sequencer_stop = Stop::new();
@@ -224,6 +251,33 @@ impl App {
                 .with_graceful_shutdown(stopped)
                 .await;
             ("HTTP server", served.map_err(|e| e.to_string()))
+        });
+        let stopped = front_stop.wait();
+        let (ingest_client, ingest_prefix, ingest_intake) =
+            (client.clone(), prefix.clone(), intake.clone());
+        front.spawn(async move {
+            crate::ingest_stream::serve(
+                ingest_client,
+                ingest,
+                ingest_prefix,
+                ingest_intake,
+                stopped,
+            )
+            .await;
+            ("ingest consumer", Ok(()))
+        });
+        let stopped = front_stop.wait();
+        let (parked_client, parked_prefix) = (client.clone(), prefix.clone());
+        front.spawn(async move {
+            crate::ingest_stream::tend_parked(
+                parked_client,
+                parked_prefix,
+                intake,
+                park_for,
+                stopped,
+            )
+            .await;
+            ("parked facts", Ok(()))
         });
         let stopped = front_stop.wait();
         let nats_commands = commands.clone();

@@ -201,7 +201,7 @@ where
 
 /// A refusal, and whether it came before anything was appended (then an
 /// earlier request under the same idempotency key may answer instead).
-enum Refused {
+pub(crate) enum Refused {
     Before(Refusal),
     After(Refusal),
 }
@@ -328,12 +328,9 @@ impl CommandService {
         fact_type: FactType,
         hash: &[u8],
     ) -> Result<Vec<Value>, Refused> {
-        let store = &self.inner.store;
         let value: Value = serde_json::from_slice(&request.body).map_err(|e| {
             Refusal::new(ErrorCode::Malformed, format!("the body is not JSON: {e}"))
         })?;
-        let shape = Fact::shape_only(fact_type, &value).map_err(Refusal::from)?;
-        let parsed = Fact::from_data(fact_type, &value);
         let metadata = EventMetadata {
             publisher: format!("/commands/{}", caller.name),
             actor: caller.name.clone(),
@@ -347,6 +344,24 @@ impl CommandService {
             command: request.name.clone(),
             request_hash: hash.to_vec(),
         });
+        self.record_fact(caller, fact_type, &value, &metadata, idempotency)
+            .await
+    }
+
+    /// Decides one fact's data for a caller and appends what it records,
+    /// under `metadata` and with the idempotency record if any; the answer
+    /// waits for the positions. Commands and published facts both end here.
+    pub(crate) async fn record_fact(
+        &self,
+        caller: &Caller,
+        fact_type: FactType,
+        value: &Value,
+        metadata: &EventMetadata,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Vec<Value>, Refused> {
+        let store = &self.inner.store;
+        let shape = Fact::shape_only(fact_type, value).map_err(Refusal::from)?;
+        let parsed = Fact::from_data(fact_type, value);
 
         // Subscribed before appending, so no announcement of ours is missed.
         let mut announced = self.inner.sequenced.subscribe();
@@ -399,7 +414,7 @@ impl CommandService {
 
     /// The first answer to a request already made with this key, if any; a
     /// different body under the same key is a conflict.
-    async fn prior_answer(
+    pub(crate) async fn prior_answer(
         &self,
         caller: &Caller,
         key: &str,
@@ -745,7 +760,10 @@ impl CommandService {
             None => Ok(()),
             Some(outside) => Err(Refusal::new(
                 ErrorCode::Forbidden,
-                format!("unit {outside} is outside this token's scope ({root} and the units below it on {date})"),
+                format!(
+                    "unit {outside} is outside the scope of {} ({root} and the units below it on {date})",
+                    caller.name
+                ),
             )),
         }
     }

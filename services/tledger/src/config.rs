@@ -28,7 +28,7 @@ pub const DEFAULT_SIGNING_KEY: &str = "./tledger-signing.key";
 pub const CONFIG_VAR: &str = "TLEDGER_CONFIG";
 
 /// Each setting: its key in the config file and its environment variable.
-const KEYS: [(&str, &str); 8] = [
+const KEYS: [(&str, &str); 9] = [
     ("database_url", "TLEDGER_DATABASE_URL"),
     ("nats_url", "TLEDGER_NATS_URL"),
     ("http_addr", "TLEDGER_HTTP_ADDR"),
@@ -37,6 +37,7 @@ const KEYS: [(&str, &str); 8] = [
     ("signing_key", "TLEDGER_SIGNING_KEY"),
     ("checkpoint_events", "TLEDGER_CHECKPOINT_EVENTS"),
     ("checkpoint_seconds", "TLEDGER_CHECKPOINT_SECONDS"),
+    ("park_seconds", "TLEDGER_PARK_SECONDS"),
 ];
 
 /// A checkpoint is signed after this many new events ...
@@ -44,6 +45,9 @@ pub const DEFAULT_CHECKPOINT_EVENTS: u64 = 10_000;
 /// ... or this many seconds after the last one, whichever comes first, when
 /// the ledger has grown.
 pub const DEFAULT_CHECKPOINT_SECONDS: u64 = 60;
+/// A published fact waits this long for a stream it refers to before it is
+/// rejected (CONTRACT.md: 24 hours by default).
+pub const DEFAULT_PARK_SECONDS: u64 = 24 * 60 * 60;
 
 /// A secret value (a token). It has no `Display`, and its `Debug` prints
 /// `[redacted]`, so that logging a struct that holds one cannot leak it;
@@ -85,6 +89,8 @@ pub struct Settings {
     pub checkpoint_events: u64,
     /// ... or this many seconds after the last one.
     pub checkpoint_seconds: u64,
+    /// How long a parked published fact waits for its streams.
+    pub park_seconds: u64,
 }
 
 impl Default for Settings {
@@ -98,6 +104,7 @@ impl Default for Settings {
             signing_key_path: PathBuf::from(DEFAULT_SIGNING_KEY),
             checkpoint_events: DEFAULT_CHECKPOINT_EVENTS,
             checkpoint_seconds: DEFAULT_CHECKPOINT_SECONDS,
+            park_seconds: DEFAULT_PARK_SECONDS,
         }
     }
 }
@@ -115,6 +122,7 @@ impl fmt::Debug for Settings {
             .field("signing_key_path", &self.signing_key_path)
             .field("checkpoint_events", &self.checkpoint_events)
             .field("checkpoint_seconds", &self.checkpoint_seconds)
+            .field("park_seconds", &self.park_seconds)
             .finish()
     }
 }
@@ -154,7 +162,8 @@ pub enum ConfigError {
     },
     #[error(
         "the config file {} has an unknown key `{key}`; the keys are database_url, nats_url, \
-         http_addr, prefix, admin_token, signing_key, checkpoint_events and checkpoint_seconds",
+         http_addr, prefix, admin_token, signing_key, checkpoint_events, checkpoint_seconds and \
+         park_seconds",
         path.display()
     )]
     UnknownKey { path: PathBuf, key: String },
@@ -321,6 +330,7 @@ impl Settings {
         for (key, slot) in [
             ("checkpoint_events", &mut settings.checkpoint_events),
             ("checkpoint_seconds", &mut settings.checkpoint_seconds),
+            ("park_seconds", &mut settings.park_seconds),
         ] {
             if let Some((value, origin)) = lookup(key) {
                 *slot = value
@@ -553,8 +563,8 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "the config file /etc/tledger.toml has an unknown key `nats_ulr`; the keys are \
-             database_url, nats_url, http_addr, prefix, admin_token, signing_key, checkpoint_events \
-             and checkpoint_seconds"
+             database_url, nats_url, http_addr, prefix, admin_token, signing_key, checkpoint_events, \
+             checkpoint_seconds and park_seconds"
         );
         let error = file("http_addr = 8080").expect_err("a number");
         assert_eq!(

@@ -1,5 +1,5 @@
 //! The HTTP adapter (axum): commands, the ledger head, reports, audit
-//! trails, the access log, health, readiness and metrics. Thin: every
+//! trails, the access log, receipts and the quarantine, health, readiness and metrics. Thin: every
 //! command goes to [`CommandService::execute`].
 
 use std::time::Duration;
@@ -50,6 +50,8 @@ pub fn router(state: HttpState) -> Router {
             get(crate::history::enrollment_history),
         )
         .route("/v1/access-log", get(crate::access_log::access_log))
+        .route("/v1/receipts", get(crate::quarantine::receipt))
+        .route("/v1/quarantine", get(crate::quarantine::quarantine))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

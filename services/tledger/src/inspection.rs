@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tledger_domain::ErrorCode;
@@ -18,6 +18,7 @@ use tledger_events::proof::{InclusionProof, ProvedRecord};
 use tledger_store::{LedgerEvent, Store, StoreError};
 
 use crate::access::Role;
+use crate::access_log::refusal_response;
 use crate::commands::Refusal;
 use crate::http::HttpState;
 
@@ -123,12 +124,6 @@ pub async fn inclusion_proof(
             .ok_or(ProofUnavailable::Missing(position))?,
         checkpoint,
     })
-}
-
-fn refusal_response(refusal: &Refusal) -> Response {
-    let reply = refusal.reply();
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(reply.body)).into_response()
 }
 
 /// `GET /v1/ledger/checkpoint`: open, like the head (it holds no personal

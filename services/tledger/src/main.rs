@@ -30,7 +30,8 @@ use tledger_events::{PublisherId, UnitId};
 )]
 struct Cli {
     /// A TOML config file (keys database_url, nats_url, http_addr, prefix,
-    /// admin_token, signing_key, checkpoint_events, checkpoint_seconds);
+    /// admin_token, signing_key, checkpoint_events, checkpoint_seconds,
+    /// park_seconds);
     /// TLEDGER_CONFIG when not given.
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
@@ -153,6 +154,26 @@ enum Command {
         public_key: String,
         #[command(subcommand)]
         report: Option<ReplayCommand>,
+    },
+    /// Register, list and disable publishing bodies.
+    Publishers {
+        #[command(subcommand)]
+        command: PublishersCommand,
+    },
+    /// Rejected messages: list, show, resubmit (after correction), discard.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
+    /// Import a publisher's history (CloudEvents JSON lines) through the
+    /// same checks, deduplication and receipts as facts from NATS;
+    /// resumable: running it again records nothing twice.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The publisher of every line (default: found by each line's source).
+        #[arg(long, value_name = "PUBLISHER_ID")]
+        publisher: Option<String>,
     },
     /// Benchmarks, on a database and prefix of their own (never real data).
     Bench {
@@ -331,6 +352,75 @@ fn parse_lang(s: &str) -> Result<tledger::report_cli::Lang, String> {
 }
 
 #[derive(Debug, Subcommand)]
+enum PublishersCommand {
+    /// Register a publisher: it may publish facts of its types about its
+    /// unit subtree on <prefix>.ingest.<publisher_id>.
+    Add {
+        #[arg(value_name = "PUBLISHER_ID")]
+        publisher_id: String,
+        /// The CloudEvents source its facts carry (a URI).
+        #[arg(long)]
+        source: String,
+        /// The root of its unit subtree (default: every unit).
+        #[arg(long, value_name = "UNIT_ID")]
+        unit: Option<String>,
+        /// The fact types it may publish, comma-separated (default: all).
+        #[arg(long, value_name = "TYPE,…", value_delimiter = ',')]
+        types: Option<Vec<String>>,
+        /// Its ed25519 public key in hex: every fact must then be signed.
+        #[arg(long, value_name = "HEX")]
+        key: Option<String>,
+        /// Also print the NATS user block to add to the server's
+        /// authorization (with a new password).
+        #[arg(long)]
+        nats_user: bool,
+    },
+    /// List the publishers.
+    List,
+    /// Disable a publisher: its facts are rejected from then on.
+    Disable {
+        #[arg(value_name = "PUBLISHER_ID")]
+        publisher_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QuarantineCommand {
+    /// Quarantined messages, oldest first.
+    List {
+        #[arg(long, value_name = "PUBLISHER_ID")]
+        publisher: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// One message, as received, with why it was rejected.
+    Show {
+        #[arg(value_name = "ITEM_ID")]
+        item: uuid::Uuid,
+    },
+    /// Send a message through the checks again, as it is or corrected.
+    Resubmit {
+        #[arg(value_name = "ITEM_ID")]
+        item: uuid::Uuid,
+        /// The corrected message (default: the message as received).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// Who resubmits it (recorded).
+        #[arg(long)]
+        by: String,
+    },
+    /// Close a message without recording it; who and why are recorded.
+    Discard {
+        #[arg(value_name = "ITEM_ID")]
+        item: uuid::Uuid,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum TokensCommand {
     /// Create a token; the token is printed alone on the last line, once.
     Create {
@@ -381,6 +471,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(&settings).await,
         Command::Migrate => migrate(&settings).await,
         Command::Tokens { command } => tokens(&settings, command).await,
+        Command::Publishers { command } => publishers(&settings, command).await,
+        Command::Quarantine { command } => quarantine(&settings, command).await,
+        Command::Import { file, publisher } => {
+            use std::io::IsTerminal;
+            let store = startup::ensure_database(&settings.database_url).await?;
+            startup::migrate(&store).await?;
+            let summary = tledger::import::import(
+                &store,
+                &settings.prefix,
+                &file,
+                publisher.as_deref(),
+                std::io::stderr().is_terminal(),
+            )
+            .await?;
+            println!("{summary}");
+            Ok(())
+        }
         Command::Bench { command } => bench(&settings, command).await,
         Command::Keys { command } => keys(&settings, command),
         Command::Checkpoint => checkpoint(&settings).await,
@@ -696,6 +803,118 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
             migrated.recorded.join(", "),
             migrated.head
         );
+    }
+    Ok(())
+}
+
+async fn publishers(settings: &Settings, command: PublishersCommand) -> anyhow::Result<()> {
+    use tledger::publishers::{nats_user_block, new_password, NewPublisher, Publishers};
+    let store = startup::ensure_database(&settings.database_url).await?;
+    store.migrate().await.map_err(StartupError::from)?;
+    let publishers = Publishers::new(store);
+    match command {
+        PublishersCommand::Add {
+            publisher_id,
+            source,
+            unit,
+            types,
+            key,
+            nats_user,
+        } => {
+            let added = publishers
+                .add(&NewPublisher {
+                    id: publisher_id,
+                    source,
+                    unit,
+                    types,
+                    key_hex: key,
+                })
+                .await?;
+            println!(
+                "added publisher {} (source {}, units {}, types {}, {}); it publishes on {}.ingest.{}",
+                added.id,
+                added.source,
+                added.unit.as_ref().map_or("all".into(), |u| format!("{u} and below")),
+                added.types.as_ref().map_or("all".into(), |t| t
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")),
+                if added.key.is_some() { "signed" } else { "unsigned" },
+                settings.prefix.as_str(),
+                added.id,
+            );
+            if nats_user {
+                let password = new_password().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+                println!("add to the NATS server's authorization users:");
+                print!(
+                    "{}",
+                    nats_user_block(&settings.prefix, added.id.as_str(), &password)
+                );
+            }
+        }
+        PublishersCommand::List => {
+            println!("ID\tSOURCE\tUNIT\tTYPES\tSIGNED\tSTATUS");
+            for (publisher, record) in publishers.list().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    publisher.id,
+                    publisher.source,
+                    record.unit_id.as_deref().unwrap_or("*"),
+                    record.types.map_or("*".into(), |t| t.join(",")),
+                    if publisher.key.is_some() { "yes" } else { "no" },
+                    if publisher.disabled {
+                        "disabled"
+                    } else {
+                        "enabled"
+                    },
+                );
+            }
+        }
+        PublishersCommand::Disable { publisher_id } => {
+            publishers.disable(&publisher_id).await?;
+            println!("disabled publisher {publisher_id}");
+        }
+    }
+    Ok(())
+}
+
+async fn quarantine(settings: &Settings, command: QuarantineCommand) -> anyhow::Result<()> {
+    use tledger::quarantine as q;
+    let store = startup::ensure_database(&settings.database_url).await?;
+    store.migrate().await.map_err(StartupError::from)?;
+    match command {
+        QuarantineCommand::List { publisher, limit } => {
+            let items = store.quarantine_items(publisher.as_deref(), limit).await?;
+            print!("{}", q::item_table(&items));
+        }
+        QuarantineCommand::Show { item } => {
+            let found = store
+                .quarantine_item(item)
+                .await?
+                .ok_or(q::QuarantineError::NotFound(item))?;
+            println!("{}", serde_json::to_string_pretty(&q::item_json(&found))?);
+        }
+        QuarantineCommand::Resubmit { item, file, by } => {
+            let corrected = file
+                .map(|path| {
+                    std::fs::read(&path)
+                        .map(bytes::Bytes::from)
+                        .map_err(|source| q::QuarantineError::Read {
+                            path: path.display().to_string(),
+                            source,
+                        })
+                })
+                .transpose()?;
+            let intake = tledger::import::standalone_intake(&store, &settings.prefix);
+            let receipt = q::resubmit(&intake.intake, item, corrected, &by).await;
+            intake.stop().await;
+            println!("{}", serde_json::to_string(&receipt?)?);
+        }
+        QuarantineCommand::Discard { item, by, reason } => {
+            q::discard(&store, item, &by, &reason).await?;
+            println!("discarded {item} (by {by}: {reason})");
+        }
     }
     Ok(())
 }

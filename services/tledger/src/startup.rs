@@ -94,6 +94,8 @@ pub enum StartupError {
     Append(#[from] AppendError),
     #[error("setting up JetStream: {0}")]
     Relay(#[from] RelayError),
+    #[error("setting up the ingest stream: {0}")]
+    Ingest(#[from] crate::ingest_stream::IngestStreamError),
 }
 
 impl StartupError {

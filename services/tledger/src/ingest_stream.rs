@@ -1,0 +1,287 @@
+//! The NATS side of ingest: the `<PREFIX>_INGEST` stream, its durable pull
+//! consumer, receipts on `<prefix>.receipts.<publisher_id>`, and the loop
+//! that retries parked facts and rejects those whose time is up.
+//!
+//! A message is acknowledged only after [`Intake::take`] recorded its
+//! outcome in PostgreSQL; one it could not answer (database down, fact not
+//! yet sequenced) is negatively acknowledged with a delay and comes again.
+//! Messages about the same stream keep their order inside a fetched batch;
+//! different streams are answered side by side.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy};
+use async_nats::jetstream::{self, stream, AckKind};
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::ingest::{Arrival, Intake, Receipt};
+use crate::Prefix;
+
+/// The durable consumer's name.
+pub const CONSUMER: &str = "tledger-ingest";
+/// Messages fetched at once.
+const FETCH: usize = 512;
+/// Streams answered side by side.
+const CONCURRENCY: usize = 64;
+/// How long a fetch waits for messages.
+const FETCH_WAIT: Duration = Duration::from_millis(500);
+/// A message not acknowledged in this time is delivered again.
+const ACK_WAIT: Duration = Duration::from_secs(60);
+/// How soon a message that could not be answered comes again.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// How often parked facts are looked at when nothing arrives.
+const PARKED_EVERY: Duration = Duration::from_millis(500);
+/// JetStream's own duplicate window on `Nats-Msg-Id` (its default).
+pub const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// The durable pull consumer of the ingest stream.
+pub type IngestConsumer = async_nats::jetstream::consumer::PullConsumer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestStreamError {
+    #[error("creating or reading the stream {stream}: {message}")]
+    Stream { stream: String, message: String },
+    #[error("creating or reading the consumer {CONSUMER} on {stream}: {message}")]
+    Consumer { stream: String, message: String },
+}
+
+/// The ingest stream's settings (CONTRACT.md: work-queue retention, discard
+/// new when full, file storage).
+pub fn stream_config(prefix: &Prefix, duplicate_window: Duration) -> stream::Config {
+    stream::Config {
+        name: prefix.ingest_stream(),
+        description: Some(format!(
+            "training-ledger {prefix}: facts published by integrating bodies, until answered",
+            prefix = prefix.as_str()
+        )),
+        subjects: vec![format!("{}.ingest.>", prefix.as_str())],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::WorkQueue,
+        discard: stream::DiscardPolicy::New,
+        duplicate_window,
+        ..Default::default()
+    }
+}
+
+/// Creates the stream and the consumer when missing; an existing stream's
+/// settings are kept.
+pub async fn ensure(
+    jetstream: &jetstream::Context,
+    prefix: &Prefix,
+    duplicate_window: Duration,
+) -> Result<IngestConsumer, IngestStreamError> {
+    let name = prefix.ingest_stream();
+    let stream = jetstream
+        .get_or_create_stream(stream_config(prefix, duplicate_window))
+        .await
+        .map_err(|e| IngestStreamError::Stream {
+            stream: name.clone(),
+            message: e.to_string(),
+        })?;
+    stream
+        .get_or_create_consumer(
+            CONSUMER,
+            pull::Config {
+                durable_name: Some(CONSUMER.to_owned()),
+                description: Some("training-ledger ingest: acked once answered".into()),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: ACK_WAIT,
+                max_ack_pending: 8 * FETCH as i64,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| IngestStreamError::Consumer {
+            stream: name,
+            message: e.to_string(),
+        })
+}
+
+/// The publisher a subject `<prefix>.ingest.<publisher_id>` names.
+pub fn publisher_of(prefix: &Prefix, subject: &str) -> Option<String> {
+    subject
+        .strip_prefix(prefix.as_str())?
+        .strip_prefix(".ingest.")
+        .map(str::to_owned)
+}
+
+/// The stream a message writes to, as far as a cheap look tells: messages
+/// with the same key are answered in arrival order.
+pub(crate) fn order_key(message: &[u8]) -> String {
+    let value: Option<Value> = serde_json::from_slice(message).ok();
+    let data = value.as_ref().and_then(|v| v.get("data"));
+    for field in ["enrollment_id", "official_id", "unit_id", "name"] {
+        if let Some(id) = data.and_then(|d| d.get(field)).and_then(Value::as_str) {
+            return format!("{field}:{id}");
+        }
+    }
+    String::new()
+}
+
+/// Publishes a receipt to its publisher (best effort: the receipt is
+/// recorded already, and `GET /v1/receipts` answers with it).
+pub async fn send_receipt(client: &async_nats::Client, prefix: &Prefix, receipt: &Receipt) {
+    let subject = format!("{}.receipts.{}", prefix.as_str(), receipt.publisher_id);
+    let body = serde_json::to_vec(receipt).unwrap_or_default();
+    if let Err(error) = client.publish(subject, body.into()).await {
+        tracing::warn!(%error, "could not publish a receipt");
+    }
+}
+
+/// Consumes the ingest stream until `shutdown`.
+pub async fn serve(
+    client: async_nats::Client,
+    consumer: IngestConsumer,
+    prefix: Prefix,
+    intake: Intake,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let fetched = tokio::select! {
+            () = &mut shutdown => return,
+            fetched = fetch(&consumer) => fetched,
+        };
+        let messages = match fetched {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::warn!(%error, "fetching from the ingest stream; trying again");
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(RETRY_DELAY) => continue,
+                }
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        // Group by stream, keeping arrival order inside a group.
+        let mut groups: BTreeMap<String, Vec<jetstream::Message>> = BTreeMap::new();
+        for message in messages {
+            groups
+                .entry(order_key(&message.payload))
+                .or_default()
+                .push(message);
+        }
+        let unkeyed = groups.remove("").unwrap_or_default();
+        let mut all: Vec<Vec<jetstream::Message>> = groups.into_values().collect();
+        all.extend(unkeyed.into_iter().map(|m| vec![m]));
+        futures::stream::iter(all)
+            .for_each_concurrent(CONCURRENCY, |group| {
+                let (client, prefix, intake) = (&client, &prefix, &intake);
+                async move {
+                    for message in group {
+                        answer(client, prefix, intake, message).await;
+                    }
+                }
+            })
+            .await;
+    }
+}
+
+async fn fetch(consumer: &IngestConsumer) -> Result<Vec<jetstream::Message>, String> {
+    let mut batch = consumer
+        .fetch()
+        .max_messages(FETCH)
+        .expires(FETCH_WAIT)
+        .messages()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut messages = Vec::new();
+    while let Some(message) = batch.next().await {
+        messages.push(message.map_err(|e| e.to_string())?);
+    }
+    Ok(messages)
+}
+
+async fn answer(
+    client: &async_nats::Client,
+    prefix: &Prefix,
+    intake: &Intake,
+    message: jetstream::Message,
+) {
+    let arrival = Arrival {
+        publisher_id: publisher_of(prefix, message.subject.as_str()).unwrap_or_default(),
+        message: message.payload.clone(),
+        received_at: chrono::Utc::now(),
+    };
+    match intake.take(&arrival).await {
+        Ok(receipt) => {
+            metrics::counter!("tledger_ingest_total", "status" => receipt.status.as_str())
+                .increment(1);
+            send_receipt(client, prefix, &receipt).await;
+            if let Err(error) = message.ack().await {
+                // Delivered again later; answered from what was recorded.
+                tracing::warn!(%error, "could not acknowledge an ingest message");
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not answer a published fact now; it comes again");
+            let _ = message.ack_with(AckKind::Nak(Some(RETRY_DELAY))).await;
+        }
+    }
+}
+
+/// Retries parked facts whose streams appeared, and rejects those parked
+/// longer than `park_for`, until `shutdown`.
+pub async fn tend_parked(
+    client: async_nats::Client,
+    prefix: Prefix,
+    intake: Intake,
+    park_for: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let mut receipts = match intake.retry_parked().await {
+            Ok(receipts) => receipts,
+            Err(error) => {
+                tracing::warn!(%error, "retrying parked facts");
+                Vec::new()
+            }
+        };
+        let deadline = chrono::Utc::now()
+            - chrono::Duration::from_std(park_for).unwrap_or(chrono::Duration::MAX);
+        match intake.expire_parked(deadline, park_for).await {
+            Ok(expired) => receipts.extend(expired),
+            Err(error) => tracing::warn!(%error, "rejecting expired parked facts"),
+        }
+        for receipt in &receipts {
+            metrics::counter!("tledger_ingest_total", "status" => receipt.status.as_str())
+                .increment(1);
+            send_receipt(&client, &prefix, receipt).await;
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(PARKED_EVERY) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_subject_names_the_publisher() {
+        let prefix: Prefix = "tl".parse().expect("prefix");
+        assert_eq!(
+            publisher_of(&prefix, "tl.ingest.school-a").as_deref(),
+            Some("school-a")
+        );
+        assert_eq!(publisher_of(&prefix, "tlx.ingest.school-a"), None);
+        assert_eq!(publisher_of(&prefix, "tl.cmd.nominate"), None);
+    }
+
+    #[test]
+    fn messages_about_one_stream_share_an_order_key() {
+        let enrolled = br#"{"data":{"enrollment_id":"e-1","effective_date":"2011-01-01"}}"#;
+        let completed = br#"{"data":{"enrollment_id":"e-1","official_id":"o-1"}}"#;
+        assert_eq!(order_key(enrolled), "enrollment_id:e-1");
+        assert_eq!(order_key(completed), "enrollment_id:e-1");
+        assert_eq!(order_key(b"not json"), "");
+    }
+}

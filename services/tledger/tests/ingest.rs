@@ -1,0 +1,764 @@
+//! Facts published over NATS (CONTRACT.md "Publishing facts"), against the
+//! machine's nats-server with a stream prefix of the test's own and a fresh
+//! database: every message gets one receipt (on NATS and at
+//! `GET /v1/receipts`), and the ledger holds each accepted fact exactly
+//! once; every bad input is rejected with a reason and a JSON Pointer and
+//! kept in quarantine.
+
+mod support;
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use ed25519_dalek::SigningKey;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tledger::access::Role;
+use tledger::ingest::Intake;
+use tledger::ingest_stream;
+use tledger::publishers::{NewPublisher, Publishers};
+use tledger_events::envelope::sign_published;
+
+const NATS_URL: &str = "nats://127.0.0.1:4222";
+const SOURCE: &str = "/bodies/dai-loc";
+const SCHOOL: &str = "/schools/quang-nam";
+
+struct Bodies {
+    ledger: support::Ledger,
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    prefix: String,
+    intake: Intake,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// A seeded ledger, two registered publishers (the district, unsigned, for
+/// its subtree and the training facts; the school, signed with `key(1)`, for
+/// enrolments and outcomes), the ingest consumer and the parked-fact loop.
+async fn bodies(duplicate_window: Duration, park_for: Duration) -> Bodies {
+    let ledger = support::spawn().await;
+    ledger.seed().await;
+    let publishers = Publishers::new(ledger.store.clone());
+    publishers
+        .add(&NewPublisher {
+            id: "dai-loc".into(),
+            source: SOURCE.into(),
+            unit: Some("dai-loc".into()),
+            types: Some(vec![
+                "training.nominated.v1".into(),
+                "training.enrolled.v1".into(),
+                "official.rated.v1".into(),
+            ]),
+            key_hex: None,
+        })
+        .await
+        .expect("publisher");
+    publishers
+        .add(&NewPublisher {
+            id: "qn-school".into(),
+            source: SCHOOL.into(),
+            unit: None,
+            types: Some(vec![
+                "training.enrolled.v1".into(),
+                "training.completed.v1".into(),
+            ]),
+            key_hex: Some(hex::encode(key(1).verifying_key().to_bytes())),
+        })
+        .await
+        .expect("publisher");
+    let client = async_nats::connect(NATS_URL).await.unwrap_or_else(|e| {
+        panic!("NATS is not reachable at {NATS_URL} ({e}): start nats-server -js")
+    });
+    let jetstream = jetstream::new(client.clone());
+    let prefix = ledger.commands.prefix().clone();
+    let consumer = ingest_stream::ensure(&jetstream, &prefix, duplicate_window)
+        .await
+        .expect("ingest stream");
+    let intake = Intake::new(ledger.store.clone(), ledger.commands.clone(), publishers);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut serve_stopped = stopped.clone();
+    tokio::spawn(ingest_stream::serve(
+        client.clone(),
+        consumer,
+        prefix.clone(),
+        intake.clone(),
+        async move {
+            let _ = serve_stopped.changed().await;
+        },
+    ));
+    let mut parked_stopped = stopped;
+    tokio::spawn(ingest_stream::tend_parked(
+        client.clone(),
+        prefix.clone(),
+        intake.clone(),
+        park_for,
+        async move {
+            let _ = parked_stopped.changed().await;
+        },
+    ));
+    Bodies {
+        ledger,
+        client,
+        jetstream,
+        prefix: prefix.as_str().to_owned(),
+        intake,
+        _stop: stop,
+    }
+}
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn event(source: &str, id: &str, kind: &str, data: Value) -> Value {
+    json!({
+        "specversion": "1.0", "id": id, "source": source, "type": kind,
+        "time": "2011-01-01T00:00:00Z", "datacontenttype": "application/json", "data": data
+    })
+}
+
+fn nominated(id: &str, enrollment: &str) -> Value {
+    event(
+        SOURCE,
+        id,
+        "training.nominated.v1",
+        support::nomination(enrollment, "2008-08-01"),
+    )
+}
+
+fn enrolled(source: &str, id: &str, enrollment: &str) -> Value {
+    event(
+        source,
+        id,
+        "training.enrolled.v1",
+        json!({"enrollment_id": enrollment, "effective_date": "2008-09-01"}),
+    )
+}
+
+fn signed(mut message: Value, seed: u8) -> Value {
+    sign_published(&mut message, &key(seed)).expect("sign");
+    message
+}
+
+impl Bodies {
+    /// Publishes raw bytes on a publisher's ingest subject with the
+    /// contract's `Nats-Msg-Id`, and gives the publish ack's duplicate flag.
+    async fn publish_bytes(&self, publisher: &str, body: Vec<u8>) -> bool {
+        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let msg_id = format!(
+            "{}|{}|{}",
+            value["source"].as_str().unwrap_or(""),
+            value["id"].as_str().unwrap_or(""),
+            hex::encode(Sha256::digest(&body))
+        );
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", msg_id.as_str());
+        headers.insert("content-type", "application/cloudevents+json");
+        let ack = self
+            .jetstream
+            .publish_with_headers(
+                format!("{}.ingest.{publisher}", self.prefix),
+                headers,
+                body.into(),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("publish ack");
+        ack.duplicate
+    }
+
+    async fn publish(&self, publisher: &str, message: &Value) -> bool {
+        self.publish_bytes(publisher, message.to_string().into_bytes())
+            .await
+    }
+
+    async fn receipts(&self, publisher: &str) -> async_nats::Subscriber {
+        let subscriber = self
+            .client
+            .subscribe(format!("{}.receipts.{publisher}", self.prefix))
+            .await
+            .expect("subscribe");
+        self.client.flush().await.expect("flush");
+        subscriber
+    }
+
+    /// The latest receipt over HTTP, once there is one with this status.
+    async fn receipt_when(&self, source: &str, id: &str, status: &str) -> Value {
+        let path = format!(
+            "/v1/receipts?source={}&id={}",
+            urlencode(source),
+            urlencode(id)
+        );
+        for _ in 0..400 {
+            let (code, body) = self
+                .ledger
+                .get(&path, Some(&self.ledger.admin), false)
+                .await;
+            if code == 200 {
+                let receipt: Value = serde_json::from_str(&body).expect("JSON");
+                if receipt["status"] == status {
+                    return receipt;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let (_, last) = self
+            .ledger
+            .get(&path, Some(&self.ledger.admin), false)
+            .await;
+        panic!("no {status} receipt for {source} {id}; last: {last}");
+    }
+
+    async fn quarantine(&self, publisher: &str) -> Vec<Value> {
+        let (code, body) = self
+            .ledger
+            .get(
+                &format!("/v1/quarantine?publisher={publisher}"),
+                Some(&self.ledger.admin),
+                false,
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+        let listing: Value = serde_json::from_str(&body).expect("JSON");
+        listing["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn published_facts(&self, source: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE publisher = $1")
+            .bind(source)
+            .fetch_one(self.ledger.store.pool())
+            .await
+            .expect("count")
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn next_receipt(receipts: &mut async_nats::Subscriber) -> Value {
+    let message = tokio::time::timeout(Duration::from_secs(30), receipts.next())
+        .await
+        .expect("a receipt within 30 s")
+        .expect("subscription open");
+    serde_json::from_slice(&message.payload).expect("receipt JSON")
+}
+
+#[tokio::test]
+async fn a_published_fact_is_recorded_once_and_answered_with_its_position() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    let mut receipts = b.receipts("dai-loc").await;
+    let before = b.ledger.events().await;
+
+    let message = nominated("nom-1", "e-1");
+    assert!(!b.publish("dai-loc", &message).await);
+    let receipt = next_receipt(&mut receipts).await;
+    assert_eq!(receipt["status"], "accepted", "{receipt}");
+    assert_eq!(receipt["source"], SOURCE);
+    assert_eq!(receipt["id"], "nom-1");
+    let position = receipt["position"].as_u64().expect("position");
+    let recorded: (String, String, String, Option<String>) = sqlx::query_as(
+        "SELECT aggregate_id, publisher, actor, command_id FROM events WHERE position = $1",
+    )
+    .bind(position as i64)
+    .fetch_one(b.ledger.store.pool())
+    .await
+    .expect("the fact at its position");
+    assert_eq!(
+        recorded,
+        (
+            "e-1".to_owned(),
+            SOURCE.to_owned(),
+            "publisher:dai-loc".to_owned(),
+            Some("nom-1".to_owned())
+        )
+    );
+    assert_eq!(b.ledger.events().await, before + 1);
+
+    // A byte-identical repeat inside JetStream's window never reaches the
+    // service: the publish ack says duplicate.
+    assert!(b.publish("dai-loc", &message).await);
+    // The same fact with another envelope time is another message: it
+    // reaches the service, which answers duplicate with the first position.
+    let mut again = message.clone();
+    again["time"] = json!("2011-01-02T00:00:00Z");
+    assert!(!b.publish("dai-loc", &again).await);
+    let receipt = next_receipt(&mut receipts).await;
+    assert_eq!(
+        (receipt["status"].clone(), receipt["position"].as_u64()),
+        (json!("duplicate"), Some(position)),
+        "{receipt}"
+    );
+    // Other content under the same id is rejected, and the first is kept.
+    let mut other = message.clone();
+    other["data"]["decision_no"] = json!("99/QĐ-UBND");
+    b.publish("dai-loc", &other).await;
+    let receipt = next_receipt(&mut receipts).await;
+    assert_eq!(receipt["status"], "rejected", "{receipt}");
+    assert_eq!(receipt["field"], "/id");
+    assert!(
+        receipt["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("the first is kept"),
+        "{receipt}"
+    );
+    let kept: String =
+        sqlx::query_scalar("SELECT data->>'decision_no' FROM events WHERE position = $1")
+            .bind(position as i64)
+            .fetch_one(b.ledger.store.pool())
+            .await
+            .expect("first fact");
+    assert_eq!(kept, "45/QĐ-UBND");
+    assert_eq!(b.ledger.events().await, before + 1);
+    // The latest receipt over HTTP is the rejection.
+    let latest = b.receipt_when(SOURCE, "nom-1", "rejected").await;
+    assert_eq!(latest["field"], "/id");
+}
+
+#[tokio::test]
+async fn after_jetstreams_window_a_repeat_is_answered_duplicate_by_the_ledger() {
+    let b = bodies(Duration::from_millis(500), Duration::from_secs(3600)).await;
+    let mut receipts = b.receipts("dai-loc").await;
+    let message = nominated("nom-w", "e-w");
+    assert!(!b.publish("dai-loc", &message).await);
+    let first = next_receipt(&mut receipts).await;
+    assert_eq!(first["status"], "accepted", "{first}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The same bytes, the same Nats-Msg-Id: JetStream has forgotten it.
+    assert!(!b.publish("dai-loc", &message).await);
+    let second = next_receipt(&mut receipts).await;
+    assert_eq!(second["status"], "duplicate", "{second}");
+    assert_eq!(second["position"], first["position"]);
+    assert_eq!(b.published_facts(SOURCE).await, 1);
+}
+
+#[tokio::test]
+async fn every_bad_input_is_rejected_with_a_reason_and_kept_in_quarantine() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    let mut receipts = b.receipts("dai-loc").await;
+    let before = b.ledger.events().await;
+    let without = |name: &str| {
+        let mut m = nominated("nom-x", "e-x");
+        m.as_object_mut().expect("object").remove(name);
+        m.to_string().into_bytes()
+    };
+    let with = |pointer: &str, value: Value| {
+        let mut m = nominated("nom-y", "e-y");
+        *m.pointer_mut(pointer).expect("pointer") = value;
+        m.to_string().into_bytes()
+    };
+    let mut missing_field = nominated("nom-z", "e-z");
+    missing_field["data"]
+        .as_object_mut()
+        .expect("data")
+        .remove("official_id");
+    let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        ("not JSON", b"{not json".to_vec(), "", "not JSON"),
+        ("no specversion", without("specversion"), "/specversion", ""),
+        ("no id", without("id"), "/id", ""),
+        ("no type", without("type"), "/type", ""),
+        (
+            "unknown type",
+            with("/type", json!("training.started.v1")),
+            "/type",
+            "",
+        ),
+        (
+            "wrong datacontenttype",
+            with("/datacontenttype", json!("text/xml")),
+            "/datacontenttype",
+            "application/json",
+        ),
+        (
+            "wrong JSON type",
+            with("/data/planned_start", json!(20080901)),
+            "/data/planned_start",
+            "",
+        ),
+        (
+            "missing field",
+            missing_field.to_string().into_bytes(),
+            "/data/official_id",
+            "",
+        ),
+        (
+            "unknown level code",
+            with("/data/program/level", json!("doctorate-ish")),
+            "/data/program/level",
+            "",
+        ),
+        (
+            "negative amount",
+            with("/data/funding/0/amount_vnd", json!(-1)),
+            "/data/funding/0/amount_vnd",
+            "",
+        ),
+        (
+            "id over 64 characters",
+            with("/id", json!("n".repeat(65))),
+            "/id",
+            "64",
+        ),
+        (
+            "another publisher's source",
+            with("/source", json!(SCHOOL)),
+            "/source",
+            "forbidden",
+        ),
+        (
+            "a type the publisher may not publish",
+            event(
+                SOURCE,
+                "done-1",
+                "training.completed.v1",
+                json!({"enrollment_id": "e-1", "effective_date": "2010-06-30", "result": "good"}),
+            )
+            .to_string()
+            .into_bytes(),
+            "/type",
+            "forbidden",
+        ),
+        (
+            "a unit outside the publisher's subtree",
+            {
+                let mut m = nominated("nom-out", "e-out");
+                m["data"]["nominating_unit_id"] = json!("dien-ban");
+                m.to_string().into_bytes()
+            },
+            "",
+            "forbidden",
+        ),
+    ];
+    for (what, body, field, words) in &cases {
+        b.publish_bytes("dai-loc", body.clone()).await;
+        let receipt = next_receipt(&mut receipts).await;
+        assert_eq!(receipt["status"], "rejected", "{what}: {receipt}");
+        if !field.is_empty() {
+            assert_eq!(receipt["field"], *field, "{what}: {receipt}");
+        }
+        let reason = receipt["reason"].as_str().unwrap_or("");
+        assert!(
+            !reason.is_empty() && reason.contains(words),
+            "{what}: {receipt}"
+        );
+    }
+    let quarantined = b.quarantine("dai-loc").await;
+    assert_eq!(quarantined.len(), cases.len(), "{quarantined:?}");
+    // The quarantine keeps each message as received (the one that is not
+    // JSON too), with its reason.
+    assert!(quarantined
+        .iter()
+        .any(|i| i["message"] == "{not json" && i["status"] == "quarantined"));
+    assert_eq!(
+        b.ledger.events().await,
+        before,
+        "nothing bad reached the ledger"
+    );
+}
+
+#[tokio::test]
+async fn a_signing_publisher_needs_a_good_signature_and_a_legal_transition() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    let mut district = b.receipts("dai-loc").await;
+    let mut school = b.receipts("qn-school").await;
+    b.publish("dai-loc", &nominated("nom-1", "e-1")).await;
+    assert_eq!(next_receipt(&mut district).await["status"], "accepted");
+
+    let unsigned = enrolled(SCHOOL, "enr-1", "e-1");
+    b.publish("qn-school", &unsigned).await;
+    let receipt = next_receipt(&mut school).await;
+    assert_eq!(
+        (receipt["status"].clone(), receipt["field"].clone()),
+        (json!("rejected"), json!("/tlsignature"))
+    );
+    b.publish("qn-school", &signed(unsigned.clone(), 2)).await;
+    let receipt = next_receipt(&mut school).await;
+    assert!(
+        receipt["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("does not match"),
+        "{receipt}"
+    );
+
+    // The rejected id, sent again correctly signed, is accepted.
+    b.publish("qn-school", &signed(unsigned.clone(), 1)).await;
+    let receipt = next_receipt(&mut school).await;
+    assert_eq!(receipt["status"], "accepted", "{receipt}");
+    // Enrolling the same place again is an illegal transition.
+    b.publish("qn-school", &signed(enrolled(SCHOOL, "enr-2", "e-1"), 1))
+        .await;
+    let receipt = next_receipt(&mut school).await;
+    assert_eq!(receipt["status"], "rejected", "{receipt}");
+    assert_eq!(b.published_facts(SCHOOL).await, 1);
+}
+
+#[tokio::test]
+async fn a_fact_arriving_before_what_it_refers_to_is_parked_then_recorded_in_order() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    let mut district = b.receipts("dai-loc").await;
+    let mut school = b.receipts("qn-school").await;
+    b.publish(
+        "qn-school",
+        &signed(enrolled(SCHOOL, "enr-early", "e-9"), 1),
+    )
+    .await;
+    let parked = next_receipt(&mut school).await;
+    assert_eq!(parked["status"], "parked", "{parked}");
+    assert_eq!(parked["field"], "/data/enrollment_id");
+    assert!(
+        parked["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("enrollment-e-9"),
+        "{parked}"
+    );
+    assert_eq!(b.published_facts(SCHOOL).await, 0);
+
+    b.publish("dai-loc", &nominated("nom-9", "e-9")).await;
+    let nomination = next_receipt(&mut district).await;
+    assert_eq!(nomination["status"], "accepted", "{nomination}");
+    let enrolment = next_receipt(&mut school).await;
+    assert_eq!(enrolment["status"], "accepted", "{enrolment}");
+    assert!(enrolment["position"].as_u64() > nomination["position"].as_u64());
+    assert_eq!(b.ledger.store.parked_count().await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn a_fact_whose_stream_never_appears_is_rejected_after_the_parking_time() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(2),
+    )
+    .await;
+    let mut district = b.receipts("dai-loc").await;
+    let rating = event(
+        SOURCE,
+        "rate-1",
+        "official.rated.v1",
+        json!({"official_id": "o-404", "year": 2010, "rating": "good", "effective_date": "2010-12-31"}),
+    );
+    b.publish("dai-loc", &rating).await;
+    let parked = next_receipt(&mut district).await;
+    assert_eq!(parked["status"], "parked", "{parked}");
+    let rejected = next_receipt(&mut district).await;
+    assert_eq!(rejected["status"], "rejected", "{rejected}");
+    assert_eq!(rejected["field"], "/data/official_id");
+    assert!(
+        rejected["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("official-o-404"),
+        "{rejected}"
+    );
+    assert_eq!(b.quarantine("dai-loc").await.len(), 1);
+    assert_eq!(b.ledger.store.parked_count().await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn a_quarantined_message_is_resubmitted_corrected_or_discarded_with_who_and_why() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    let mut district = b.receipts("dai-loc").await;
+    let mut bad = nominated("nom-q", "e-q");
+    bad["data"]["program"]["level"] = json!("unknown-level");
+    b.publish("dai-loc", &bad).await;
+    assert_eq!(next_receipt(&mut district).await["status"], "rejected");
+    b.publish_bytes("dai-loc", b"garbage".to_vec()).await;
+    assert_eq!(next_receipt(&mut district).await["status"], "rejected");
+    let items = b.quarantine("dai-loc").await;
+    assert_eq!(items.len(), 2);
+    let id_of = |needle: &str| -> uuid::Uuid {
+        items
+            .iter()
+            .find(|i| i["message"].as_str().unwrap_or("").contains(needle))
+            .and_then(|i| i["id"].as_str())
+            .and_then(|s| s.parse().ok())
+            .expect("item")
+    };
+
+    // Resubmitted unchanged, it is rejected again and stays a record.
+    let (bad_item, garbage) = (id_of("unknown-level"), id_of("garbage"));
+    let corrected = nominated("nom-q", "e-q");
+    let receipt = tledger::quarantine::resubmit(
+        &b.intake,
+        bad_item,
+        Some(corrected.to_string().into_bytes().into()),
+        "clerk-lan",
+    )
+    .await
+    .expect("resubmit");
+    assert_eq!(receipt.status.as_str(), "accepted");
+    assert_eq!(b.published_facts(SOURCE).await, 1);
+    tledger::quarantine::discard(&b.ledger.store, garbage, "clerk-lan", "test garbage")
+        .await
+        .expect("discard");
+    let items = b.quarantine("dai-loc").await;
+    let status = |id: uuid::Uuid| {
+        items
+            .iter()
+            .find(|i| i["id"] == json!(id))
+            .cloned()
+            .expect("still listed")
+    };
+    assert_eq!(status(bad_item)["status"], "resubmitted");
+    assert_eq!(status(bad_item)["resolved"]["by"], "clerk-lan");
+    assert_eq!(status(garbage)["status"], "discarded");
+    assert_eq!(status(garbage)["resolved"]["note"], "test garbage");
+    // A closed item cannot be discarded again.
+    let again = tledger::quarantine::discard(&b.ledger.store, garbage, "x", "y").await;
+    assert!(matches!(
+        again,
+        Err(tledger::quarantine::QuarantineError::Resolved(..))
+    ));
+    b.receipt_when(SOURCE, "nom-q", "accepted").await;
+}
+
+#[tokio::test]
+async fn a_message_over_the_servers_max_payload_is_refused_to_the_client() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    let before = b.ledger.events().await;
+    let mut huge = nominated("nom-huge", "e-huge");
+    huge["data"]["decision_no"] = json!("x".repeat(10 * 1024 * 1024));
+    let refused = b
+        .jetstream
+        .publish(
+            format!("{}.ingest.dai-loc", b.prefix),
+            huge.to_string().into_bytes().into(),
+        )
+        .await;
+    let error = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(error.contains("payload"), "the client's error: {error:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(b.ledger.events().await, before);
+    assert!(b.quarantine("dai-loc").await.is_empty());
+}
+
+#[tokio::test]
+async fn receipts_and_quarantine_are_read_by_role_and_publisher() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    let mut district = b.receipts("dai-loc").await;
+    b.publish_bytes("dai-loc", b"nope".to_vec()).await;
+    next_receipt(&mut district).await;
+    let path = "/v1/quarantine?publisher=dai-loc";
+    let (code, _) = b.ledger.get(path, None, false).await;
+    assert_eq!(code, 401);
+    let inspector = b.ledger.token(Role::Inspector, None).await;
+    let (code, body) = b.ledger.get(path, Some(&inspector), false).await;
+    assert_eq!(code, 200, "{body}");
+    // The support's publisher token belongs to publisher "school".
+    let other = b.ledger.token(Role::Publisher, None).await;
+    let (code, body) = b.ledger.get(path, Some(&other), false).await;
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = b.ledger.get("/v1/quarantine", Some(&other), false).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body, r#"{"items":[]}"#);
+    let (code, body) = b
+        .ledger
+        .get(
+            "/v1/receipts?source=%2Fbodies%2Fdai-loc",
+            Some(&inspector),
+            false,
+        )
+        .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("/id"), "{body}");
+}
+
+#[tokio::test]
+async fn an_import_goes_through_the_same_checks_and_resumes_without_doubling() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("history.jsonl");
+    let mut lines = Vec::new();
+    for i in 0..30 {
+        lines.push(nominated(&format!("nom-{i}"), &format!("e-{i}")).to_string());
+        lines.push(signed(enrolled(SCHOOL, &format!("enr-{i}"), &format!("e-{i}")), 1).to_string());
+    }
+    lines.push("not a fact".to_owned());
+    lines.push(nominated("nom-0", "e-0").to_string()); // a repeat in the file
+    std::fs::write(&file, lines.join("\n")).expect("write");
+    let prefix = b.ledger.commands.prefix().clone();
+
+    let first = tledger::import::import(&b.ledger.store, &prefix, &file, None, false)
+        .await
+        .expect("import");
+    assert_eq!(
+        (
+            first.accepted,
+            first.duplicate,
+            first.rejected,
+            first.parked
+        ),
+        (60, 1, 1, 0),
+        "{first}"
+    );
+    assert_eq!(b.published_facts(SOURCE).await, 30);
+    assert_eq!(b.published_facts(SCHOOL).await, 30);
+
+    // Run again: the file is known and finished; nothing is answered again.
+    let second = tledger::import::import(&b.ledger.store, &prefix, &file, None, false)
+        .await
+        .expect("import");
+    assert_eq!(
+        (second.answered(), second.resumed_after),
+        (0, 62),
+        "{second}"
+    );
+
+    // Interrupted before its progress was recorded: every line comes again
+    // and is a duplicate; nothing is recorded twice.
+    sqlx::query("DELETE FROM import_progress")
+        .execute(b.ledger.store.pool())
+        .await
+        .expect("forget progress");
+    let third = tledger::import::import(&b.ledger.store, &prefix, &file, None, false)
+        .await
+        .expect("import");
+    assert_eq!((third.accepted, third.duplicate), (0, 61), "{third}");
+    assert_eq!(
+        b.published_facts(SOURCE).await + b.published_facts(SCHOOL).await,
+        60
+    );
+}
