@@ -74,6 +74,11 @@ pub enum StartupError {
     )]
     NatsUnreachable { url: String, reason: String },
     #[error(
+        "NATS at {url} refused the login: check the user and password in TLEDGER_NATS_URL \
+         (nats://user:password@host:port) against the server's authorization users"
+    )]
+    NatsRefused { url: String },
+    #[error(
         "NATS at {url} has JetStream disabled: start nats-server with JetStream (nats-server -js) \
          or set TLEDGER_NATS_URL"
     )]
@@ -108,6 +113,7 @@ impl StartupError {
             | StartupError::CreateDatabase { .. }
             | StartupError::DatabaseUrl(_)
             | StartupError::NatsUnreachable { .. }
+            | StartupError::NatsRefused { .. }
             | StartupError::NoJetStream { .. }
             | StartupError::Bind { .. } => 2,
             StartupError::Store(e) if e.is_unreachable() => 2,
@@ -402,7 +408,18 @@ pub async fn connect_nats(
         .map(|s| async_nats::ServerAddr::from_str(s.trim()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| unreachable(one_line(&e.to_string())))?;
-    let options = async_nats::ConnectOptions::new()
+    // A URL's `user:password@` is the service's NATS login (the client does
+    // not take it from the address by itself).
+    let login = servers
+        .iter()
+        .find_map(|s| Some((s.username()?.to_owned(), s.password()?.to_owned())));
+    let options = match login {
+        Some((user, password)) => {
+            async_nats::ConnectOptions::with_user_and_password(user, password)
+        }
+        None => async_nats::ConnectOptions::new(),
+    };
+    let options = options
         .name("tledger")
         .connection_timeout(CONNECT_TIMEOUT)
         .event_callback(|event| async move {
@@ -427,6 +444,9 @@ pub async fn connect_nats(
     .await
     {
         Ok(Ok(client)) => client,
+        Ok(Err(e)) if e.kind() == async_nats::ConnectErrorKind::AuthorizationViolation => {
+            return Err(StartupError::NatsRefused { url: shown })
+        }
         Ok(Err(e)) => return Err(unreachable(nats_reason(&e))),
         Err(_) => {
             return Err(unreachable(format!(

@@ -323,6 +323,34 @@ async fn an_unreachable_nats_is_one_line_with_the_fix_and_exit_code_2() {
 }
 
 #[tokio::test]
+async fn a_refused_nats_login_is_one_line_with_the_fix_and_exit_code_2() {
+    let db = TestDatabase::create().await;
+    let setup = Setup::new(db.url());
+    let nats = tledger_tests::PrivateNats::start(
+        "authorization { users: [ { user: \"tledger\", password: \"right\" } ] }\n",
+    )
+    .await;
+    let mut command = setup.command(&["serve"]);
+    let url = format!("nats://tledger:wrong@127.0.0.1:{}", nats.port());
+    command.env("TLEDGER_NATS_URL", &url);
+    let output = run(command).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(
+        errors,
+        [format!(
+            "error: NATS at nats://tledger:***@127.0.0.1:{} refused the login: check the user and \
+             password in TLEDGER_NATS_URL (nats://user:password@host:port) against the server's \
+             authorization users",
+            nats.port()
+        )],
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong"), "the password is never shown: {stderr}");
+}
+
+#[tokio::test]
 async fn a_bad_setting_is_one_line_naming_it_and_exit_code_2() {
     let setup = Setup::new("postgres://postgres@127.0.0.1:5432/unused");
     let mut command = setup.command(&["migrate"]);

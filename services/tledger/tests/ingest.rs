@@ -37,7 +37,17 @@ struct Bodies {
 /// its subtree and the training facts; the school, signed with `key(1)`, for
 /// enrolments and outcomes), the ingest consumer and the parked-fact loop.
 async fn bodies(duplicate_window: Duration, park_for: Duration) -> Bodies {
-    let ledger = support::spawn().await;
+    let prefix: tledger::Prefix = tledger_tests::unique_prefix().parse().expect("prefix");
+    bodies_on(NATS_URL, &prefix, duplicate_window, park_for).await
+}
+
+async fn bodies_on(
+    nats_url: &str,
+    prefix: &tledger::Prefix,
+    duplicate_window: Duration,
+    park_for: Duration,
+) -> Bodies {
+    let ledger = support::spawn_with_prefix(prefix.clone()).await;
     ledger.seed().await;
     let publishers = Publishers::new(ledger.store.clone());
     publishers
@@ -67,10 +77,10 @@ async fn bodies(duplicate_window: Duration, park_for: Duration) -> Bodies {
         })
         .await
         .expect("publisher");
-    let client = async_nats::connect(NATS_URL).await.unwrap_or_else(|e| {
-        panic!("NATS is not reachable at {NATS_URL} ({e}): start nats-server -js")
-    });
-    let jetstream = jetstream::new(client.clone());
+    // The service's own way in (a URL's user:password@ is its login).
+    let (client, jetstream) = tledger::startup::connect_nats(nats_url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let prefix = ledger.commands.prefix().clone();
     let consumer = ingest_stream::ensure(&jetstream, &prefix, duplicate_window)
         .await
@@ -761,4 +771,151 @@ async fn an_import_goes_through_the_same_checks_and_resumes_without_doubling() {
         b.published_facts(SOURCE).await + b.published_facts(SCHOOL).await,
         60
     );
+}
+
+/// A publishing body's own connection, with the custom inbox prefix its
+/// permissions require; server errors (permission violations) are sent to
+/// the returned channel.
+async fn connect_as(
+    url: &str,
+    user: &str,
+    password: &str,
+) -> (
+    async_nats::Client,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let (errors, seen) = tokio::sync::mpsc::unbounded_channel();
+    let client = async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+        .custom_inbox_prefix(format!("_INBOX.{user}"))
+        .event_callback(move |event| {
+            let errors = errors.clone();
+            async move {
+                if let async_nats::Event::ServerError(error) = event {
+                    let _ = errors.send(error.to_string());
+                }
+            }
+        })
+        .connect(url)
+        .await
+        .expect("publisher connects");
+    (client, seen)
+}
+
+async fn permission_error(seen: &mut tokio::sync::mpsc::UnboundedReceiver<String>, subject: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let error = tokio::time::timeout_at(deadline, seen.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no permissions violation for {subject}"))
+            .expect("events open");
+        if error.to_lowercase().contains("permissions violation") && error.contains(subject) {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn nats_permissions_keep_each_body_to_its_own_subjects() {
+    let p: tledger::Prefix = tledger_tests::unique_prefix().parse().expect("prefix");
+    let prefix = p.as_str().to_owned();
+    let (a_password, b_password) = ("a-secret-1", "b-secret-2");
+    let config = format!(
+        "authorization {{\n  users: [\n    {{ user: \"tledger\", password: \"service-secret\", \
+         permissions: {{ publish: [\">\"], subscribe: [\">\"] }} }}\n{}\n{}\n  ]\n}}\n",
+        tledger::publishers::nats_user_block(&p, "dai-loc", a_password),
+        tledger::publishers::nats_user_block(&p, "qn-school", b_password),
+    );
+    let nats = tledger_tests::PrivateNats::start(&config).await;
+    let service_url = format!("nats://tledger:service-secret@127.0.0.1:{}", nats.port());
+    let b = bodies_on(
+        &service_url,
+        &p,
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    let (a, mut a_errors) = connect_as(&nats.url(), "dai-loc", a_password).await;
+    let (school, _) = connect_as(&nats.url(), "qn-school", b_password).await;
+    let a_js = jetstream::new(a.clone());
+
+    // A publishes on its own subject and reads its own receipts.
+    let mut a_receipts = a
+        .subscribe(format!("{prefix}.receipts.dai-loc"))
+        .await
+        .expect("own receipts");
+    let mut b_receipts = school
+        .subscribe(format!("{prefix}.receipts.qn-school"))
+        .await
+        .expect("own receipts");
+    a.flush().await.expect("flush");
+    school.flush().await.expect("flush");
+    let ack = a_js
+        .publish(
+            format!("{prefix}.ingest.dai-loc"),
+            nominated("nom-a", "e-a").to_string().into_bytes().into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("ack on A's own inbox");
+    assert!(!ack.duplicate);
+    assert_eq!(next_receipt(&mut a_receipts).await["status"], "accepted");
+
+    // A may not publish on B's subject: the server refuses it.
+    let b_subject = format!("{prefix}.ingest.qn-school");
+    a.publish(
+        b_subject.clone(),
+        signed(enrolled(SCHOOL, "forged-1", "e-a"), 1)
+            .to_string()
+            .into_bytes()
+            .into(),
+    )
+    .await
+    .expect("sent");
+    a.flush().await.expect("flush");
+    permission_error(&mut a_errors, &b_subject).await;
+
+    // A may not read B's receipts: the subscription is refused and gets
+    // nothing, while B gets its own.
+    let b_receipt_subject = format!("{prefix}.receipts.qn-school");
+    let mut spying = a.subscribe(b_receipt_subject.clone()).await.expect("sent");
+    a.flush().await.expect("flush");
+    permission_error(&mut a_errors, &b_receipt_subject).await;
+    jetstream::new(school.clone())
+        .publish(b_subject.clone(), b"not json".to_vec().into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    assert_eq!(next_receipt(&mut b_receipts).await["status"], "rejected");
+    let spied = tokio::time::timeout(Duration::from_millis(500), spying.next()).await;
+    assert!(!matches!(spied, Ok(Some(_))), "A read B's receipt");
+
+    // A forged source on A's own subject is rejected.
+    let mut forged = nominated("nom-forged", "e-f");
+    forged["source"] = json!(SCHOOL);
+    a_js.publish(
+        format!("{prefix}.ingest.dai-loc"),
+        forged.to_string().into_bytes().into(),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("ack");
+    let receipt = next_receipt(&mut a_receipts).await;
+    assert_eq!(
+        (receipt["status"].clone(), receipt["field"].clone()),
+        (json!("rejected"), json!("/source"))
+    );
+    // Nothing A sent on B's subject reached the ledger or its receipts.
+    assert_eq!(b.published_facts(SCHOOL).await, 0);
+    let (code, _) = b
+        .ledger
+        .get(
+            &format!("/v1/receipts?source={}&id=forged-1", urlencode(SCHOOL)),
+            Some(&b.ledger.admin),
+            false,
+        )
+        .await;
+    assert_eq!(code, 404);
 }

@@ -29,6 +29,12 @@ pub struct Ledger {
 
 /// A ledger served on a free port: store, sequencer, command service, HTTP.
 pub async fn spawn() -> Ledger {
+    spawn_with_prefix(tledger_tests::unique_prefix().parse().expect("prefix")).await
+}
+
+/// [`spawn`], with the NATS prefix given (a test that configures NATS users
+/// for it).
+pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
     let db = TestDatabase::create().await;
     let store = Store::connect(db.url(), 16).await.expect("connect");
     store.migrate().await.expect("migrate");
@@ -39,7 +45,6 @@ pub async fn spawn() -> Ledger {
         .expect("admin token");
     let wake = Arc::new(Notify::new());
     let (announce, _) = broadcast::channel(1024);
-    let prefix: Prefix = tledger_tests::unique_prefix().parse().expect("prefix");
     let commands = CommandService::new(
         store.clone(),
         access,
