@@ -347,7 +347,10 @@ async fn a_refused_nats_login_is_one_line_with_the_fix_and_exit_code_2() {
         )],
         "{stderr}"
     );
-    assert!(!stderr.contains("wrong"), "the password is never shown: {stderr}");
+    assert!(
+        !stderr.contains("wrong"),
+        "the password is never shown: {stderr}"
+    );
 }
 
 #[tokio::test]
