@@ -187,28 +187,18 @@ impl Store {
     }
 
     /// Records the latest receipt for its `(source, id)`; an accepted or
-    /// duplicate fact is no longer parked.
+    /// duplicate fact is no longer parked. One statement: a receipt is
+    /// written for every fact published.
     pub async fn record_receipt(&self, receipt: &ReceiptRecord) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool()
-            .begin()
+        let statement = format!(
+            "WITH unparked AS (DELETE FROM parked_facts WHERE source = $1 AND id = $2 \
+             AND $4 <> 'parked') {UPSERT_RECEIPT}"
+        );
+        bind_receipt(sqlx::query(&statement), receipt)
+            .execute(self.pool())
             .await
             .map_err(StoreError::db("recording a receipt"))?;
-        bind_receipt(sqlx::query(UPSERT_RECEIPT), receipt)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("recording a receipt"))?;
-        if receipt.status != "parked" {
-            sqlx::query("DELETE FROM parked_facts WHERE source = $1 AND id = $2")
-                .bind(&receipt.source)
-                .bind(&receipt.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::db("unparking a fact"))?;
-        }
-        tx.commit()
-            .await
-            .map_err(StoreError::db("recording a receipt"))
+        Ok(())
     }
 
     /// The latest receipt for `(source, id)`.

@@ -14,7 +14,6 @@
 //! The import runs its own sequencer, which stands by while a running
 //! service holds the sequencer's lock.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
@@ -264,15 +263,7 @@ async fn answer_chunk(
     publisher: Option<&str>,
     chunk: Vec<(u64, Bytes)>,
 ) -> Result<Vec<ReceiptStatus>, ImportError> {
-    let mut groups: BTreeMap<String, Vec<(u64, Bytes)>> = BTreeMap::new();
-    let mut loose = Vec::new();
-    for (number, line) in chunk {
-        match crate::ingest_stream::order_key(&line) {
-            key if key.is_empty() => loose.push(vec![(number, line)]),
-            key => groups.entry(key).or_default().push((number, line)),
-        }
-    }
-    let all: Vec<Vec<(u64, Bytes)>> = groups.into_values().chain(loose).collect();
+    let all = crate::ingest_stream::order_groups(chunk, |(_, line): &(u64, Bytes)| &line[..]);
     let answered: Vec<Result<Vec<ReceiptStatus>, ImportError>> = futures::stream::iter(all)
         .map(|group| async move {
             let mut statuses = Vec::with_capacity(group.len());

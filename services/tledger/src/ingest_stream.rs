@@ -108,17 +108,68 @@ pub fn publisher_of(prefix: &Prefix, subject: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The stream a message writes to, as far as a cheap look tells: messages
-/// with the same key are answered in arrival order.
-pub(crate) fn order_key(message: &[u8]) -> String {
+/// The streams a message is about, as far as a cheap look tells: the
+/// person and the training place it names; all unit facts share one key
+/// (a unit's parent comes before it), and so do reference facts. Facts
+/// that merely name a unit do not count it: nearly every fact names one.
+fn order_keys(message: &[u8]) -> Vec<String> {
     let value: Option<Value> = serde_json::from_slice(message).ok();
+    let kind = value
+        .as_ref()
+        .and_then(|v| v.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if kind.starts_with("unit.") {
+        return vec!["units".into()];
+    }
+    if kind.starts_with("reference.") {
+        return vec!["reference".into()];
+    }
     let data = value.as_ref().and_then(|v| v.get("data"));
-    for field in ["enrollment_id", "official_id", "unit_id", "name"] {
-        if let Some(id) = data.and_then(|d| d.get(field)).and_then(Value::as_str) {
-            return format!("{field}:{id}");
+    ["official_id", "enrollment_id"]
+        .iter()
+        .filter_map(|field| {
+            data.and_then(|d| d.get(*field))
+                .and_then(Value::as_str)
+                .map(|id| format!("{field}:{id}"))
+        })
+        .collect()
+}
+
+/// Splits messages into groups that can be answered side by side: two
+/// messages about a common stream (directly, or through a chain of
+/// messages) are in one group, in arrival order. A nomination names the
+/// person and the place, so the person's registration, the nomination and
+/// the place's enrolment stay in order even when they arrive in one batch.
+pub(crate) fn order_groups<T>(messages: Vec<T>, payload: impl Fn(&T) -> &[u8]) -> Vec<Vec<T>> {
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut parent: Vec<usize> = (0..messages.len()).collect();
+    let mut first_with: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, message) in messages.iter().enumerate() {
+        for key in order_keys(payload(message)) {
+            match first_with.get(&key) {
+                Some(&j) => {
+                    let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                    parent[a.max(b)] = a.min(b);
+                }
+                None => {
+                    first_with.insert(key, i);
+                }
+            }
         }
     }
-    String::new()
+    let mut groups: BTreeMap<usize, Vec<T>> = BTreeMap::new();
+    for (i, message) in messages.into_iter().enumerate() {
+        let r = root(&mut parent, i);
+        groups.entry(r).or_default().push(message);
+    }
+    groups.into_values().collect()
 }
 
 /// Publishes a receipt to its publisher (best effort: the receipt is
@@ -158,17 +209,7 @@ pub async fn serve(
         if messages.is_empty() {
             continue;
         }
-        // Group by stream, keeping arrival order inside a group.
-        let mut groups: BTreeMap<String, Vec<jetstream::Message>> = BTreeMap::new();
-        for message in messages {
-            groups
-                .entry(order_key(&message.payload))
-                .or_default()
-                .push(message);
-        }
-        let unkeyed = groups.remove("").unwrap_or_default();
-        let mut all: Vec<Vec<jetstream::Message>> = groups.into_values().collect();
-        all.extend(unkeyed.into_iter().map(|m| vec![m]));
+        let all = order_groups(messages, |m: &jetstream::Message| &m.payload[..]);
         futures::stream::iter(all)
             .for_each_concurrent(CONCURRENCY, |group| {
                 let (client, prefix, intake) = (&client, &prefix, &intake);
@@ -277,11 +318,35 @@ mod tests {
     }
 
     #[test]
-    fn messages_about_one_stream_share_an_order_key() {
-        let enrolled = br#"{"data":{"enrollment_id":"e-1","effective_date":"2011-01-01"}}"#;
-        let completed = br#"{"data":{"enrollment_id":"e-1","official_id":"o-1"}}"#;
-        assert_eq!(order_key(enrolled), "enrollment_id:e-1");
-        assert_eq!(order_key(completed), "enrollment_id:e-1");
-        assert_eq!(order_key(b"not json"), "");
+    fn messages_linked_through_a_nomination_stay_in_one_group_in_order() {
+        let messages: Vec<&[u8]> = vec![
+            br#"{"type":"official.registered.v1","data":{"official_id":"o-1"}}"#,
+            br#"{"type":"official.registered.v1","data":{"official_id":"o-2"}}"#,
+            br#"{"type":"training.enrolled.v1","data":{"enrollment_id":"e-1"}}"#,
+            br#"{"type":"training.nominated.v1","data":{"enrollment_id":"e-1","official_id":"o-1"}}"#,
+            b"not json",
+            br#"{"type":"unit.registered.v1","data":{"unit_id":"u-1"}}"#,
+            br#"{"type":"unit.registered.v1","data":{"unit_id":"u-2","parent_id":"u-1"}}"#,
+        ];
+        let groups = order_groups(messages, |m| m);
+        let texts: Vec<Vec<String>> = groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|m| String::from_utf8_lossy(m).into_owned())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(groups.len(), 4, "{texts:?}");
+        assert_eq!(
+            groups[0].len(),
+            3,
+            "o-1, e-1 and its nomination, in arrival order"
+        );
+        assert!(texts[0][1].contains("training.enrolled"));
+        assert!(texts[0][2].contains("training.nominated"));
+        assert_eq!(groups[1].len(), 1);
+        assert_eq!(texts[2], vec!["not json".to_owned()]);
+        assert_eq!(groups[3].len(), 2, "units in one group");
     }
 }

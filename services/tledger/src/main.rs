@@ -274,6 +274,23 @@ enum BenchCommand {
         #[arg(long)]
         keep: bool,
     },
+    /// N published facts (a quarter each of official.registered,
+    /// training.nominated, training.enrolled, training.completed) from NATS
+    /// to their receipts, and tledger import of as many, against PostgreSQL
+    /// and JetStream baselines, alternating; written to <out>/ingest.md and
+    /// <out>/ingest.json.
+    Ingest {
+        #[arg(long, default_value_t = tledger::bench_ingest::DEFAULT_FACTS)]
+        facts: usize,
+        #[arg(long, default_value_t = tledger::bench_ingest::DEFAULT_ROUNDS)]
+        rounds: usize,
+        /// Where the report goes.
+        #[arg(long, value_name = "DIR", default_value = "./bench-results")]
+        out: PathBuf,
+        /// Keep the benchmark's database instead of dropping it.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Rebuild every read model over N bulk-loaded facts against COPY out
     /// and in of the same facts, alternating; facts/s and peak memory,
     /// written to <out>/rebuild.md and <out>/rebuild.json.
@@ -965,6 +982,22 @@ async fn bench(settings: &Settings, command: BenchCommand) -> anyhow::Result<()>
             out,
             keep,
         } => (count, rounds, concurrency, out, keep),
+        BenchCommand::Ingest {
+            facts,
+            rounds,
+            out,
+            keep,
+        } => {
+            let options = tledger::bench_ingest::IngestBench {
+                facts,
+                rounds,
+                out,
+                keep,
+            };
+            let report = tledger::bench_ingest::ingest(settings, &options).await?;
+            print!("{}", report.markdown());
+            return Ok(());
+        }
         BenchCommand::Rebuild {
             facts,
             rounds,
