@@ -247,10 +247,8 @@ impl App {
         });
         let stopped = front_stop.wait();
         front.spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await;
-            ("HTTP server", served.map_err(|e| e.to_string()))
+            crate::http::serve(listener, app, crate::http::HEADER_READ_TIMEOUT, stopped).await;
+            ("HTTP server", Ok(()))
         });
         let stopped = front_stop.wait();
         let (ingest_client, ingest_prefix, ingest_intake) =

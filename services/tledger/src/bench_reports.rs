@@ -677,7 +677,7 @@ struct Server {
     base: String,
     bearer: String,
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), std::io::Error>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -709,11 +709,15 @@ impl Server {
             .map_err(|e| BenchError::Http(format!("binding a loopback port: {e}")))?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
+            crate::http::serve(
+                listener,
+                app,
+                crate::http::HEADER_READ_TIMEOUT,
+                async move {
                     let _ = stopped.await;
-                })
-                .await
+                },
+            )
+            .await
         });
         Ok(Self {
             base: format!("http://{address}"),
@@ -725,10 +729,8 @@ impl Server {
 
     async fn stop(self) {
         let _ = self.stop.send(());
-        match self.task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => bench::progress(&format!("warning: the HTTP server stopped with: {e}")),
-            Err(e) => bench::progress(&format!("warning: the HTTP server task failed: {e}")),
+        if let Err(e) = self.task.await {
+            bench::progress(&format!("warning: the HTTP server task failed: {e}"));
         }
     }
 }

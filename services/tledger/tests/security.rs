@@ -238,3 +238,30 @@ async fn oversized_and_deeply_nested_bodies_are_refused_with_the_contracts_error
     assert_eq!(status, 200);
     assert_eq!(ledger.events().await, before);
 }
+
+#[tokio::test]
+async fn a_client_that_trickles_its_request_head_is_cut_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let ledger = support::spawn().await;
+    let address = ledger.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /v1/ledger/head HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("part of a head");
+    // Never finishes the head: the server closes the connection after its
+    // deadline (1 s here), not never.
+    let started = std::time::Instant::now();
+    let mut buffer = Vec::new();
+    let closed = tokio::time::timeout(
+        support::SUPPORT_HEADER_TIMEOUT * 10,
+        slow.read_to_end(&mut buffer),
+    )
+    .await;
+    assert!(closed.is_ok(), "the connection was still open after 10 s");
+    assert!(started.elapsed() >= support::SUPPORT_HEADER_TIMEOUT / 2);
+    // Meanwhile and afterwards, other clients are served.
+    let (status, _) = call(&ledger, "GET", "/healthz", None).await;
+    assert_eq!(status, 200);
+}

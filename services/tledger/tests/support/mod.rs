@@ -17,6 +17,9 @@ use tledger_store::{Sequencer, Store};
 use tledger_tests::TestDatabase;
 use tokio::sync::{broadcast, oneshot, Notify};
 
+/// How long the test server waits for a request head.
+pub const SUPPORT_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+
 pub struct Ledger {
     pub _db: TestDatabase,
     pub store: Store,
@@ -99,7 +102,13 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // A short head deadline: the security tests play a slow client.
+    tokio::spawn(tledger::http::serve(
+        listener,
+        app,
+        SUPPORT_HEADER_TIMEOUT,
+        std::future::pending(),
+    ));
     let ledger = Ledger {
         _db: db,
         store,
