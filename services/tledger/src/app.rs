@@ -97,12 +97,15 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         Duration::from_secs(settings.checkpoint_seconds),
     )
     .announcing(client.clone(), settings.prefix.checkpoint_subject());
-    let relay = Relay::new(store.clone(), jetstream.clone(), settings.prefix.clone());
+    let replicas = usize::try_from(settings.stream_replicas).unwrap_or(1);
+    let relay = Relay::new(store.clone(), jetstream.clone(), settings.prefix.clone())
+        .with_replicas(replicas);
     relay.ensure_stream().await?;
     let ingest = crate::ingest_stream::ensure(
         &jetstream,
         &settings.prefix,
         crate::ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        replicas,
     )
     .await?;
     let listener = TcpListener::bind(settings.http_addr)

@@ -28,7 +28,7 @@ pub const DEFAULT_SIGNING_KEY: &str = "./tledger-signing.key";
 pub const CONFIG_VAR: &str = "TLEDGER_CONFIG";
 
 /// Each setting: its key in the config file and its environment variable.
-const KEYS: [(&str, &str); 9] = [
+const KEYS: [(&str, &str); 10] = [
     ("database_url", "TLEDGER_DATABASE_URL"),
     ("nats_url", "TLEDGER_NATS_URL"),
     ("http_addr", "TLEDGER_HTTP_ADDR"),
@@ -38,6 +38,7 @@ const KEYS: [(&str, &str); 9] = [
     ("checkpoint_events", "TLEDGER_CHECKPOINT_EVENTS"),
     ("checkpoint_seconds", "TLEDGER_CHECKPOINT_SECONDS"),
     ("park_seconds", "TLEDGER_PARK_SECONDS"),
+    ("stream_replicas", "TLEDGER_STREAM_REPLICAS"),
 ];
 
 /// A checkpoint is signed after this many new events ...
@@ -91,6 +92,9 @@ pub struct Settings {
     pub checkpoint_seconds: u64,
     /// How long a parked published fact waits for its streams.
     pub park_seconds: u64,
+    /// Replicas of the streams the service creates (3 on a JetStream
+    /// cluster; 1 on a single server).
+    pub stream_replicas: u64,
 }
 
 impl Default for Settings {
@@ -105,6 +109,7 @@ impl Default for Settings {
             checkpoint_events: DEFAULT_CHECKPOINT_EVENTS,
             checkpoint_seconds: DEFAULT_CHECKPOINT_SECONDS,
             park_seconds: DEFAULT_PARK_SECONDS,
+            stream_replicas: 1,
         }
     }
 }
@@ -123,6 +128,7 @@ impl fmt::Debug for Settings {
             .field("checkpoint_events", &self.checkpoint_events)
             .field("checkpoint_seconds", &self.checkpoint_seconds)
             .field("park_seconds", &self.park_seconds)
+            .field("stream_replicas", &self.stream_replicas)
             .finish()
     }
 }
@@ -162,8 +168,8 @@ pub enum ConfigError {
     },
     #[error(
         "the config file {} has an unknown key `{key}`; the keys are database_url, nats_url, \
-         http_addr, prefix, admin_token, signing_key, checkpoint_events, checkpoint_seconds and \
-         park_seconds",
+         http_addr, prefix, admin_token, signing_key, checkpoint_events, checkpoint_seconds, \
+         park_seconds and stream_replicas",
         path.display()
     )]
     UnknownKey { path: PathBuf, key: String },
@@ -331,6 +337,7 @@ impl Settings {
             ("checkpoint_events", &mut settings.checkpoint_events),
             ("checkpoint_seconds", &mut settings.checkpoint_seconds),
             ("park_seconds", &mut settings.park_seconds),
+            ("stream_replicas", &mut settings.stream_replicas),
         ] {
             if let Some((value, origin)) = lookup(key) {
                 *slot = value
@@ -564,7 +571,7 @@ mod tests {
             error.to_string(),
             "the config file /etc/tledger.toml has an unknown key `nats_ulr`; the keys are \
              database_url, nats_url, http_addr, prefix, admin_token, signing_key, checkpoint_events, \
-             checkpoint_seconds and park_seconds"
+             checkpoint_seconds, park_seconds and stream_replicas"
         );
         let error = file("http_addr = 8080").expect_err("a number");
         assert_eq!(

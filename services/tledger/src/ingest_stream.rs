@@ -50,7 +50,11 @@ pub enum IngestStreamError {
 
 /// The ingest stream's settings (CONTRACT.md: work-queue retention, discard
 /// new when full, file storage).
-pub fn stream_config(prefix: &Prefix, duplicate_window: Duration) -> stream::Config {
+pub fn stream_config(
+    prefix: &Prefix,
+    duplicate_window: Duration,
+    replicas: usize,
+) -> stream::Config {
     stream::Config {
         name: prefix.ingest_stream(),
         description: Some(format!(
@@ -62,6 +66,7 @@ pub fn stream_config(prefix: &Prefix, duplicate_window: Duration) -> stream::Con
         retention: stream::RetentionPolicy::WorkQueue,
         discard: stream::DiscardPolicy::New,
         duplicate_window,
+        num_replicas: replicas.max(1),
         ..Default::default()
     }
 }
@@ -72,10 +77,11 @@ pub async fn ensure(
     jetstream: &jetstream::Context,
     prefix: &Prefix,
     duplicate_window: Duration,
+    replicas: usize,
 ) -> Result<IngestConsumer, IngestStreamError> {
     let name = prefix.ingest_stream();
     let stream = jetstream
-        .get_or_create_stream(stream_config(prefix, duplicate_window))
+        .get_or_create_stream(stream_config(prefix, duplicate_window, replicas))
         .await
         .map_err(|e| IngestStreamError::Stream {
             stream: name.clone(),

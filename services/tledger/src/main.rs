@@ -31,7 +31,7 @@ use tledger_events::{PublisherId, UnitId};
 struct Cli {
     /// A TOML config file (keys database_url, nats_url, http_addr, prefix,
     /// admin_token, signing_key, checkpoint_events, checkpoint_seconds,
-    /// park_seconds);
+    /// park_seconds, stream_replicas);
     /// TLEDGER_CONFIG when not given.
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,

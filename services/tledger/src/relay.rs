@@ -176,6 +176,7 @@ pub struct Relay {
     window: usize,
     idle: Duration,
     checkpoint: Mutex<Checkpoint>,
+    replicas: usize,
 }
 
 /// Where the relay believes the stream is.
@@ -201,7 +202,15 @@ impl Relay {
             window: DEFAULT_WINDOW,
             idle: DEFAULT_IDLE_INTERVAL,
             checkpoint: Mutex::new(Checkpoint::Unknown { verify_from: None }),
+            replicas: 1,
         }
+    }
+
+    /// Replicas of the stream when the relay creates it (a JetStream
+    /// cluster keeps it on that many servers).
+    pub fn with_replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas.max(1);
+        self
     }
 
     /// Events read and published per batch (at least 1).
@@ -290,6 +299,7 @@ impl Relay {
             retention: stream::RetentionPolicy::Limits,
             discard: stream::DiscardPolicy::New,
             max_age: Duration::ZERO,
+            num_replicas: self.replicas,
             ..Default::default()
         }
     }

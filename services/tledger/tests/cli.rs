@@ -377,7 +377,7 @@ async fn a_bad_setting_is_one_line_naming_it_and_exit_code_2() {
         format!(
             "error: the config file {} has an unknown key `http_adress`; the keys are \
              database_url, nats_url, http_addr, prefix, admin_token, signing_key, \
-             checkpoint_events, checkpoint_seconds and park_seconds\n",
+             checkpoint_events, checkpoint_seconds, park_seconds and stream_replicas\n",
             file.display()
         )
     );

@@ -82,7 +82,7 @@ async fn bodies_on(
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let prefix = ledger.commands.prefix().clone();
-    let consumer = ingest_stream::ensure(&jetstream, &prefix, duplicate_window)
+    let consumer = ingest_stream::ensure(&jetstream, &prefix, duplicate_window, 1)
         .await
         .expect("ingest stream");
     let intake = Intake::new(ledger.store.clone(), ledger.commands.clone(), publishers);
