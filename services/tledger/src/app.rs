@@ -29,6 +29,7 @@ use crate::http::{router, HttpState};
 use crate::relay::Relay;
 use crate::startup::{self, StartupError};
 use crate::Prefix;
+use tledger_events::checkpoint::CheckpointVerifier;
 
 /// How often the sequencer looks for commits nobody announced (another
 /// process's, a bulk import's).
@@ -62,6 +63,7 @@ pub struct App {
     wake: Arc<Notify>,
     sequenced: broadcast::Sender<Arc<Sequenced>>,
     checkpointer: Checkpointer,
+    verifier: CheckpointVerifier,
 }
 
 /// Why the service stopped with an error: each component that failed (or
@@ -83,6 +85,8 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         .map_err(|e| StartupError::ReadModels(e.to_string()))?;
     let signer =
         crate::checkpointer::load_or_create_signing_key(&settings.signing_key_path, &store).await?;
+    // The dashboard verifies the ledger with the key the service signs with.
+    let verifier = signer.verifier();
     let (client, jetstream) = startup::connect_nats(&settings.nats_url).await?;
     let checkpointer = Checkpointer::new(
         store.clone(),
@@ -127,6 +131,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         wake,
         sequenced,
         checkpointer,
+        verifier,
     })
 }
 
@@ -204,6 +209,7 @@ impl App {
             wake,
             sequenced,
             checkpointer,
+            verifier,
         } = self;
         let front_stop = Stop::new();
         let sequencer_stop = Stop::new();
@@ -217,6 +223,7 @@ impl App {
             store: store.clone(),
             metrics: metrics.clone(),
             jetstream: Some(jetstream),
+            dashboard: crate::dashboard::DashboardState::new(Some(verifier)),
         });
         let stopped = front_stop.wait();
         front.spawn(async move {

@@ -1,6 +1,7 @@
 //! The HTTP adapter (axum): commands, the ledger head, reports, audit
-//! trails, the access log, health, readiness and metrics. Thin: every
-//! command goes to [`CommandService::execute`].
+//! trails, the access log, health, readiness, metrics and the dashboard
+//! pages ([`crate::dashboard`]). Thin: every command goes to
+//! [`CommandService::execute`].
 
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub struct HttpState {
     pub metrics: PrometheusHandle,
     /// For `published_position`; `None` when NATS is not configured.
     pub jetstream: Option<async_nats::jetstream::Context>,
+    /// The dashboard's cached ledger verification.
+    pub dashboard: crate::dashboard::DashboardState,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -53,6 +56,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .merge(crate::dashboard::routes())
         // Bodies are limited in the handler, to answer with the contract's
         // error body; this only stops axum's own default (2 MiB) getting in
         // the way.
