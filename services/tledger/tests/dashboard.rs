@@ -371,9 +371,10 @@ async fn every_table_downloads_as_csv_and_as_an_excel_workbook_with_its_figures(
 
     let history = get(&ledger, "/people/o-1/history.csv", auth).await.text();
     assert!(history.starts_with(
-        "position,effective_date,type,actor,publisher,recorded_at,retracted_at_position,data\n"
+        "position,effective_date,enrollment_id,type,actor,publisher,recorded_at,retracted_at_position,data\n"
     ));
-    assert!(history.contains(",2005-01-01,official.registered.v1,admin,/commands/admin,"));
+    assert!(history.contains(",2005-01-01,,official.registered.v1,admin,/commands/admin,"));
+    assert!(history.contains(",2008-09-01,e-1,training.enrolled.v1,admin,/commands/admin,"));
 
     let unknown = get(&ledger, "/exports/salaries.csv", auth).await;
     assert_eq!(unknown.status, 404);
@@ -394,6 +395,11 @@ async fn each_view_of_a_person_s_history_is_an_access_record() {
     let html = page.text();
     assert!(html.contains("History of Nguyễn Văn A (o-1)"));
     assert!(html.contains("Registered"));
+    assert!(
+        html.contains("Nominated for training"),
+        "the person's training places too"
+    );
+    assert!(html.contains("(training place e-1)"));
     assert!(html.contains("by admin through /commands/admin"));
 
     let records: Vec<(String, String, Option<String>)> = sqlx::query_as(

@@ -19,7 +19,7 @@ use tledger_projections::reports::{AlignmentReport, StandardsReport};
 
 use super::figures::{funding, track_total, Trend, Volume};
 use super::i18n::Words;
-use crate::history::History;
+use super::timeline::Timeline;
 use crate::reports::csv_field;
 
 /// One cell.
@@ -258,13 +258,15 @@ pub fn alignment_table(report: &AlignmentReport) -> Table {
     }
 }
 
-/// A person's facts with who recorded each and any retraction.
-pub fn history_table(history: &History) -> Table {
+/// A person's timeline: each fact with who recorded it and any
+/// retraction; `enrollment_id` names the training place a fact is about.
+pub fn history_table(timeline: &Timeline) -> Table {
     Table {
         name: "history",
         columns: vec![
             "position",
             "effective_date",
+            "enrollment_id",
             "type",
             "actor",
             "publisher",
@@ -272,19 +274,22 @@ pub fn history_table(history: &History) -> Table {
             "retracted_at_position",
             "data",
         ],
-        rows: history
-            .entries
+        rows: timeline
+            .moments()
             .iter()
-            .map(|e| {
-                let f = &e.fact;
+            .map(|m| {
+                let f = &m.entry.fact;
                 vec![
                     Cell::Count(f.position),
                     Cell::Date(f.effective_date.into()),
+                    m.enrollment_id
+                        .map_or(Cell::Empty, |id| Cell::Text(id.to_owned())),
                     code("fact", &f.event_type),
                     Cell::Text(f.actor.clone()),
                     Cell::Text(f.publisher.clone()),
                     Cell::Text(format_instant(f.recorded_at)),
-                    e.retracted_by
+                    m.entry
+                        .retracted_by
                         .as_ref()
                         .map_or(Cell::Empty, |r| Cell::Count(r.position)),
                     Cell::Text(f.data.to_string()),

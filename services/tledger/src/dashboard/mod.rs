@@ -13,8 +13,9 @@
 //!   alignment lists linking each person, and the ledger's verification
 //!   status. `as_of` defaults to today in Việt Nam, `to` to `as_of`, `from`
 //!   to 1 January four years before `to`; `lang` is `en` (default) or `vi`.
-//! - `GET /people/<official_id>?…`: a person's history as a timeline with
-//!   who recorded each fact; each view is an access record.
+//! - `GET /people/<official_id>?…`: a person's timeline (their facts and
+//!   their training places') with who recorded each fact; each view is an
+//!   access record.
 //! - `GET /exports/<table>.csv|.xlsx?…` (`standards`, `trend`, `volume`,
 //!   `funding`, `alignment`) and `GET /people/<id>/history.csv|.xlsx`.
 //! - `GET /sign-in`, `POST /sign-in` (a form that keeps the token in a
@@ -32,6 +33,7 @@ pub mod figures;
 pub mod i18n;
 pub mod pages;
 pub mod session;
+pub mod timeline;
 pub mod verification;
 pub mod view;
 
@@ -57,6 +59,7 @@ use crate::history::{History, Trail};
 use crate::http::HttpState;
 use exports::Table;
 use i18n::{lang_of, Lang, Words};
+use timeline::Timeline;
 use verification::LedgerVerification;
 use view::{encode, View, ViewError};
 
@@ -341,12 +344,12 @@ async fn person(
     let page = async {
         let caller = signed_in(&state, &headers).await?;
         let view = View::parse(&pairs)?;
-        let history = readable_history(&state, &caller, &id, &uri).await?;
+        let timeline = readable_timeline(&state, &caller, &id, &uri).await?;
         Ok::<_, DashboardError>(pages::person_page(
             &Words::new(view.lang),
             &view,
             &caller,
-            &history,
+            &timeline,
         ))
     };
     match page.await {
@@ -355,15 +358,17 @@ async fn person(
     }
 }
 
-/// A person's history if the caller may read it, recorded in the access
-/// log before it is shown (as `GET /v1/officials/<id>/history` does).
-async fn readable_history(
+/// A person's timeline if the caller may read it, recorded in the access
+/// log before it is shown (as `GET /v1/officials/<id>/history` does). A
+/// unit officer sees the person's training places nominated within its
+/// subtree, as the enrollment trails of the API decide.
+async fn readable_timeline(
     state: &HttpState,
     caller: &Caller,
     id: &str,
     uri: &Uri,
-) -> Result<History, DashboardError> {
-    let history = History::load(&state.store, Trail::Official, id)
+) -> Result<Timeline, DashboardError> {
+    let person = History::load(&state.store, Trail::Official, id)
         .await?
         .ok_or_else(|| {
             Refusal::new(
@@ -371,14 +376,31 @@ async fn readable_history(
                 format!("no official {id:?} in the ledger"),
             )
         })?;
-    if let Some(root) = scope_root(caller) {
-        let hierarchy = state.commands.hierarchy(&[]).await?;
-        if !history.within_scope(&hierarchy, &root) {
+    let scope = match scope_root(caller) {
+        Some(root) => Some((state.commands.hierarchy(&[]).await?, root)),
+        None => None,
+    };
+    if let Some((hierarchy, root)) = &scope {
+        if !person.within_scope(hierarchy, root) {
             return Err(Refusal::new(
                 ErrorCode::Forbidden,
-                format!("official {id} was never within this token's scope ({root} and the units below it)"),
+                format!(
+                    "official {id} was never within this token's scope ({root} and the units below it)"
+                ),
             )
             .into());
+        }
+    }
+    let models = ReadModels::new(state.store.pool().clone());
+    let mut places = Vec::new();
+    for enrollment in models.places_of(id).await? {
+        if let Some(place) = History::load(&state.store, Trail::Enrollment, &enrollment).await? {
+            let readable = scope
+                .as_ref()
+                .is_none_or(|(hierarchy, root)| place.within_scope(hierarchy, root));
+            if readable {
+                places.push(place);
+            }
         }
     }
     let read = Read {
@@ -387,7 +409,7 @@ async fn readable_history(
         ..Read::default()
     };
     access_log::record_or_refuse(&state.store, caller, &read).await?;
-    Ok(history)
+    Ok(Timeline { person, places })
 }
 
 /// A download's file format.
@@ -504,10 +526,10 @@ async fn person_export(
             return Err(DashboardError::UnknownExport(file.clone()));
         }
         let view = View::parse(&pairs)?;
-        let history = readable_history(&state, &caller, &id, &uri).await?;
+        let timeline = readable_timeline(&state, &caller, &id, &uri).await?;
         let stem = format!("history-{}", safe_stem(&id));
         download(
-            &exports::history_table(&history),
+            &exports::history_table(&timeline),
             format,
             &Words::new(view.lang),
             &stem,

@@ -15,10 +15,10 @@ use super::charts::{trend_chart, volume_chart};
 use super::exports::{self, Cell, Table};
 use super::figures::{headline, Trend, Volume};
 use super::i18n::{code, Lang, Words};
+use super::timeline::Timeline;
 use super::verification::Snapshot;
 use super::view::{encode, View};
 use crate::access::Caller;
-use crate::history::History;
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(text: &str) -> String {
@@ -524,18 +524,9 @@ pub fn dashboard_page(d: &Dashboard<'_>) -> String {
     layout(words, &title, Some(d.caller), Some(&switch), &body)
 }
 
-/// The person's name from the latest registration fact in the trail.
-fn person_name(history: &History) -> Option<String> {
-    history
-        .entries
-        .iter()
-        .rev()
-        .filter(|e| e.retracted_by.is_none())
-        .find_map(|e| e.fact.data["full_name"].as_str().map(str::to_owned))
-}
-
-pub fn person_page(words: &Words, view: &View, caller: &Caller, history: &History) -> String {
-    let name = person_name(history).unwrap_or_else(|| history.id.clone());
+pub fn person_page(words: &Words, view: &View, caller: &Caller, timeline: &Timeline) -> String {
+    let history = &timeline.person;
+    let name = timeline.name().unwrap_or_else(|| history.id.clone());
     let heading = words.f("person.heading", &[("name", &name), ("id", &history.id)]);
     let mut body = String::with_capacity(16 * 1024);
     let path = format!("/people/{}", encode(&history.id));
@@ -552,8 +543,15 @@ pub fn person_page(words: &Words, view: &View, caller: &Caller, history: &Histor
         esc(&words.t("export.xlsx")),
         q = esc(&view.query()),
     );
-    for entry in &history.entries {
+    for moment in timeline.moments() {
+        let entry = moment.entry;
         let f = &entry.fact;
+        let about = moment.enrollment_id.map_or(String::new(), |id| {
+            format!(
+                " <span class=\"muted\">({})</span>",
+                esc(&words.f("person.place", &[("id", id)]))
+            )
+        });
         let class = if entry.retracted_by.is_some() {
             " class=\"retracted\""
         } else {
@@ -561,7 +559,7 @@ pub fn person_page(words: &Words, view: &View, caller: &Caller, history: &Histor
         };
         let _ = write!(
             body,
-            "<li{class}><strong>{}</strong> — {}<br><span class=\"muted\">{}</span><br><code>{}</code>",
+            "<li{class}><strong>{}</strong> — {}{about}<br><span class=\"muted\">{}</span><br><code>{}</code>",
             esc(&words.date(f.effective_date.into())),
             esc(&words.code("fact", &f.event_type)),
             esc(&words.f(
