@@ -11,6 +11,7 @@
 //! this test fails: a skipped browser test would look like a passed one.
 
 use std::io::{BufRead as _, BufReader};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -32,6 +33,20 @@ struct Running(Child);
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// chromedriver in a process group of its own, with the Chromium it starts
+/// (which stays in that group): the whole group is killed when the test
+/// ends, also when it panics before the session is closed (killing
+/// chromedriver alone would leave Chromium running).
+struct DriverGroup(Child);
+
+impl Drop for DriverGroup {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.0.wait();
     }
 }
@@ -91,7 +106,7 @@ fn start_demo(db: &TestDatabase, admin: &str) -> (Running, String) {
 struct Browser {
     http: reqwest::Client,
     session: String,
-    _driver: Running,
+    _driver: DriverGroup,
     _profile: tempfile::TempDir,
 }
 
@@ -104,11 +119,12 @@ impl Browser {
             );
         }
         let port = free_port();
-        let driver = Running(
+        let driver = DriverGroup(
             Command::new(CHROMEDRIVER)
                 .arg(format!("--port={port}"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
+                .process_group(0)
                 .spawn()
                 .expect("chromedriver starts"),
         );
@@ -397,4 +413,27 @@ async fn an_inspector_reads_the_demo_district_in_vietnamese_in_a_real_browser() 
     );
     browser.screenshot("3-person-timeline.png").await;
     browser.close().await;
+
+    // The first view started a full verification in the background; the
+    // page reports its result once it is in.
+    let mut verification = String::new();
+    for _ in 0..600 {
+        verification = http
+            .get(format!("{base}/?unit=dai-loc&as_of=2011-12-31"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("HTML");
+        if !verification.contains("id=\"verification\" class=\"muted\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        verification.contains("<p id=\"verification\" class=\"ok\">Verification passed at "),
+        "{verification}"
+    );
 }
