@@ -103,6 +103,63 @@ impl Hierarchy {
     }
 }
 
+impl Hierarchy {
+    /// Whether `unit` stands on its own on `date`: registered by then and
+    /// not yet dissolved into another.
+    pub fn standing_on(&self, unit: &str, date: Date) -> bool {
+        self.changes.get(unit).is_some_and(|changes| {
+            changes
+                .iter()
+                .any(|c| c.registered && c.effective_date <= date)
+                && !changes
+                    .iter()
+                    .any(|c| c.dissolved_into.is_some() && c.effective_date <= date)
+        })
+    }
+
+    /// The units standing directly under `parent` on `date` (`None`: the
+    /// top level), by id; a picker walks the tree one level at a time, so a
+    /// country of thousands of communes is never listed at once.
+    pub fn children_on(&self, parent: Option<&str>, date: Date) -> Vec<&str> {
+        let mut children: Vec<&str> = self
+            .changes
+            .keys()
+            .map(String::as_str)
+            .filter(|u| self.standing_on(u, date) && self.parent_on(u, date) == parent)
+            .collect();
+        children.sort_unstable();
+        children
+    }
+
+    /// The unit's name on `date`: the latest name given by then (a tie goes
+    /// to the later fact), else the name it was registered with.
+    pub fn name_on(&self, unit: &str, date: Date) -> Option<&str> {
+        let changes = self.changes.get(unit)?;
+        changes
+            .iter()
+            .filter(|c| c.name.is_some() && c.effective_date <= date)
+            .max_by_key(|c| (c.effective_date, c.position))
+            .or_else(|| changes.iter().find(|c| c.registered))
+            .and_then(|c| c.name.as_deref())
+    }
+
+    /// `unit` and the units above it on `date`, from the top down.
+    pub fn path_on(&self, unit: &str, date: Date) -> Vec<&str> {
+        let mut path = Vec::new();
+        let mut seen = HashSet::new();
+        let mut current = self.changes.get_key_value(unit).map(|(k, _)| k.as_str());
+        while let Some(u) = current {
+            if !seen.insert(u) {
+                break;
+            }
+            path.push(u);
+            current = self.parent_on(u, date);
+        }
+        path.reverse();
+        path
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +219,42 @@ mod tests {
         );
         assert!(h.within("c2", "p", date("2026-01-01")));
         assert!(!h.contains("nowhere"));
+    }
+
+    #[test]
+    fn a_picker_walks_one_level_at_a_time_with_names_on_the_date() {
+        let mut renamed = registered("c1", None, 5);
+        renamed.registered = false;
+        renamed.parent_id = None;
+        renamed.name = Some("C one".into());
+        renamed.effective_date = date("2012-01-01");
+        let mut dissolved = registered("c2", None, 6);
+        dissolved.registered = false;
+        dissolved.parent_id = None;
+        dissolved.name = None;
+        dissolved.dissolved_into = Some("c1".into());
+        dissolved.effective_date = date("2025-07-01");
+        let h = Hierarchy::new(vec![
+            registered("p", None, 1),
+            registered("d1", Some("p"), 2),
+            registered("c1", Some("d1"), 3),
+            registered("c2", Some("d1"), 4),
+            renamed,
+            dissolved,
+        ]);
+        assert_eq!(h.children_on(None, date("2011-12-31")), vec!["p"]);
+        assert_eq!(
+            h.children_on(Some("d1"), date("2011-12-31")),
+            vec!["c1", "c2"]
+        );
+        assert_eq!(h.children_on(Some("d1"), date("2026-01-01")), vec!["c1"]);
+        assert_eq!(
+            h.children_on(Some("d1"), date("1990-01-01")),
+            Vec::<&str>::new()
+        );
+        assert_eq!(h.name_on("c1", date("2011-12-31")), Some("c1"));
+        assert_eq!(h.name_on("c1", date("2012-01-01")), Some("C one"));
+        assert_eq!(h.path_on("c1", date("2011-12-31")), vec!["p", "d1", "c1"]);
+        assert_eq!(h.path_on("nowhere", date("2011-12-31")), Vec::<&str>::new());
     }
 }

@@ -477,6 +477,18 @@ impl ReadModels {
             })
     }
 
+    /// The training places ever nominated for `official_id` (retracted ones
+    /// too: their trails say so), by enrollment id.
+    pub async fn places_of(&self, official_id: &str) -> Result<Vec<String>, ReportError> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT enrollment_id FROM rm.places WHERE official_id = $1 ORDER BY enrollment_id",
+        )
+        .bind(official_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading a person's training places"))
+    }
+
     /// The unit hierarchy as known at `cut`.
     pub async fn hierarchy(&self, cut: u64) -> Result<Hierarchy, ReportError> {
         let rows = sqlx::query(&format!(

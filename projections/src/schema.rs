@@ -114,6 +114,8 @@ CREATE TABLE IF NOT EXISTS {s}.places (
 );
 CREATE INDEX IF NOT EXISTS places_by_enrollment ON {s}.places (enrollment_id);
 CREATE INDEX IF NOT EXISTS places_by_unit ON {s}.places (nominating_unit_id);
+-- A person's training places, for their timeline.
+CREATE INDEX IF NOT EXISTS places_by_official ON {s}.places (official_id);
 CREATE TABLE IF NOT EXISTS {s}.place_steps (
     event_id       uuid   PRIMARY KEY,
     position       bigint NOT NULL,

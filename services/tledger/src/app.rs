@@ -32,6 +32,7 @@ use crate::publishers::Publishers;
 use crate::relay::Relay;
 use crate::startup::{self, StartupError};
 use crate::Prefix;
+use tledger_events::checkpoint::CheckpointVerifier;
 
 /// How often the sequencer looks for commits nobody announced (another
 /// process's, a bulk import's).
@@ -68,6 +69,7 @@ pub struct App {
     intake: Intake,
     ingest: IngestConsumer,
     park_for: Duration,
+    verifier: CheckpointVerifier,
 }
 
 /// Why the service stopped with an error: each component that failed (or
@@ -89,6 +91,8 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         .map_err(|e| StartupError::ReadModels(e.to_string()))?;
     let signer =
         crate::checkpointer::load_or_create_signing_key(&settings.signing_key_path, &store).await?;
+    // The dashboard verifies the ledger with the key the service signs with.
+    let verifier = signer.verifier();
     let (client, jetstream) = startup::connect_nats(&settings.nats_url).await?;
     let checkpointer = Checkpointer::new(
         store.clone(),
@@ -150,6 +154,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         intake,
         ingest,
         park_for: Duration::from_secs(settings.park_seconds),
+        verifier,
     })
 }
 
@@ -234,6 +239,7 @@ impl App {
             intake,
             ingest,
             park_for,
+            verifier,
         } = self;
         let front_stop = Stop::new();
         let sequencer_stop = Stop::new();
@@ -247,6 +253,7 @@ impl App {
             store: store.clone(),
             metrics: metrics.clone(),
             jetstream: Some(jetstream),
+            dashboard: crate::dashboard::DashboardState::new(Some(verifier)),
         });
         let stopped = front_stop.wait();
         front.spawn(async move {

@@ -700,6 +700,7 @@ impl Server {
             store: store.clone(),
             metrics: crate::telemetry::metrics(),
             jetstream: None,
+            dashboard: crate::dashboard::DashboardState::new(None),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await

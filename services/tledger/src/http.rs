@@ -1,5 +1,6 @@
 //! The HTTP adapter (axum): commands, the ledger head, reports, audit
-//! trails, the access log, receipts and the quarantine, health, readiness and metrics. Thin: every
+//! trails, the access log, receipts and the quarantine, health, readiness,
+//! metrics and the dashboard pages ([`crate::dashboard`]). Thin: every
 //! command goes to [`CommandService::execute`].
 
 use std::time::Duration;
@@ -76,6 +77,8 @@ pub struct HttpState {
     pub metrics: PrometheusHandle,
     /// For `published_position`; `None` when NATS is not configured.
     pub jetstream: Option<async_nats::jetstream::Context>,
+    /// The dashboard's cached ledger verification.
+    pub dashboard: crate::dashboard::DashboardState,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -102,6 +105,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .merge(crate::dashboard::routes())
         // Bodies are limited in the handler, to answer with the contract's
         // error body; this only stops axum's own default (2 MiB) getting in
         // the way.

@@ -14,6 +14,7 @@ pub mod bench_reports;
 pub mod checkpointer;
 pub mod commands;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod export;
 pub mod history;

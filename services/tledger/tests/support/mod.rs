@@ -97,6 +97,7 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
         store: store.clone(),
         metrics,
         jetstream: None,
+        dashboard: tledger::dashboard::DashboardState::new(None),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -1,0 +1,427 @@
+//! The dashboard's pages over HTTP, without a browser: sign-in and the
+//! session cookie, roles and scope, the language switch, the CSV and Excel
+//! downloads, and the access record of a person's history.
+
+mod support;
+
+use std::io::Read as _;
+
+use serde_json::json;
+use support::{nomination, Ledger};
+use tledger::access::Role;
+use tledger::dashboard::view::encode;
+
+const VIEW: &str = "unit=dai-loc&as_of=2011-12-31";
+
+/// A ledger with Quảng Nam, Đại Lộc (one commune), Điện Bàn, one person
+/// and one training place enrolled in 2008, funded by the district.
+async fn ledger() -> Ledger {
+    let ledger = support::spawn().await;
+    ledger.seed().await;
+    for (name, body) in [
+        ("nominate", nomination("e-1", "2008-08-01")),
+        (
+            "enroll",
+            json!({"enrollment_id": "e-1", "effective_date": "2008-09-01"}),
+        ),
+    ] {
+        let (status, answer) = ledger.post(name, &body).await;
+        assert_eq!(status, 201, "{name}: {answer}");
+    }
+    ledger.projected().await;
+    ledger
+}
+
+/// A client that shows redirects instead of following them.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+impl Page {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+async fn get(ledger: &Ledger, path: &str, auth: Option<(&str, &str)>) -> Page {
+    let mut request = client().get(format!("{}{path}", ledger.base));
+    if let Some((name, value)) = auth {
+        request = request.header(name, value);
+    }
+    page(request.send().await.expect("HTTP")).await
+}
+
+async fn page(response: reqwest::Response) -> Page {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    Page {
+        status: response.status().as_u16(),
+        location: header("location"),
+        set_cookie: header("set-cookie"),
+        content_type: header("content-type").unwrap_or_default(),
+        body: response.bytes().await.expect("body").to_vec(),
+    }
+}
+
+/// An HTML form's body (`application/x-www-form-urlencoded`).
+fn form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+#[tokio::test]
+async fn it_should_send_a_page_without_a_valid_token_to_the_sign_in_form() {
+    let ledger = ledger().await;
+    let page = get(&ledger, &format!("/?{VIEW}&lang=vi"), None).await;
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in?lang=vi&next=%2F%3Funit%3Ddai-loc%26as_of%3D2011-12-31%26lang%3Dvi")
+    );
+    let export = get(&ledger, "/exports/standards.csv", None).await;
+    assert_eq!(export.status, 303);
+    let revoked = get(
+        &ledger,
+        "/people/o-1",
+        Some(("cookie", "tledger_session=tl_not_a_token")),
+    )
+    .await;
+    assert_eq!(revoked.status, 303);
+    let form = get(&ledger, "/sign-in?lang=vi&next=%2Fpeople%2Fo-1", None).await;
+    assert_eq!(form.status, 200);
+    assert!(form.text().contains("name=\"next\" value=\"/people/o-1\""));
+    assert!(form.text().contains("Mã truy cập"));
+}
+
+#[tokio::test]
+async fn an_inspector_signs_in_with_the_form_and_reads_the_district_s_figures() {
+    let ledger = ledger().await;
+    let inspector = ledger.token(Role::Inspector, None).await;
+
+    let refused = page(
+        client()
+            .post(format!("{}/sign-in", ledger.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("token", "tl_wrong"),
+                ("next", "/"),
+                ("lang", "en"),
+            ]))
+            .send()
+            .await
+            .expect("HTTP"),
+    )
+    .await;
+    assert_eq!(refused.status, 401);
+    assert!(refused.text().contains("id=\"sign-in-refused\""));
+    assert!(refused.set_cookie.is_none());
+
+    let signed_in = page(
+        client()
+            .post(format!("{}/sign-in", ledger.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("token", inspector.as_str()),
+                ("next", &format!("/?{VIEW}")),
+                ("lang", "en"),
+            ]))
+            .send()
+            .await
+            .expect("HTTP"),
+    )
+    .await;
+    assert_eq!(signed_in.status, 303);
+    assert_eq!(
+        signed_in.location.as_deref(),
+        Some("/?unit=dai-loc&as_of=2011-12-31")
+    );
+    let cookie = signed_in.set_cookie.expect("a session cookie");
+    assert_eq!(
+        cookie,
+        format!("tledger_session={inspector}; HttpOnly; Secure; SameSite=Strict; Path=/")
+    );
+
+    let session = format!("tledger_session={inspector}");
+    let page = get(&ledger, &format!("/?{VIEW}"), Some(("cookie", &session))).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.content_type.starts_with("text/html"));
+    let html = page.text();
+    assert!(
+        html.contains("<span class=\"big\" id=\"meets-all-rate\">0.00%</span>"),
+        "{html}"
+    );
+    assert!(html.contains("meet all three standards (0 / 1)"));
+    assert!(html.contains("<span class=\"big\" id=\"volume-total\">1</span>"));
+    assert!(html.contains("<td class=\"n\">4,500,000</td>"));
+    assert!(html.contains("<td>2008</td><td>Professional</td><td class=\"n\">1</td>"));
+    assert!(
+        html.contains("data-unit=\"dai-loc-dai-an\""),
+        "the communes below"
+    );
+    assert!(html.contains("Signed in as inspector-token (inspector)"));
+    // An inspector reads: the page offers no command.
+    assert!(!html.contains("/v1/commands"));
+
+    let out = page_after_sign_out(&ledger).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.location.as_deref(), Some("/sign-in?lang=en"));
+    assert!(out.set_cookie.expect("cleared").contains("Max-Age=0"));
+}
+
+async fn page_after_sign_out(ledger: &Ledger) -> Page {
+    page(
+        client()
+            .post(format!("{}/sign-out", ledger.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("lang", "en")]))
+            .send()
+            .await
+            .expect("HTTP"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_unit_officer_sees_its_own_subtree_and_a_403_page_outside_it() {
+    let ledger = ledger().await;
+    let dien_ban = ledger.token(Role::UnitOfficer, Some("dien-ban")).await;
+    let auth = bearer(&dien_ban);
+
+    let outside = get(
+        &ledger,
+        &format!("/?{VIEW}"),
+        Some(("authorization", &auth)),
+    )
+    .await;
+    assert_eq!(outside.status, 403);
+    assert!(outside.text().contains("Not allowed"));
+    assert!(outside
+        .text()
+        .contains("outside this token&#39;s scope (dien-ban)"));
+    let person = get(&ledger, "/people/o-1", Some(("authorization", &auth))).await;
+    assert_eq!(person.status, 403);
+    let export = get(
+        &ledger,
+        &format!("/exports/alignment.csv?{VIEW}"),
+        Some(("authorization", &auth)),
+    )
+    .await;
+    assert_eq!(export.status, 403);
+
+    // Without a unit the officer starts at its own, and cannot go above it.
+    let own = get(
+        &ledger,
+        "/?as_of=2011-12-31",
+        Some(("authorization", &auth)),
+    )
+    .await;
+    assert_eq!(own.status, 200);
+    let html = own.text();
+    assert!(
+        html.contains("<li class=\"current\"><a data-unit=\"dien-ban\""),
+        "{html}"
+    );
+    assert!(!html.contains("data-unit=\"quang-nam\""));
+    assert!(!html.contains("Whole country"));
+
+    let dai_loc = ledger.token(Role::UnitOfficer, Some("dai-loc")).await;
+    let inside = get(
+        &ledger,
+        "/people/o-1",
+        Some(("authorization", &bearer(&dai_loc))),
+    )
+    .await;
+    assert_eq!(inside.status, 200);
+
+    let publisher = ledger.token(Role::Publisher, None).await;
+    let refused = get(&ledger, "/", Some(("authorization", &bearer(&publisher)))).await;
+    assert_eq!(refused.status, 403);
+}
+
+#[tokio::test]
+async fn the_language_switch_gives_vietnamese_words_numbers_and_dates() {
+    let ledger = ledger().await;
+    let admin = bearer(&ledger.admin);
+    let en = get(
+        &ledger,
+        &format!("/?{VIEW}"),
+        Some(("authorization", &admin)),
+    )
+    .await;
+    let html = en.text();
+    assert!(html.contains("<html lang=\"en\">"));
+    let switch = "id=\"switch-language\" href=\"/?unit=dai-loc&amp;as_of=2011-12-31&amp;from=2007-01-01&amp;to=2011-12-31&amp;lang=vi\"";
+    assert!(html.contains(switch), "{html}");
+
+    let vi = get(
+        &ledger,
+        "/?unit=dai-loc&as_of=2011-12-31&from=2007-01-01&to=2011-12-31&lang=vi",
+        Some(("authorization", &admin)),
+    )
+    .await;
+    assert_eq!(vi.status, 200);
+    let html = vi.text();
+    assert!(html.contains("<html lang=\"vi\">"));
+    assert!(html.contains("Đạt chuẩn tính đến 31/12/2011"));
+    assert!(html.contains(
+        "<td>Đạt chuẩn cả ba tiêu chuẩn</td><td class=\"n\">0 / 1</td><td class=\"n\">0,00%</td>"
+    ));
+    assert!(html.contains("<td>Huyện</td><td class=\"n\">4.500.000</td>"));
+    assert!(html.contains("Lượt đào tạo, bồi dưỡng 01/01/2007 – 31/12/2011"));
+    assert!(!html.contains("Meet all three standards"));
+    // The links keep the language.
+    assert!(html.contains("/exports/standards.csv?unit=dai-loc&amp;as_of=2011-12-31&amp;from=2007-01-01&amp;to=2011-12-31&amp;lang=vi"));
+}
+
+#[tokio::test]
+async fn every_table_downloads_as_csv_and_as_an_excel_workbook_with_its_figures() {
+    let ledger = ledger().await;
+    let admin = bearer(&ledger.admin);
+    let auth = Some(("authorization", admin.as_str()));
+
+    let standards = get(&ledger, &format!("/exports/standards.csv?{VIEW}"), auth).await;
+    assert_eq!(standards.status, 200);
+    assert_eq!(standards.content_type, "text/csv; charset=utf-8");
+    assert_eq!(
+        standards.text(),
+        "figure,count,of,rate\nmeets_all_standards,0,1,0.0\nprofessional_college_plus,0,1,0.0\n\
+         key_leaders_college_plus,0,1,0.0\npolitical_theory_intermediate_plus,0,1,0.0\n"
+    );
+    let volume = get(&ledger, &format!("/exports/volume.csv?{VIEW}"), auth)
+        .await
+        .text();
+    assert!(volume.starts_with("year,track,count\n"));
+    assert!(volume.contains("\n2008,professional,1\n"));
+    assert!(volume.contains("\n2009,professional,0\n"));
+    let funding = get(&ledger, &format!("/exports/funding.csv?{VIEW}"), auth)
+        .await
+        .text();
+    assert_eq!(
+        funding,
+        "source,amount_vnd\nprovince,0\ndistrict,4500000\nagency,0\nself,0\nother,0\n"
+    );
+    let trend = get(&ledger, &format!("/exports/trend.csv?{VIEW}"), auth)
+        .await
+        .text();
+    assert!(trend.contains("\n2006-12-31,0,1,0.0\n"), "{trend}");
+    assert!(trend.contains("\n2011-12-31,0,1,0.0\n"));
+    let alignment = get(&ledger, &format!("/exports/alignment.csv?{VIEW}"), auth)
+        .await
+        .text();
+    assert_eq!(
+        alignment,
+        "list,enrollment_id,official_id,post,program_specialty,planned_specialty,specialty,reason\n\
+         training_outside_plan,e-1,o-1,,public_admin,,,not_in_plan\n"
+    );
+
+    let workbook = get(
+        &ledger,
+        &format!("/exports/funding.xlsx?{VIEW}&lang=vi"),
+        auth,
+    )
+    .await;
+    assert_eq!(workbook.status, 200);
+    assert_eq!(
+        workbook.content_type,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(workbook.body)).expect("an xlsx is a zip");
+    let mut sheet = String::new();
+    archive
+        .by_name("xl/worksheets/sheet1.xml")
+        .expect("the sheet")
+        .read_to_string(&mut sheet)
+        .expect("XML");
+    assert!(sheet.contains("<v>4500000</v>"), "{sheet}");
+    let mut strings = String::new();
+    archive
+        .by_name("xl/sharedStrings.xml")
+        .expect("the strings")
+        .read_to_string(&mut strings)
+        .expect("XML");
+    assert!(
+        strings.contains("Số tiền (đồng)"),
+        "the labels in the page's language"
+    );
+    assert!(strings.contains("Huyện"));
+
+    let history = get(&ledger, "/people/o-1/history.csv", auth).await.text();
+    assert!(history.starts_with(
+        "position,effective_date,enrollment_id,type,actor,publisher,recorded_at,retracted_at_position,data\n"
+    ));
+    assert!(history.contains(",2005-01-01,,official.registered.v1,admin,/commands/admin,"));
+    assert!(history.contains(",2008-09-01,e-1,training.enrolled.v1,admin,/commands/admin,"));
+
+    let unknown = get(&ledger, "/exports/salaries.csv", auth).await;
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test]
+async fn each_view_of_a_person_s_history_is_an_access_record() {
+    let ledger = ledger().await;
+    let inspector = ledger.token(Role::Inspector, None).await;
+    let path = "/people/o-1?unit=dai-loc&as_of=2011-12-31&lang=en";
+    let page = get(
+        &ledger,
+        path,
+        Some(("cookie", &format!("tledger_session={inspector}"))),
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(html.contains("History of Nguyễn Văn A (o-1)"));
+    assert!(html.contains("Registered"));
+    assert!(
+        html.contains("Nominated for training"),
+        "the person's training places too"
+    );
+    assert!(html.contains("(training place e-1)"));
+    assert!(html.contains("by admin through /commands/admin"));
+
+    let records: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT role, path, official_id FROM access_log WHERE official_id IS NOT NULL ORDER BY access_id",
+    )
+    .fetch_all(ledger.store.pool())
+    .await
+    .expect("access log");
+    assert_eq!(
+        records,
+        vec![(
+            "inspector".to_owned(),
+            path.to_owned(),
+            Some("o-1".to_owned())
+        )]
+    );
+
+    let missing = get(
+        &ledger,
+        "/people/o-404",
+        Some(("authorization", &bearer(&inspector))),
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+}
