@@ -136,6 +136,9 @@ enum Fault {
     /// On a three-node JetStream cluster with R3 streams: the node leading
     /// the ledger's stream is killed, then started again.
     KillStreamLeader,
+    /// `<PREFIX>_EVENTS` reaches its message limit (discard new): commands
+    /// go on, publishing waits; then the limit is raised.
+    FillEventsStream,
 }
 
 /// The NATS the service talks to: one server, or a cluster of three.
@@ -359,6 +362,36 @@ async fn under_load(fault: Fault) {
             tokio::time::sleep(Duration::from_secs(2)).await;
             nats.servers[0].start_again().await;
         }
+        Fault::FillEventsStream => {
+            let js = async_nats::jetstream::new(nats.connect().await);
+            let name = format!("{}_EVENTS", prefix.to_uppercase());
+            let mut stream = js.get_stream(&name).await.expect("events stream");
+            let mut config = stream.info().await.expect("info").config.clone();
+            let full_at = stream.info().await.expect("info").state.messages + 5;
+            config.max_messages = full_at as i64;
+            js.update_stream(config.clone())
+                .await
+                .expect("limit the stream");
+            // Commands go on while the stream is full.
+            let before = answered.load(Ordering::SeqCst);
+            let deadline = tokio::time::Instant::now() + LIMIT;
+            while answered.load(Ordering::SeqCst) < before + 10 {
+                assert!(tokio::time::Instant::now() < deadline, "commands stopped");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let state = stream.info().await.expect("info").state.clone();
+            assert_eq!(state.messages, full_at, "the full stream took no more");
+            let head: i64 = sqlx::query_scalar("SELECT position FROM ledger_head")
+                .fetch_one(store.pool())
+                .await
+                .expect("head");
+            assert!(
+                head as u64 > full_at,
+                "the ledger went on past the full stream"
+            );
+            config.max_messages = -1;
+            js.update_stream(config).await.expect("raise the limit");
+        }
         Fault::KillStreamLeader => {
             let js = async_nats::jetstream::new(nats.connect().await);
             let mut stream = js
@@ -543,4 +576,9 @@ async fn a_postgresql_restart_mid_load_loses_and_doubles_nothing() {
 #[tokio::test]
 async fn the_stream_leader_of_a_jetstream_cluster_killed_mid_load_loses_and_doubles_nothing() {
     under_load(Fault::KillStreamLeader).await;
+}
+
+#[tokio::test]
+async fn a_full_events_stream_holds_publishing_back_and_loses_nothing() {
+    under_load(Fault::FillEventsStream).await;
 }
