@@ -1012,6 +1012,14 @@ fn parse_df(text: &str) -> Result<(String, u64), BenchError> {
     Ok((mount, available.saturating_mul(1024)))
 }
 
+/// A loopback port free right now (for a service the benchmark starts).
+pub(crate) fn free_loopback_port() -> Result<u16, BenchError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| BenchError::Http(format!("finding a free loopback port: {e}")))
+}
+
 /// `bench` and 8 random hex digits.
 pub(crate) fn random_prefix() -> Result<Prefix, BenchError> {
     let suffix = hex::encode(Uuid::new_v4().as_bytes().get(..4).unwrap_or_default());

@@ -9,6 +9,7 @@ pub mod app;
 pub mod bench;
 pub mod bench_ingest;
 pub mod bench_ledger;
+pub mod bench_load;
 pub mod bench_rebuild;
 pub mod bench_reports;
 pub mod checkpointer;

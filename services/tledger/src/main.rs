@@ -274,6 +274,25 @@ enum BenchCommand {
         #[arg(long)]
         keep: bool,
     },
+    /// A sustained mixed load (commands, published facts, reports) on a
+    /// `tledger serve` of its own: throughput, p99 and the service's RSS
+    /// every minute; written to <out>/load.md and <out>/load.json.
+    Load {
+        #[arg(long, default_value_t = tledger::bench_load::DEFAULT_MINUTES)]
+        minutes: u64,
+        #[arg(long, default_value_t = 8)]
+        command_clients: usize,
+        #[arg(long, default_value_t = 4)]
+        publishers: usize,
+        #[arg(long, default_value_t = 2)]
+        report_clients: usize,
+        /// Where the report goes.
+        #[arg(long, value_name = "DIR", default_value = "./bench-results")]
+        out: PathBuf,
+        /// Keep the benchmark's database instead of dropping it.
+        #[arg(long)]
+        keep: bool,
+    },
     /// N published facts (a quarter each of official.registered,
     /// training.nominated, training.enrolled, training.completed) from NATS
     /// to their receipts, and tledger import of as many, against PostgreSQL
@@ -982,6 +1001,26 @@ async fn bench(settings: &Settings, command: BenchCommand) -> anyhow::Result<()>
             out,
             keep,
         } => (count, rounds, concurrency, out, keep),
+        BenchCommand::Load {
+            minutes,
+            command_clients,
+            publishers,
+            report_clients,
+            out,
+            keep,
+        } => {
+            let options = tledger::bench_load::LoadBench {
+                minutes,
+                command_clients,
+                publishers,
+                report_clients,
+                out,
+                keep,
+            };
+            let report = tledger::bench_load::load(settings, &options).await?;
+            print!("{}", report.markdown());
+            return Ok(());
+        }
         BenchCommand::Ingest {
             facts,
             rounds,
