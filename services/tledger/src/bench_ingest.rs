@@ -84,6 +84,33 @@ impl IngestReport {
             .min(self.med(|r| r.jetstream_baseline_per_s))
     }
 
+    /// The figures for `tledger bench all`'s table.
+    pub fn summary(&self) -> Vec<crate::bench_all::SummaryRow> {
+        let slower = self.slower_baseline();
+        let ratio = |x: f64| (slower > 0.0).then(|| x / slower);
+        [
+            (
+                "published → receipt, facts/s (baseline: the slower of PostgreSQL and JetStream)",
+                self.med(|r| r.ingest_per_s),
+            ),
+            (
+                "tledger import, facts/s (same baseline)",
+                self.med(|r| r.import_per_s),
+            ),
+        ]
+        .into_iter()
+        .map(|(figure, value)| crate::bench_all::SummaryRow {
+            benchmark: "ingest",
+            figure: figure.into(),
+            value: Some(value),
+            baseline: Some(slower),
+            ratio: ratio(value),
+            target: Some(format!("ratio ≥ {TARGET_RATIO}")),
+            met: Some(ratio(value).is_some_and(|r| r >= TARGET_RATIO)),
+        })
+        .collect()
+    }
+
     pub fn markdown(&self) -> String {
         let slower = self.slower_baseline();
         let ratio = |x: f64| if slower > 0.0 { x / slower } else { 0.0 };

@@ -73,6 +73,40 @@ impl LoadReport {
         self.minutes.len() >= 3 && self.rss_ratio > 0.0 && self.rss_ratio <= RSS_RATIO_TARGET
     }
 
+    /// The figures for `tledger bench all`'s table.
+    pub fn summary(&self) -> Vec<crate::bench_all::SummaryRow> {
+        use crate::bench_all::SummaryRow;
+        let last = self.minutes.last().cloned().unwrap_or_default();
+        let mut rows = vec![SummaryRow {
+            benchmark: "load",
+            figure: format!(
+                "service RSS at the end ÷ at minute {} ({} minutes)",
+                self.rss_reference_minute,
+                self.minutes.len()
+            ),
+            value: Some(self.rss_ratio),
+            target: Some(format!("≤ {RSS_RATIO_TARGET}")),
+            met: Some(self.met()),
+            ..SummaryRow::default()
+        }];
+        for (figure, value) in [
+            ("commands/s, last minute", last.commands_per_s),
+            ("command p99 ms, last minute", last.commands.p99_ms),
+            ("published facts/s, last minute", last.facts_per_s),
+            ("published → receipt p99 ms, last minute", last.facts.p99_ms),
+            ("reports/s, last minute", last.reports_per_s),
+            ("report p99 ms, last minute", last.reports.p99_ms),
+        ] {
+            rows.push(SummaryRow {
+                benchmark: "load",
+                figure: figure.into(),
+                value: Some(value),
+                ..SummaryRow::default()
+            });
+        }
+        rows
+    }
+
     pub fn markdown(&self) -> String {
         let mut md = String::from("# tledger bench load\n\n");
         let _ = writeln!(

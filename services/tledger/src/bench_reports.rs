@@ -176,7 +176,7 @@ pub enum Report {
 }
 
 impl Report {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Report::Standards => "standards",
             Report::TrainingVolume => "training-volume",

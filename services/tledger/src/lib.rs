@@ -7,6 +7,7 @@ pub mod access;
 pub mod access_log;
 pub mod app;
 pub mod bench;
+pub mod bench_all;
 pub mod bench_ingest;
 pub mod bench_ledger;
 pub mod bench_load;

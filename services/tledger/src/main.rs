@@ -274,6 +274,16 @@ enum BenchCommand {
         #[arg(long)]
         keep: bool,
     },
+    /// Every benchmark in one run, and one table of each figure with its
+    /// same-run baseline and the ratio: <out>/all.md and <out>/all.json.
+    All {
+        /// Small sizes: a smoke run of minutes, not the issues' figures.
+        #[arg(long)]
+        quick: bool,
+        /// Where the reports go.
+        #[arg(long, value_name = "DIR", default_value = "./bench-results")]
+        out: PathBuf,
+    },
     /// A sustained mixed load (commands, published facts, reports) on a
     /// `tledger serve` of its own: throughput, p99 and the service's RSS
     /// every minute; written to <out>/load.md and <out>/load.json.
@@ -1001,6 +1011,13 @@ async fn bench(settings: &Settings, command: BenchCommand) -> anyhow::Result<()>
             out,
             keep,
         } => (count, rounds, concurrency, out, keep),
+        BenchCommand::All { quick, out } => {
+            let report =
+                tledger::bench_all::all(settings, &tledger::bench_all::AllBench { quick, out })
+                    .await?;
+            print!("{}", report.markdown());
+            return Ok(());
+        }
         BenchCommand::Load {
             minutes,
             command_clients,
