@@ -74,10 +74,14 @@ async fn the_python_publisher_gets_the_contracts_receipts_and_the_ledger_holds_e
     });
     let jetstream = async_nats::jetstream::new(client.clone());
     let prefix = ledger.commands.prefix().clone();
-    let consumer =
-        ingest_stream::ensure(&jetstream, &prefix, ingest_stream::DEFAULT_DUPLICATE_WINDOW)
-            .await
-            .expect("ingest stream");
+    let consumer = ingest_stream::ensure(
+        &jetstream,
+        &prefix,
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        1,
+    )
+    .await
+    .expect("ingest stream");
     let intake = Intake::new(ledger.store.clone(), ledger.commands.clone(), publishers);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut serve_stopped = stopped.clone();
