@@ -77,36 +77,9 @@ async fn bodies_on(
         })
         .await
         .expect("publisher");
-    // The service's own way in (a URL's user:password@ is its login).
-    let (client, jetstream) = tledger::startup::connect_nats(nats_url)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (intake, client, jetstream, stop) =
+        support::serve_ingest(&ledger, nats_url, publishers, duplicate_window, park_for).await;
     let prefix = ledger.commands.prefix().clone();
-    let consumer = ingest_stream::ensure(&jetstream, &prefix, duplicate_window, 1)
-        .await
-        .expect("ingest stream");
-    let intake = Intake::new(ledger.store.clone(), ledger.commands.clone(), publishers);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut serve_stopped = stopped.clone();
-    tokio::spawn(ingest_stream::serve(
-        client.clone(),
-        consumer,
-        prefix.clone(),
-        intake.clone(),
-        async move {
-            let _ = serve_stopped.changed().await;
-        },
-    ));
-    let mut parked_stopped = stopped;
-    tokio::spawn(ingest_stream::tend_parked(
-        client.clone(),
-        prefix.clone(),
-        intake.clone(),
-        park_for,
-        async move {
-            let _ = parked_stopped.changed().await;
-        },
-    ));
     Bodies {
         ledger,
         client,

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
-use tledger::ingest::Intake;
 use tledger::ingest_stream;
 use tledger::publishers::{NewPublisher, Publishers};
 
@@ -69,41 +68,15 @@ async fn the_python_publisher_gets_the_contracts_receipts_and_the_ledger_holds_e
         })
         .await
         .expect("publisher");
-    let client = async_nats::connect(NATS_URL).await.unwrap_or_else(|e| {
-        panic!("NATS is not reachable at {NATS_URL} ({e}): start nats-server -js")
-    });
-    let jetstream = async_nats::jetstream::new(client.clone());
-    let prefix = ledger.commands.prefix().clone();
-    let consumer = ingest_stream::ensure(
-        &jetstream,
-        &prefix,
+    let (_intake, _client, jetstream, stop) = support::serve_ingest(
+        &ledger,
+        NATS_URL,
+        publishers,
         ingest_stream::DEFAULT_DUPLICATE_WINDOW,
-        1,
-    )
-    .await
-    .expect("ingest stream");
-    let intake = Intake::new(ledger.store.clone(), ledger.commands.clone(), publishers);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut serve_stopped = stopped.clone();
-    tokio::spawn(ingest_stream::serve(
-        client.clone(),
-        consumer,
-        prefix.clone(),
-        intake.clone(),
-        async move {
-            let _ = serve_stopped.changed().await;
-        },
-    ));
-    let mut parked_stopped = stopped;
-    tokio::spawn(ingest_stream::tend_parked(
-        client.clone(),
-        prefix.clone(),
-        intake,
         Duration::from_secs(3600),
-        async move {
-            let _ = parked_stopped.changed().await;
-        },
-    ));
+    )
+    .await;
+    let prefix = ledger.commands.prefix().clone();
 
     let publish = || {
         let run = tokio::process::Command::new(&python)

@@ -278,3 +278,53 @@ pub fn nomination(enrollment: &str, date: &str) -> Value {
         "decision_no": "45/QĐ-UBND", "effective_date": date
     })
 }
+
+/// The ingest side of the service for `ledger`: the ingest stream and its
+/// consumer on `nats_url` (the service's own way in: a URL's
+/// `user:password@` is its login), and the parked-fact loop. Both stop when
+/// the returned sender is dropped.
+pub async fn serve_ingest(
+    ledger: &Ledger,
+    nats_url: &str,
+    publishers: tledger::publishers::Publishers,
+    duplicate_window: Duration,
+    park_for: Duration,
+) -> (
+    tledger::ingest::Intake,
+    async_nats::Client,
+    async_nats::jetstream::Context,
+    tokio::sync::watch::Sender<bool>,
+) {
+    use tledger::ingest_stream;
+    let (client, jetstream) = tledger::startup::connect_nats(nats_url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let prefix = ledger.commands.prefix().clone();
+    let consumer = ingest_stream::ensure(&jetstream, &prefix, duplicate_window, 1)
+        .await
+        .expect("ingest stream");
+    let intake =
+        tledger::ingest::Intake::new(ledger.store.clone(), ledger.commands.clone(), publishers);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut serve_stopped = stopped.clone();
+    tokio::spawn(ingest_stream::serve(
+        client.clone(),
+        consumer,
+        prefix.clone(),
+        intake.clone(),
+        async move {
+            let _ = serve_stopped.changed().await;
+        },
+    ));
+    let mut parked_stopped = stopped;
+    tokio::spawn(ingest_stream::tend_parked(
+        client.clone(),
+        prefix,
+        intake.clone(),
+        park_for,
+        async move {
+            let _ = parked_stopped.changed().await;
+        },
+    ));
+    (intake, client, jetstream, stop)
+}
