@@ -7,6 +7,8 @@ pub mod access;
 pub mod access_log;
 pub mod app;
 pub mod bench;
+mod bench_cluster;
+pub mod bench_inspection;
 pub mod bench_ledger;
 pub mod bench_rebuild;
 pub mod bench_reports;
