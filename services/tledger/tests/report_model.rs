@@ -22,19 +22,15 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use serde_json::{json, Map, Value};
-use support::random_history::{History, Model, Rng};
+use chrono::SecondsFormat;
+use serde_json::{json, Value};
+use support::random_history::{read_back, History, Ledgered, Model, Rng};
 use support::{spawn, Ledger};
-use tledger::commands::CommandRequest;
-use tledger_events::reference;
-use tledger_events::{Date, Fact, FactType};
+use tledger_events::Date;
 use tledger_projections::projector::Projector;
 use tledger_projections::reports::{ReadModels, ReportError};
-use tledger_tests::fold::{self, LedgerFact};
-use uuid::Uuid;
+use tledger_tests::fold;
 
 /// Cases per run (each of `random_history::COMMANDS` commands): about two
 /// seconds per case in a debug build.
