@@ -17,6 +17,16 @@ use crate::strictness::with_values_unchecked;
 /// Deserialises `data` strictly: a shape pass (`malformed`), then a value
 /// pass (`invalid_value`); see `strictness.rs` for why there are two.
 pub(crate) fn strict<T: DeserializeOwned + Serialize>(data: &Value) -> Result<T, FactError> {
+    // Most data are well-formed: when the value pass alone succeeds, so
+    // would the shape pass (it accepts more), and only the array-for-object
+    // check remains; the two located passes run only to name an error. A
+    // replay parses millions of facts, so this halves its parsing.
+    if let Ok(value) = T::deserialize(data) {
+        if let Ok(parsed) = serde_json::to_value(&value) {
+            objects_where_objects(data, &parsed, "")?;
+        }
+        return Ok(value);
+    }
     let shape = with_values_unchecked(|| serde_path_to_error::deserialize::<_, T>(data))
         .map_err(|e| located(e, FactError::malformed))?;
     // Serialising plain data into a `Value` cannot fail (see `Fact::data`).

@@ -10,6 +10,7 @@
 //! an integrating body's developer can depend on it alone to build and check
 //! the facts they publish. The shipped reference files are compiled in.
 
+mod canonical;
 pub mod chain;
 mod check;
 pub mod checkpoint;

@@ -38,6 +38,32 @@ pub enum ReplayError {
     OutOfOrder { position: u64, last: u64 },
 }
 
+/// What the engine takes of one record of an export, parsed.
+#[derive(Clone, Debug)]
+pub struct ParsedRecord {
+    recorded_at: DateTime<Utc>,
+    fact: Fact,
+}
+
+/// A record's `type` and `data` parsed as the projector parses them, and
+/// its `recorded_at`; independent of every other record.
+pub fn parse_record(record: &ProvedRecord) -> Result<ParsedRecord, ReplayError> {
+    let corrupt = |reason: String| ReplayError::Corrupt {
+        position: record.position,
+        event_type: record.event_type.clone(),
+        reason,
+    };
+    let fact_type: FactType = record
+        .event_type
+        .parse()
+        .map_err(|e| corrupt(format!("{e}")))?;
+    let fact = Fact::from_data(fact_type, &record.data).map_err(|e| corrupt(e.to_string()))?;
+    let recorded_at = DateTime::parse_from_rfc3339(&record.recorded_at)
+        .map_err(|e| corrupt(format!("recorded_at: {e}")))?
+        .with_timezone(&Utc);
+    Ok(ParsedRecord { recorded_at, fact })
+}
+
 /// An interned identifier or code.
 type Name = u32;
 
@@ -185,20 +211,19 @@ impl OfflineLedger {
     /// Takes one record of an export: its `type` and `data` parsed as the
     /// projector parses them.
     pub fn apply_record(&mut self, record: &ProvedRecord) -> Result<(), ReplayError> {
-        let corrupt = |reason: String| ReplayError::Corrupt {
-            position: record.position,
-            event_type: record.event_type.clone(),
-            reason,
-        };
-        let fact_type: FactType = record
-            .event_type
-            .parse()
-            .map_err(|e| corrupt(format!("{e}")))?;
-        let fact = Fact::from_data(fact_type, &record.data).map_err(|e| corrupt(e.to_string()))?;
-        let recorded_at = DateTime::parse_from_rfc3339(&record.recorded_at)
-            .map_err(|e| corrupt(format!("recorded_at: {e}")))?
-            .with_timezone(&Utc);
-        self.apply(record.position, record.event_id, recorded_at, fact)
+        let parsed = parse_record(record)?;
+        self.apply_parsed(record.position, record.event_id, parsed)
+    }
+
+    /// Takes a record parsed by [`parse_record`] (which may run on another
+    /// thread than this, in any order).
+    pub fn apply_parsed(
+        &mut self,
+        position: u64,
+        event_id: Uuid,
+        parsed: ParsedRecord,
+    ) -> Result<(), ReplayError> {
+        self.apply(position, event_id, parsed.recorded_at, parsed.fact)
     }
 
     /// Takes one fact; facts come in ledger order.

@@ -205,6 +205,52 @@ pub async fn all(settings: &Settings, options: &AllBench) -> Result<AllReport, B
         Err(e) => report.failed.push(format!("reports: {e}")),
     }
 
+    for which in [
+        crate::bench_inspection::Which::Verify,
+        crate::bench_inspection::Which::Replay,
+    ] {
+        progress(&format!("bench all: {which:?}").to_lowercase());
+        let inspection = crate::bench_inspection::InspectionBench {
+            facts: if q {
+                100_000
+            } else {
+                crate::bench_inspection::DEFAULT_FACTS
+            },
+            rounds: if q {
+                1
+            } else {
+                crate::bench_inspection::DEFAULT_ROUNDS
+            },
+            out: out.clone(),
+            ..crate::bench_inspection::InspectionBench::default()
+        };
+        match crate::bench_inspection::run(which, settings, &inspection).await {
+            Ok(r) => {
+                report.rows.extend(r.summary.iter().map(|p| SummaryRow {
+                    benchmark: if which == crate::bench_inspection::Which::Verify {
+                        "verify"
+                    } else {
+                        "replay"
+                    },
+                    figure: format!("{}, facts/s (baseline: gunzip + JSON parse)", p.pass),
+                    value: Some(p.facts_per_s),
+                    baseline: (p.ratio_to_parse > 0.0).then(|| p.facts_per_s / p.ratio_to_parse),
+                    ratio: Some(p.ratio_to_parse),
+                    ..SummaryRow::default()
+                }));
+                report.rows.extend(r.targets.iter().map(|t| SummaryRow {
+                    benchmark: "inspection",
+                    figure: t.figure.to_owned(),
+                    value: Some(t.value),
+                    target: Some(t.target.clone()),
+                    met: Some(t.met),
+                    ..SummaryRow::default()
+                }));
+            }
+            Err(e) => report.failed.push(format!("{which:?}: {e}")),
+        }
+    }
+
     progress("bench all: ingest");
     let ingest = IngestBench {
         facts: if q {

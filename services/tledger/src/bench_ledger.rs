@@ -58,6 +58,8 @@ pub enum LedgerBenchError {
         free_mib: u64,
         need_mib: u64,
     },
+    #[error("the benchmark's private PostgreSQL cluster: {0}")]
+    Cluster(String),
     #[error("generating the synthetic ledger: {0}")]
     Generate(String),
     #[error("the loaded ledger's chain does not verify at position {position}: {reason}")]

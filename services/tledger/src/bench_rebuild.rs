@@ -48,7 +48,7 @@ pub const TARGET_RATIO: f64 = 0.5;
 /// ... and a peak memory growth under this.
 pub const TARGET_PEAK_BYTES: u64 = 1 << 30;
 /// Provinces and communes of the units the facts name.
-const COUNTRY: Country = Country {
+pub(crate) const COUNTRY: Country = Country {
     provinces: 34,
     communes: 3300,
 };
@@ -647,13 +647,13 @@ async fn copy_through(store: &Store) -> Result<u64, LedgerBenchError> {
 }
 
 /// Peak resident memory of this process around a step.
-struct MemoryProbe {
+pub(crate) struct MemoryProbe {
     rss_before: u64,
     reset: bool,
 }
 
 impl MemoryProbe {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         // "5" resets the peak resident set size to the current one
         // (proc(5), Linux 4.0 and later).
         let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
@@ -663,7 +663,7 @@ impl MemoryProbe {
         }
     }
 
-    fn finish(self) -> Memory {
+    pub(crate) fn finish(self) -> Memory {
         let peak = status_bytes("VmHWM:").unwrap_or(0);
         Memory {
             rss_before_bytes: self.rss_before,
@@ -689,7 +689,7 @@ fn status_bytes(field: &str) -> Option<u64> {
 /// The units, then `people` blocks of four facts: an official registered
 /// in a commune, nominated by it for a refresher course, enrolled and
 /// completed.
-fn generate(writer: &mut ChainWriter, people: usize) -> Result<(), LedgerBenchError> {
+pub(crate) fn generate(writer: &mut ChainWriter, people: usize) -> Result<(), LedgerBenchError> {
     COUNTRY.emit_units(writer, false)?;
     let mut spread = bench::Spread(0x0072_6562_7569_6c64);
     let first = date(2000, 1, 1);

@@ -13,6 +13,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
 use flate2::read::GzDecoder;
@@ -26,7 +27,7 @@ use tledger_events::proof::ProvedRecord;
 use tledger_events::Date;
 use tledger_store::{Store, StoreError};
 
-use crate::inspection::{proved_record, BadPosition, LedgerCheck};
+use crate::inspection::{proved_record, BadPosition, ChainFollower};
 
 pub const FORMAT: &str = "tledger-export";
 pub const VERSION: u32 = 1;
@@ -281,59 +282,114 @@ pub struct Replayed {
     pub checkpoints: u64,
 }
 
-/// Reads and verifies an archive with the ledger's public key. Once the
-/// digest and its signature hold, each event goes through the chain check
-/// and then to `each`; what `each` saw is to be trusted only when this
-/// returns `Ok`.
+/// Reads and verifies an archive with the ledger's public key.
+pub fn read_archive(path: &Path, key: &CheckpointVerifier) -> Result<Replayed, ArchiveError> {
+    read_archive_with(path, key, &|_| (), |()| {})
+}
+
+/// [`read_archive`], with `prepare` run on each event beside its parsing, on
+/// the reading threads (so it must not depend on other events), and its
+/// result handed to `each` in position order; what `each` saw is to be
+/// trusted only when this returns `Ok`.
 ///
-/// Two passes over the file, so that memory does not grow with the ledger:
-/// the first checks that every line parses and that the digest and its
-/// signature hold; the second hashes the bytes again (the file must not
-/// have changed in between) while it checks the chain and hands each event
-/// over.
-pub fn read_archive(
+/// One pass over the file, so that memory does not grow with the archive
+/// (only 32 bytes a fact, its chain hash, until the checkpoints at the end
+/// are read) and the bytes checked are the bytes read: a reading thread
+/// decompresses the archive and hashes its lines for the digest; one thread
+/// per core parses lines, writes each event's canonical JSON and runs
+/// `prepare` (the event's JSON is freed where it was made, which keeps the
+/// allocator from contending across threads); this thread follows the
+/// chain in order and calls `each`, and the checkpoints are checked at the
+/// end. The checks and their precedence are docs/export-format.md's: the
+/// first line that cannot be read or parsed, then a missing digest, a
+/// digest that does not match, a bad signature, and only then damage to the
+/// chain or the checkpoints.
+pub fn read_archive_with<T: Send>(
     path: &Path,
     key: &CheckpointVerifier,
-    mut each: impl FnMut(&ProvedRecord),
+    prepare: &(dyn Fn(&ProvedRecord) -> T + Sync),
+    mut each: impl FnMut(T),
 ) -> Result<Replayed, ArchiveError> {
+    let read_error = |reason: String| ArchiveError::Read {
+        path: path.display().to_string(),
+        reason,
+    };
+    let file = File::open(path).map_err(|e| read_error(e.to_string()))?;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, MAX_WORKERS);
     let mut header: Option<Header> = None;
     let mut checkpoints: Vec<Checkpoint> = Vec::new();
     let mut signed: Option<SignedDigest> = None;
-    let first = lines(path, |number, line| {
-        let malformed = |reason: &str| ArchiveError::Malformed {
-            line: number,
-            reason: reason.into(),
-        };
-        match line {
-            Line::Header(h) => {
-                if number != 1 {
-                    return Err(malformed("a second header"));
+    let mut chain = ChainFollower::new();
+    let mut count = 0u64;
+    let read = std::thread::scope(|scope| {
+        let mut to_workers = Vec::with_capacity(workers);
+        let mut from_workers = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (send_lines, lines) = mpsc::sync_channel::<Batch>(QUEUED_BATCHES);
+            let (send_parsed, parsed) = mpsc::sync_channel::<ParsedBatch<T>>(QUEUED_BATCHES);
+            scope.spawn(move || {
+                for batch in lines {
+                    if send_parsed.send(parse_batch(batch, prepare)).is_err() {
+                        break;
+                    }
                 }
-                if h.format != FORMAT {
-                    return Err(malformed("not a tledger export"));
-                }
-                if h.version != VERSION {
-                    return Err(ArchiveError::Version(h.version));
-                }
-                header = Some(h);
-            }
-            _ if header.is_none() => return Err(malformed("no header first")),
-            Line::Event(event) => {
-                hex::decode(&event.hash).map_err(|_| malformed("a hash not in hex"))?;
-            }
-            Line::Checkpoint(checkpoint) => checkpoints.push(checkpoint),
-            Line::Digest(d) => signed = Some(d),
+            });
+            to_workers.push(send_lines);
+            from_workers.push(parsed);
         }
-        Ok(())
+        let reader = scope.spawn(move || read_lines(file, to_workers));
+        // Batches come back from the workers in the order they were dealt.
+        let mut after_digest = false;
+        let mut outcome = Ok(());
+        'batches: for turn in 0.. {
+            let Ok(batch) = from_workers[turn % workers].recv() else {
+                break;
+            };
+            for (offset, parsed) in batch.lines.into_iter().enumerate() {
+                let number = batch.first_line + offset as u64;
+                if let Err(e) = take_line(
+                    number,
+                    parsed,
+                    &batch.canonical,
+                    &mut after_digest,
+                    &mut header,
+                    &mut checkpoints,
+                    &mut signed,
+                    &mut chain,
+                    &mut count,
+                    &mut each,
+                ) {
+                    outcome = Err(e);
+                    break 'batches;
+                }
+            }
+            if let Some(reason) = batch.unreadable {
+                outcome = Err(read_error(format!("not a complete gzip stream: {reason}")));
+                break;
+            }
+        }
+        // Stops the workers, and through them the reader, when this stopped
+        // early.
+        drop(from_workers);
+        let digest = reader
+            .join()
+            .map_err(|_| read_error("the reading thread failed".into()))?;
+        outcome.map(|()| digest)
     })?;
     let (Some(header), Some(signed)) = (header, signed) else {
         return Err(ArchiveError::Truncated);
     };
-    if first != signed.sha256 {
+    if read != signed.sha256 {
         return Err(ArchiveError::DigestMismatch);
     }
+    // Only the lowercase hex the exporter writes: the digest line is the one
+    // line the digest does not cover, so another spelling of the same
+    // signature would be a changed byte that nothing else catches.
     let signature: [u8; 64] = hex::decode(&signed.signature)
         .ok()
+        .filter(|b| hex::encode(b) == signed.signature)
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| ArchiveError::BadSignature(key.key_id().into()))?;
     if signed.key_id != key.key_id()
@@ -341,24 +397,7 @@ pub fn read_archive(
     {
         return Err(ArchiveError::BadSignature(key.key_id().into()));
     }
-    let mut check = LedgerCheck::new(key, checkpoints, None);
-    let mut count = 0u64;
-    let second = lines(path, |number, line| {
-        if let Line::Event(event) = line {
-            let hash = hex::decode(&event.hash).map_err(|_| ArchiveError::Malformed {
-                line: number,
-                reason: "a hash not in hex".into(),
-            })?;
-            check.push(&event.record.chain_record(), &hash);
-            each(&event.record);
-            count += 1;
-        }
-        Ok(())
-    })?;
-    if second != first {
-        return Err(ArchiveError::DigestMismatch);
-    }
-    let found = check.finish();
+    let found = chain.check(key, checkpoints);
     if let Some(bad) = found.first_bad {
         return Err(ArchiveError::Ledger(bad));
     }
@@ -378,47 +417,196 @@ pub fn read_archive(
     })
 }
 
-/// Reads the archive line by line, parsing each and handing it to `line`
-/// with its number; returns the SHA-256 (hex) of the lines before the
-/// digest line. Nothing may follow the digest line.
-fn lines(
-    path: &Path,
-    mut line: impl FnMut(u64, Line) -> Result<(), ArchiveError>,
-) -> Result<String, ArchiveError> {
-    let read_error = |reason: String| ArchiveError::Read {
-        path: path.display().to_string(),
-        reason,
-    };
-    let file = File::open(path).map_err(|e| read_error(e.to_string()))?;
-    let mut reader = BufReader::new(GzDecoder::new(BufReader::new(file)));
-    let mut digest = Sha256::new();
-    let mut bytes = Vec::new();
-    let mut number = 0u64;
-    let mut after_digest = false;
-    loop {
-        bytes.clear();
-        let n = reader
-            .read_until(b'\n', &mut bytes)
-            .map_err(|e| read_error(format!("not a complete gzip stream: {e}")))?;
-        if n == 0 {
+/// Threads that parse lines, at most.
+const MAX_WORKERS: usize = 8;
+/// Lines handed to a parsing thread at a time.
+const BATCH_LINES: usize = 512;
+/// Batches waiting for, and coming back from, each parsing thread: enough
+/// to keep every thread busy, few enough that memory stays flat.
+const QUEUED_BATCHES: usize = 2;
+
+/// Consecutive lines of the decompressed archive.
+struct Batch {
+    first_line: u64,
+    bytes: Vec<u8>,
+    /// Where each line ends in `bytes`.
+    ends: Vec<usize>,
+    /// Why reading stopped after these lines, if it broke off.
+    unreadable: Option<String>,
+}
+
+/// A line as a parsing thread leaves it.
+enum ParsedLine<T> {
+    Event {
+        position: u64,
+        hash: Vec<u8>,
+        /// Where its canonical JSON is in the batch's `canonical`.
+        canonical: Result<std::ops::Range<usize>, chain::CanonicalError>,
+        prepared: T,
+    },
+    Header(Header),
+    Checkpoint(Checkpoint),
+    Digest(SignedDigest),
+}
+
+struct ParsedBatch<T> {
+    first_line: u64,
+    /// The events' canonical JSON, one after the other (one allocation a
+    /// batch rather than one an event).
+    canonical: Vec<u8>,
+    lines: Vec<Result<ParsedLine<T>, ArchiveError>>,
+    unreadable: Option<String>,
+}
+
+fn parse_batch<T>(batch: Batch, prepare: &(dyn Fn(&ProvedRecord) -> T + Sync)) -> ParsedBatch<T> {
+    let mut lines = Vec::with_capacity(batch.ends.len());
+    let mut canonical_bytes = Vec::with_capacity(batch.bytes.len());
+    let mut start = 0;
+    for (offset, &end) in batch.ends.iter().enumerate() {
+        let line = batch.first_line + offset as u64;
+        let bytes = &batch.bytes[start..end];
+        start = end;
+        let malformed = |reason: String| ArchiveError::Malformed { line, reason };
+        let parsed = match serde_json::from_slice::<Line>(bytes) {
+            Ok(Line::Event(event)) => hex::decode(&event.hash)
+                .map_err(|_| malformed("a hash not in hex".into()))
+                .map(|hash| {
+                    let from = canonical_bytes.len();
+                    let canonical =
+                        chain::write_record(&mut canonical_bytes, &event.record.chain_record())
+                            .map(|()| from..canonical_bytes.len());
+                    let prepared = prepare(&event.record);
+                    ParsedLine::Event {
+                        position: event.record.position,
+                        hash,
+                        canonical,
+                        prepared,
+                    }
+                }),
+            Ok(Line::Header(h)) => Ok(ParsedLine::Header(h)),
+            Ok(Line::Checkpoint(c)) => Ok(ParsedLine::Checkpoint(c)),
+            Ok(Line::Digest(d)) => Ok(ParsedLine::Digest(d)),
+            Err(e) => Err(malformed(e.to_string())),
+        };
+        let failed = parsed.is_err();
+        lines.push(parsed);
+        // The lines after the first bad one are never looked at.
+        if failed {
             break;
         }
-        number += 1;
-        if after_digest {
-            return Err(ArchiveError::Malformed {
-                line: number,
-                reason: "a line after the digest".into(),
-            });
+    }
+    ParsedBatch {
+        first_line: batch.first_line,
+        canonical: canonical_bytes,
+        lines,
+        unreadable: batch.unreadable,
+    }
+}
+
+/// Decompresses the archive into batches of lines dealt to the parsing
+/// threads in turn; returns the SHA-256 (hex) of every line but the last
+/// (the digest line, when the archive is whole).
+fn read_lines(file: File, workers: Vec<mpsc::SyncSender<Batch>>) -> String {
+    let mut reader = BufReader::with_capacity(1 << 16, GzDecoder::new(BufReader::new(file)));
+    let mut digest = Sha256::new();
+    // The last line read is hashed only once the next one is read.
+    let mut last_line: Vec<u8> = Vec::new();
+    let mut number = 1u64;
+    for turn in 0.. {
+        let mut batch = Batch {
+            first_line: number,
+            bytes: Vec::with_capacity(BATCH_LINES * 1024),
+            ends: Vec::with_capacity(BATCH_LINES),
+            unreadable: None,
+        };
+        let mut ended = false;
+        while batch.ends.len() < BATCH_LINES {
+            let start = batch.bytes.len();
+            match reader.read_until(b'\n', &mut batch.bytes) {
+                Ok(0) => {
+                    ended = true;
+                    break;
+                }
+                Ok(_) => {
+                    digest.update(&last_line);
+                    last_line.clear();
+                    last_line.extend_from_slice(&batch.bytes[start..]);
+                    batch.ends.push(batch.bytes.len());
+                    number += 1;
+                }
+                Err(e) => {
+                    batch.bytes.truncate(start);
+                    batch.unreadable = Some(e.to_string());
+                    ended = true;
+                    break;
+                }
+            }
         }
-        let parsed: Line = serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Malformed {
-            line: number,
-            reason: e.to_string(),
-        })?;
-        after_digest = matches!(parsed, Line::Digest(_));
-        line(number, parsed)?;
-        if !after_digest {
-            digest.update(&bytes);
+        let empty = batch.ends.is_empty() && batch.unreadable.is_none();
+        if !empty && workers[turn % workers.len()].send(batch).is_err() {
+            break;
+        }
+        if ended {
+            break;
         }
     }
-    Ok(hex::encode(digest.finalize()))
+    hex::encode(digest.finalize())
+}
+
+/// Takes the next line, in order: the header, event, checkpoint and digest
+/// rules of the format, and each event through the chain check to `each`.
+#[allow(clippy::too_many_arguments)] // the reading state, one borrow each
+fn take_line<T>(
+    number: u64,
+    parsed: Result<ParsedLine<T>, ArchiveError>,
+    canonical_bytes: &[u8],
+    after_digest: &mut bool,
+    header: &mut Option<Header>,
+    checkpoints: &mut Vec<Checkpoint>,
+    signed: &mut Option<SignedDigest>,
+    chain: &mut ChainFollower,
+    count: &mut u64,
+    each: &mut impl FnMut(T),
+) -> Result<(), ArchiveError> {
+    let malformed = |reason: &str| ArchiveError::Malformed {
+        line: number,
+        reason: reason.into(),
+    };
+    if *after_digest {
+        return Err(malformed("a line after the digest"));
+    }
+    match parsed? {
+        ParsedLine::Header(h) => {
+            if number != 1 {
+                return Err(malformed("a second header"));
+            }
+            if h.format != FORMAT {
+                return Err(malformed("not a tledger export"));
+            }
+            if h.version != VERSION {
+                return Err(ArchiveError::Version(h.version));
+            }
+            *header = Some(h);
+        }
+        _ if header.is_none() => return Err(malformed("no header first")),
+        ParsedLine::Event {
+            position,
+            hash,
+            canonical,
+            prepared,
+        } => {
+            let canonical = canonical
+                .as_ref()
+                .map(|range| canonical_bytes.get(range.clone()).unwrap_or_default());
+            chain.push_canonical(position, canonical, &hash);
+            each(prepared);
+            *count += 1;
+        }
+        ParsedLine::Checkpoint(checkpoint) => checkpoints.push(checkpoint),
+        ParsedLine::Digest(d) => {
+            *signed = Some(d);
+            *after_digest = true;
+        }
+    }
+    Ok(())
 }

@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tledger_domain::ErrorCode;
-use tledger_events::chain::{self, ChainRecord, Hash};
+use tledger_events::chain::{self, CanonicalError, ChainRecord, Hash};
 use tledger_events::checkpoint::{Checkpoint, CheckpointError, CheckpointVerifier};
 use tledger_events::merkle::{self, Frontier};
 use tledger_events::proof::{InclusionProof, ProvedRecord};
@@ -298,36 +298,43 @@ impl<'k> LedgerCheck<'k> {
         if self.failed() {
             return;
         }
-        let position = record.position;
-        if position != self.position + 1 {
-            self.bad(
-                self.position + 1,
-                format!(
-                    "missing: the ledger jumps from position {} to {position}",
-                    self.position
-                ),
-            );
+        let canonical = chain::record_bytes(record);
+        self.push_canonical(record.position, canonical.as_deref(), stored_hash);
+    }
+
+    /// [`LedgerCheck::push`] of an event whose canonical JSON was written
+    /// already (on another thread), or could not be.
+    pub fn push_canonical(
+        &mut self,
+        position: u64,
+        canonical: Result<&[u8], &CanonicalError>,
+        stored_hash: &[u8],
+    ) {
+        if self.failed() {
             return;
         }
-        let recomputed = match chain::event_hash(&self.previous, record) {
-            Ok(hash) => hash,
-            Err(e) => {
-                self.bad(position, format!("cannot be hashed: {e}"));
-                return;
-            }
-        };
-        if stored_hash != recomputed.as_slice() {
-            self.bad(
-                position,
-                "its stored hash is not the hash of its content chained to the previous event: \
-                 the event or one before it was changed"
-                    .into(),
-            );
+        match chain_step(
+            self.position,
+            &self.previous,
+            position,
+            canonical,
+            stored_hash,
+        ) {
+            Ok(hash) => self.push_verified(position, hash, merkle::leaf_hash(&hash)),
+            Err(bad) => self.bad(bad.position, bad.reason),
+        }
+    }
+
+    /// Takes the next event once its hash is known to chain (`leaf` is its
+    /// Merkle leaf hash): the Merkle tree, and every checkpoint at its
+    /// position.
+    fn push_verified(&mut self, position: u64, recomputed: Hash, leaf: Hash) {
+        if self.failed() {
             return;
         }
         self.position = position;
         self.previous = recomputed;
-        self.frontier.push_event(&recomputed);
+        self.frontier.push_leaf(leaf);
         self.found.events = position;
         while let Some((checkpoint, is_outside)) = self.expected.get(self.next) {
             if checkpoint.position != position {
@@ -393,6 +400,140 @@ impl<'k> LedgerCheck<'k> {
     }
 }
 
+/// One link of the chain: the event at `position` must follow `last`, and
+/// its stored hash must be its canonical JSON chained to `previous`.
+fn chain_step(
+    last: u64,
+    previous: &Hash,
+    position: u64,
+    canonical: Result<&[u8], &CanonicalError>,
+    stored_hash: &[u8],
+) -> Result<Hash, BadPosition> {
+    if position != last + 1 {
+        return Err(BadPosition {
+            position: last + 1,
+            reason: format!("missing: the ledger jumps from position {last} to {position}"),
+        });
+    }
+    let recomputed = match canonical {
+        Ok(bytes) => chain::chained(previous, bytes),
+        Err(e) => {
+            return Err(BadPosition {
+                position,
+                reason: format!("cannot be hashed: {e}"),
+            })
+        }
+    };
+    if stored_hash != recomputed.as_slice() {
+        return Err(BadPosition {
+            position,
+            reason: "its stored hash is not the hash of its content chained to the previous \
+                     event: the event or one before it was changed"
+                .into(),
+        });
+    }
+    Ok(recomputed)
+}
+
+/// The chain of an archive, followed while it is read, before its
+/// checkpoints (which come after the events) are known: keeps each event's
+/// chain hash (32 bytes a fact) up to the first break, so that
+/// [`ChainFollower::check`] can then check the checkpoints exactly as
+/// [`LedgerCheck`] checks them in one go.
+#[derive(Debug, Default)]
+pub struct ChainFollower {
+    hashes: Vec<Hash>,
+    broken: Option<BadPosition>,
+}
+
+impl ChainFollower {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next event's canonical JSON (or why it has none) and stored hash.
+    pub fn push_canonical(
+        &mut self,
+        position: u64,
+        canonical: Result<&[u8], &CanonicalError>,
+        stored_hash: &[u8],
+    ) {
+        if self.broken.is_some() {
+            return;
+        }
+        let previous = self.hashes.last().copied().unwrap_or(chain::GENESIS);
+        let last = self.hashes.len() as u64;
+        match chain_step(last, &previous, position, canonical, stored_hash) {
+            Ok(hash) => self.hashes.push(hash),
+            Err(bad) => self.broken = Some(bad),
+        }
+    }
+
+    /// The chain's events, in order, through [`LedgerCheck`] with
+    /// `checkpoints`: the same findings as feeding it the events themselves.
+    /// The Merkle leaves are hashed on every core first (they do not depend
+    /// on each other).
+    pub fn check(self, key: &CheckpointVerifier, checkpoints: Vec<Checkpoint>) -> Verification {
+        let leaves = leaf_hashes(&self.hashes);
+        let mut check = LedgerCheck::new(key, checkpoints, None);
+        for (i, (hash, leaf)) in self.hashes.iter().zip(leaves).enumerate() {
+            if check.failed() {
+                break;
+            }
+            check.push_verified(i as u64 + 1, *hash, leaf);
+        }
+        if let Some(bad) = self.broken {
+            check.bad(bad.position, bad.reason);
+        }
+        check.finish()
+    }
+}
+
+/// `merkle::leaf_hash` of each event hash, split over the machine's cores.
+fn leaf_hashes(hashes: &[Hash]) -> Vec<Hash> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = hashes.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = hashes
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(merkle::leaf_hash).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| {
+                part.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// The canonical JSON of each event, written on every core (each event's
+/// is independent of the others; only the chain that follows is in order).
+fn canonical_forms(events: &[LedgerEvent]) -> Vec<Result<Vec<u8>, CanonicalError>> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = events.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = events
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|e| chain::record_bytes(&e.chain_record(&e.stream())))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| {
+                part.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
 /// Recomputes the whole chain and the Merkle root at every checkpoint, and
 /// checks every checkpoint's signature with `key` and `outside` (a
 /// checkpoint kept outside the database) against the ledger.
@@ -409,9 +550,8 @@ pub async fn verify_ledger(
             break;
         };
         position = last.position;
-        for event in &events {
-            let stream = event.stream();
-            check.push(&event.chain_record(&stream), &event.hash);
+        for (event, canonical) in events.iter().zip(canonical_forms(&events)) {
+            check.push_canonical(event.position, canonical.as_deref(), &event.hash);
         }
     }
     let failed = check.failed();

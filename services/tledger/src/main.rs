@@ -253,6 +253,27 @@ enum VerifyCommand {
     },
 }
 
+/// What `bench verify` and `bench replay` take.
+#[derive(Debug, clap::Args)]
+struct InspectionOptions {
+    /// Facts of the four measured types (a quarter each).
+    #[arg(long, default_value_t = tledger::bench_inspection::DEFAULT_FACTS)]
+    facts: usize,
+    #[arg(long, default_value_t = tledger::bench_inspection::DEFAULT_ROUNDS)]
+    rounds: usize,
+    /// Where the report (and, meanwhile, the archive) goes.
+    #[arg(long, value_name = "DIR", default_value = "./bench-results")]
+    out: PathBuf,
+    /// Keep the archive (and, with --shared-server, the database).
+    #[arg(long)]
+    keep: bool,
+    /// Load into a throwaway database on the configured server instead of
+    /// a PostgreSQL cluster of the benchmark's own (the load's long
+    /// transaction holds back every other database's sequencer there).
+    #[arg(long)]
+    shared_server: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// N nominate commands over HTTP against single-row INSERT commits of
@@ -336,6 +357,16 @@ enum BenchCommand {
         #[arg(long)]
         keep: bool,
     },
+    /// tledger verify (the table) and the archive's checks over N
+    /// bulk-loaded facts, with export, against gunzip + JSON parse and
+    /// gunzip + SHA-256 of the same archive; facts/s and peak memory,
+    /// written to <out>/verify.md and <out>/verify.json.
+    Verify(InspectionOptions),
+    /// Offline replay (the archive's checks, every fact into memory, one
+    /// report) over N bulk-loaded facts, with export, against the same
+    /// baselines; seconds, facts/s and peak memory, written to
+    /// <out>/replay.md and <out>/replay.json.
+    Replay(InspectionOptions),
     /// standards and training-volume over HTTP on national-scale synthetic
     /// data, for a province and the country, recent and ten years ago,
     /// against a counting statement; p50/p99 written to <out>/reports.md
@@ -608,7 +639,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             report: None,
         } => {
             let key = tledger::inspection::read_public_key(&public_key)?;
-            let replayed = tledger::export::read_archive(&archive, &key, |_| {})
+            let replayed = tledger::export::read_archive(&archive, &key)
                 .map_err(|e| anyhow::anyhow!("the archive does not verify: {e}"))?;
             println!(
                 "verified: {} events up to position {}, {} checkpoint(s), signed by key {}",
@@ -1080,6 +1111,14 @@ async fn bench(settings: &Settings, command: BenchCommand) -> anyhow::Result<()>
             }
             return Ok(());
         }
+        BenchCommand::Verify(options) => {
+            return bench_inspection(settings, tledger::bench_inspection::Which::Verify, options)
+                .await
+        }
+        BenchCommand::Replay(options) => {
+            return bench_inspection(settings, tledger::bench_inspection::Which::Replay, options)
+                .await
+        }
         BenchCommand::Reports {
             officials,
             places,
@@ -1134,6 +1173,33 @@ async fn bench(settings: &Settings, command: BenchCommand) -> anyhow::Result<()>
         return Err(BenchError::Failures {
             failed: report.failures,
             total: report.attempted,
+            out: options.out,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+async fn bench_inspection(
+    settings: &Settings,
+    which: tledger::bench_inspection::Which,
+    options: InspectionOptions,
+) -> anyhow::Result<()> {
+    let options = tledger::bench_inspection::InspectionBench {
+        facts: options.facts,
+        rounds: options.rounds,
+        out: options.out,
+        keep: options.keep,
+        shared_server: options.shared_server,
+    };
+    let report = tledger::bench_inspection::run(which, settings, &options)
+        .await
+        .map_err(ledger_bench_error)?;
+    print!("{}", report.markdown());
+    if report.failures() > 0 {
+        return Err(tledger::bench_ledger::LedgerBenchError::Failures {
+            failed: report.failures(),
+            total: report.checks.len(),
             out: options.out,
         }
         .into());

@@ -8,11 +8,12 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tledger_events::checkpoint::CheckpointVerifier;
+use tledger_events::proof::ProvedRecord;
 use tledger_events::Date;
-use tledger_projections::offline::{OfflineLedger, ReplayError};
+use tledger_projections::offline::{parse_record, OfflineLedger, ReplayError};
 use tledger_projections::reports::ReportError;
 
-use crate::export::{read_archive, ArchiveError, Replayed};
+use crate::export::{read_archive_with, ArchiveError, Replayed};
 use crate::reports::{five_years_ending, today};
 
 pub const REPORTS: [&str; 3] = ["training-volume", "standards", "alignment"];
@@ -44,16 +45,19 @@ pub enum ReplayReportError {
     Range { from: Date, to: Date },
 }
 
-/// Verifies the archive and takes every fact into memory as it is read.
+/// Verifies the archive and takes every fact into memory as it is read
+/// (each fact is parsed on the archive's reading threads, and taken in
+/// ledger order).
 pub fn load(
     path: &Path,
     key: &CheckpointVerifier,
 ) -> Result<(Replayed, OfflineLedger), ReplayReportError> {
     let mut ledger = OfflineLedger::new();
     let mut first_error: Option<ReplayError> = None;
-    let replayed = read_archive(path, key, |record| {
+    let parse = |record: &ProvedRecord| (record.position, record.event_id, parse_record(record));
+    let replayed = read_archive_with(path, key, &parse, |(position, event_id, parsed)| {
         if first_error.is_none() {
-            if let Err(e) = ledger.apply_record(record) {
+            if let Err(e) = parsed.and_then(|p| ledger.apply_parsed(position, event_id, p)) {
                 first_error = Some(e);
             }
         }

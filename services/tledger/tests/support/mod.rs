@@ -3,6 +3,8 @@
 //! free port.
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod random_history;
+
 use std::sync::Arc;
 use std::time::Duration;
 
