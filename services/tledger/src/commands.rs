@@ -36,7 +36,7 @@ use tokio::sync::{broadcast, Notify};
 use uuid::Uuid;
 
 use crate::access::{Access, AccessError, Caller, Role};
-use crate::lookups::{load, taxonomy_on, Hierarchy, Loaded};
+use crate::lookups::{load, Hierarchy, Loaded, Taxonomies};
 use crate::Prefix;
 
 /// How often a command is re-decided after another writer moved its stream.
@@ -168,6 +168,9 @@ struct Inner {
     /// The unit hierarchy, cached: units change rarely, and a command that
     /// needs a unit the cache lacks reloads it.
     hierarchy: tokio::sync::RwLock<Option<(Arc<Hierarchy>, std::time::Instant)>>,
+    /// The position taxonomies as published, kept until reference data
+    /// change.
+    taxonomies: tokio::sync::RwLock<Taxonomies>,
     store: Store,
     access: Access,
     prefix: Prefix,
@@ -238,6 +241,7 @@ impl CommandService {
         Self {
             inner: Arc::new(Inner {
                 hierarchy: tokio::sync::RwLock::new(None),
+                taxonomies: tokio::sync::RwLock::default(),
                 store,
                 access,
                 prefix,
@@ -639,7 +643,8 @@ impl CommandService {
                 let Fact::OfficialRegistered(fact) = full()? else {
                     return Err(wrong_type("official.registered"));
                 };
-                let taxonomy = taxonomy_on(store, fact.effective_date).await?;
+                let taxonomy =
+                    Taxonomies::on(&self.inner.taxonomies, store, fact.effective_date).await?;
                 let loaded: Loaded<Official> =
                     load(store, AggregateKind::Official, fact.official_id.as_str()).await?;
                 let id = fact.official_id.to_string();
@@ -810,12 +815,12 @@ impl CommandService {
         let command = match fact {
             Fact::QualificationRecorded(f) => OfficialCommand::RecordQualification(f),
             Fact::PositionAssigned(f) => OfficialCommand::AssignPosition {
-                taxonomy: taxonomy_on(store, f.effective_date).await?,
+                taxonomy: Taxonomies::on(&self.inner.taxonomies, store, f.effective_date).await?,
                 fact: f,
                 unit_registered: true,
             },
             Fact::Planned(f) => OfficialCommand::Plan {
-                taxonomy: taxonomy_on(store, f.effective_date).await?,
+                taxonomy: Taxonomies::on(&self.inner.taxonomies, store, f.effective_date).await?,
                 fact: f,
             },
             Fact::Rated(f) => OfficialCommand::Rate(f),

@@ -8,9 +8,10 @@
 //! enabled; the message is JSON and a CloudEvent whose `data` is the fact
 //! its `type` names (pointers relative to the message); `source` is the
 //! publisher's; the publisher may publish that type; the signature, where
-//! the publisher has a key; `(source, id)` was not accepted before (same
-//! content: `duplicate`, other content: `rejected`); then the fact is
-//! decided as a command is, for the publisher's scope. A fact refused only
+//! the publisher has a key; then the fact is decided as a command is, for
+//! the publisher's scope. When the decision or the append refuses it, an
+//! earlier acceptance of the same `(source, id)` answers first (same
+//! content: `duplicate`, other content: `rejected`); a fact refused only
 //! because a stream it names does not exist yet is parked and retried when
 //! that stream appears; every other refusal is a rejection.
 //!
@@ -321,9 +322,9 @@ impl Intake {
                 )))
             }
         };
-        if let Some(outcome) = self.earlier(publisher, event, &hash).await? {
-            return Ok(outcome);
-        }
+        // An id accepted before is found when the decision or the append
+        // refuses it (the idempotency record is written with the events):
+        // a fresh fact, the common case, costs no look-up.
         let metadata = EventMetadata {
             publisher: event.source.clone(),
             actor: format!("publisher:{}", publisher.id),
@@ -406,8 +407,9 @@ impl Intake {
         }))
     }
 
-    /// A refusal of the decision: parked when it names a stream that does
-    /// not exist yet, otherwise rejected.
+    /// A refusal of the decision or the append: the earlier answer when
+    /// the id was accepted before; parked when it names a stream that does
+    /// not exist yet; otherwise rejected.
     async fn refused(
         &self,
         publisher: &Publisher,
@@ -415,36 +417,31 @@ impl Intake {
         hash: &[u8],
         refusal: Refusal,
     ) -> Result<Outcome, IntakeError> {
-        match refusal.code {
-            ErrorCode::NotReady => return Err(IntakeError::NotSequenced(refusal.message)),
-            // A concurrent delivery of the same id recorded it first.
-            ErrorCode::Conflict => {
-                if let Some(outcome) = self.earlier(publisher, event, hash).await? {
-                    return Ok(outcome);
+        if refusal.code == ErrorCode::NotReady {
+            return Err(IntakeError::NotSequenced(refusal.message));
+        }
+        // The same id accepted before (a repeat, a redelivery, another
+        // content) is answered from its record, whatever the decision said.
+        if let Some(outcome) = self.earlier(publisher, event, hash).await? {
+            return Ok(outcome);
+        }
+        if refusal.code == ErrorCode::NotFound {
+            let fact = match event.event_type.parse() {
+                Ok(t) => tledger_events::Fact::from_data(t, &event.data),
+                Err(_) => return Ok(Outcome::Rejected(rejection_of(refusal))),
+            };
+            if let Ok(fact) = fact {
+                let referenced = fact.referenced_streams();
+                let names: Vec<String> = referenced.iter().map(ToString::to_string).collect();
+                let existing = self.store.existing_streams(&names).await?;
+                let missing: Vec<StreamId> = referenced
+                    .into_iter()
+                    .filter(|s| !existing.contains(&s.to_string()))
+                    .collect();
+                if !missing.is_empty() {
+                    return Ok(Outcome::Parked(missing));
                 }
             }
-            ErrorCode::NotFound => {
-                let fact = tledger_events::Fact::from_data(
-                    match event.event_type.parse() {
-                        Ok(t) => t,
-                        Err(_) => return Ok(Outcome::Rejected(rejection_of(refusal))),
-                    },
-                    &event.data,
-                );
-                if let Ok(fact) = fact {
-                    let referenced = fact.referenced_streams();
-                    let names: Vec<String> = referenced.iter().map(ToString::to_string).collect();
-                    let existing = self.store.existing_streams(&names).await?;
-                    let missing: Vec<StreamId> = referenced
-                        .into_iter()
-                        .filter(|s| !existing.contains(&s.to_string()))
-                        .collect();
-                    if !missing.is_empty() {
-                        return Ok(Outcome::Parked(missing));
-                    }
-                }
-            }
-            _ => {}
         }
         Ok(Outcome::Rejected(rejection_of(refusal)))
     }

@@ -131,11 +131,57 @@ impl Hierarchy {
     }
 }
 
-/// The position taxonomy in force on `date`, as the ledger knows it now.
-pub async fn taxonomy_on(
+/// What identifies the reference data as recorded now: how many reference
+/// facts there are and how many have their position (the order "in force"
+/// breaks ties by). Equal fingerprints, equal reference data.
+pub type ReferenceFingerprint = (i64, i64);
+
+/// The position taxonomies as published, with the fingerprint they were
+/// read at: parsing them is the dearest look-up of a registration, so a
+/// command service keeps them until the fingerprint changes.
+#[derive(Clone, Debug, Default)]
+pub struct Taxonomies {
+    fingerprint: Option<ReferenceFingerprint>,
+    published: Vec<Published<PositionTaxonomy>>,
+}
+
+impl Taxonomies {
+    /// The position taxonomy in force on `date`, as the ledger knows it
+    /// now (one small query when nothing changed).
+    pub async fn on(
+        cache: &tokio::sync::RwLock<Taxonomies>,
+        store: &Store,
+        date: Date,
+    ) -> Result<Option<PositionTaxonomy>, StoreError> {
+        let fingerprint = reference_fingerprint(store).await?;
+        {
+            let cached = cache.read().await;
+            if cached.fingerprint == Some(fingerprint) {
+                return Ok(in_force(&cached.published, date).map(|p| p.content.clone()));
+            }
+        }
+        let published = published_taxonomies(store).await?;
+        let answer = in_force(&published, date).map(|p| p.content.clone());
+        *cache.write().await = Taxonomies {
+            fingerprint: Some(fingerprint),
+            published,
+        };
+        Ok(answer)
+    }
+}
+
+async fn reference_fingerprint(store: &Store) -> Result<ReferenceFingerprint, StoreError> {
+    sqlx::query_as(
+        "SELECT count(*), count(position) FROM events WHERE aggregate_type = 'reference'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .map_err(StoreError::db("reading the reference data's fingerprint"))
+}
+
+async fn published_taxonomies(
     store: &Store,
-    date: Date,
-) -> Result<Option<PositionTaxonomy>, StoreError> {
+) -> Result<Vec<Published<PositionTaxonomy>>, StoreError> {
     let mut taxonomies = Vec::new();
     for (_, events) in store.load_streams(AggregateKind::Reference).await? {
         for event in events {
@@ -157,5 +203,5 @@ pub async fn taxonomy_on(
             }
         }
     }
-    Ok(in_force(&taxonomies, date).map(|p| p.content.clone()))
+    Ok(taxonomies)
 }
