@@ -35,7 +35,7 @@ use crate::Prefix;
 /// Lines answered between two progress records.
 const CHUNK: usize = 2_000;
 /// Streams answered side by side.
-const CONCURRENCY: usize = 32;
+const CONCURRENCY: usize = 128;
 /// Tries for a line the database could not answer.
 const TRIES: u32 = 5;
 

@@ -23,9 +23,9 @@ use crate::Prefix;
 /// The durable consumer's name.
 pub const CONSUMER: &str = "tledger-ingest";
 /// Messages fetched at once.
-const FETCH: usize = 512;
+const FETCH: usize = 1024;
 /// Streams answered side by side.
-const CONCURRENCY: usize = 64;
+const CONCURRENCY: usize = 128;
 /// How long a fetch waits for messages.
 const FETCH_WAIT: Duration = Duration::from_millis(500);
 /// A message not acknowledged in this time is delivered again.
