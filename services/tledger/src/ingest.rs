@@ -394,12 +394,14 @@ impl Intake {
             )));
         };
         // A fact whose first receipt was never issued (the service stopped
-        // between recording it and answering) is answered as accepted.
+        // between recording it and answering, or between accepting a parked
+        // fact and answering) is answered as accepted. A later rejection of
+        // other content under the id does not make the fact unanswered.
         let answered = self
             .store
             .receipt(&event.source, &event.id)
             .await?
-            .is_some_and(|r| r.status == "accepted" || r.status == "duplicate");
+            .is_some_and(|r| r.status != "parked");
         Ok(Some(if answered {
             Outcome::Duplicate(position)
         } else {

@@ -310,6 +310,17 @@ async fn a_published_fact_is_recorded_once_and_answered_with_its_position() {
     // The latest receipt over HTTP is the rejection.
     let latest = b.receipt_when(SOURCE, "nom-1", "rejected").await;
     assert_eq!(latest["field"], "/id");
+    // The first content again, after that rejection: still a duplicate.
+    let mut once_more = message.clone();
+    once_more["time"] = json!("2011-01-03T00:00:00Z");
+    assert!(!b.publish("dai-loc", &once_more).await);
+    let receipt = next_receipt(&mut receipts).await;
+    assert_eq!(
+        (receipt["status"].clone(), receipt["position"].as_u64()),
+        (json!("duplicate"), Some(position)),
+        "{receipt}"
+    );
+    assert_eq!(b.ledger.events().await, before + 1);
 }
 
 #[tokio::test]
