@@ -18,9 +18,12 @@
 //! else literal; numbers as ECMAScript writes a double (an integer of at
 //! most 2^53 in magnitude is its decimal digits).
 
+use std::borrow::Cow;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use crate::chain::{CanonicalError, ChainRecord};
+use crate::chain::{CanonicalError, CanonicalMember, ChainRecord};
 
 /// The largest magnitude below which every integer is a double exactly.
 const EXACT_INTEGER: u64 = 1 << 53;
@@ -28,7 +31,9 @@ const EXACT_INTEGER: u64 = 1 << 53;
 /// The canonical JSON of `record`: `{"data","effective_date","event_id",
 /// "metadata","position","recorded_at","stream","type","version"}`, in
 /// that (sorted) order.
-pub fn record_bytes(record: &ChainRecord<'_>) -> Result<Vec<u8>, CanonicalError> {
+pub fn record_bytes<J: CanonicalMember>(
+    record: &ChainRecord<'_, J>,
+) -> Result<Vec<u8>, CanonicalError> {
     let mut out = Vec::with_capacity(1024);
     write_record(&mut out, record)?;
     Ok(out)
@@ -36,7 +41,10 @@ pub fn record_bytes(record: &ChainRecord<'_>) -> Result<Vec<u8>, CanonicalError>
 
 /// [`record_bytes`] appended to `out` (left as it was on an error), so
 /// that many records can share one buffer.
-pub fn write_record(out: &mut Vec<u8>, record: &ChainRecord<'_>) -> Result<(), CanonicalError> {
+pub fn write_record<J: CanonicalMember>(
+    out: &mut Vec<u8>,
+    record: &ChainRecord<'_, J>,
+) -> Result<(), CanonicalError> {
     let start = out.len();
     let written = write_members(out, record);
     if written.is_err() {
@@ -45,16 +53,19 @@ pub fn write_record(out: &mut Vec<u8>, record: &ChainRecord<'_>) -> Result<(), C
     written
 }
 
-fn write_members(out: &mut Vec<u8>, record: &ChainRecord<'_>) -> Result<(), CanonicalError> {
+fn write_members<J: CanonicalMember>(
+    out: &mut Vec<u8>,
+    record: &ChainRecord<'_, J>,
+) -> Result<(), CanonicalError> {
     out.extend_from_slice(b"{\"data\":");
-    value(out, record.data)?;
+    record.data.write_canonical(out)?;
     out.extend_from_slice(b",\"effective_date\":");
     date(out, record.effective_date);
     out.extend_from_slice(b",\"event_id\":");
     let mut uuid = uuid::Uuid::encode_buffer();
     string(out, record.event_id.hyphenated().encode_lower(&mut uuid));
     out.extend_from_slice(b",\"metadata\":");
-    value(out, record.metadata)?;
+    record.metadata.write_canonical(out)?;
     out.extend_from_slice(b",\"position\":");
     unsigned(out, record.position)?;
     out.extend_from_slice(b",\"recorded_at\":");
@@ -77,7 +88,7 @@ fn value_bytes(v: &Value) -> Result<Vec<u8>, CanonicalError> {
     Ok(out)
 }
 
-fn value(out: &mut Vec<u8>, v: &Value) -> Result<(), CanonicalError> {
+pub(crate) fn value(out: &mut Vec<u8>, v: &Value) -> Result<(), CanonicalError> {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -117,6 +128,201 @@ fn object(out: &mut Vec<u8>, members: &Map<String, Value>) -> Result<(), Canonic
     }
     out.push(b'}');
     Ok(())
+}
+
+/// The canonical JSON of the JSON text `json`: the bytes [`value`] writes
+/// for `serde_json::from_str::<Value>(json)`, without building the `Value`.
+/// The text is parsed by the same deserializer into a tree that borrows its
+/// strings, so the numbers and strings are the ones a `Value` would hold;
+/// only the members' order is left to sort here.
+pub(crate) fn text(out: &mut Vec<u8>, json: &str) -> Result<(), CanonicalError> {
+    let mut tree: Json<'_> = serde_json::from_str(json)
+        .map_err(|e| CanonicalError(format!("the stored JSON does not parse: {e}")))?;
+    tree_value(out, &mut tree)
+}
+
+/// A parsed JSON value whose strings borrow from the text when they can.
+#[derive(Debug)]
+enum Json<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
+    /// Members in the text's order, duplicates included.
+    Object(Vec<(Cow<'a, str>, Json<'a>)>),
+}
+
+impl Json<'_> {
+    /// The `Value` serde_json builds from the same text (a later duplicate
+    /// key replaces an earlier one, as `Map::insert` does).
+    fn into_value(self) -> Value {
+        match self {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(b),
+            Json::Number(n) => Value::Number(n),
+            Json::String(s) => Value::String(s.into_owned()),
+            Json::Array(items) => Value::Array(items.into_iter().map(Json::into_value).collect()),
+            Json::Object(members) => Value::Object(
+                members
+                    .into_iter()
+                    .map(|(k, v)| (k.into_owned(), v.into_value()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+fn tree_value(out: &mut Vec<u8>, v: &mut Json<'_>) -> Result<(), CanonicalError> {
+    match v {
+        Json::Null => out.extend_from_slice(b"null"),
+        Json::Bool(true) => out.extend_from_slice(b"true"),
+        Json::Bool(false) => out.extend_from_slice(b"false"),
+        Json::Number(n) => number(out, n)?,
+        Json::String(s) => string(out, s),
+        Json::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter_mut().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                tree_value(out, item)?;
+            }
+            out.push(b']');
+        }
+        Json::Object(members) => {
+            // As in `object`: byte order is UTF-16 order below U+E000.
+            if members.iter().any(|(k, _)| k.bytes().any(|b| b >= 0xEE)) {
+                let whole = std::mem::replace(v, Json::Null);
+                return general(out, &whole.into_value());
+            }
+            // Stable, so of equal keys the last in the text comes last.
+            members.sort_by(|(a, _), (b, _)| a.as_bytes().cmp(b.as_bytes()));
+            out.push(b'{');
+            let mut first = true;
+            for i in 0..members.len() {
+                if members
+                    .get(i + 1)
+                    .is_some_and(|(next, _)| *next == members[i].0)
+                {
+                    continue;
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                let (key, member) = &mut members[i];
+                string(out, key);
+                out.push(b':');
+                tree_value(out, member)?;
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
+impl<'de> Deserialize<'de> for Json<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+/// Builds a [`Json`] from the same calls serde_json's `Value` takes.
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Json<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(Json::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(Json::Number(n.into()))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(Json::Number(n.into()))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+        // serde_json's `Value` turns what is not finite into null.
+        Ok(Number::from_f64(n).map_or(Json::Null, Json::Number))
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Json::String(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Json::String(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Json::String(Cow::Owned(s)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Json::deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        while let Some(Key(key)) = map.next_key()? {
+            members.push((key, map.next_value()?));
+        }
+        Ok(Json::Object(members))
+    }
+}
+
+/// An object key, borrowed from the text when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(s)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
 }
 
 fn number(out: &mut Vec<u8>, n: &Number) -> Result<(), CanonicalError> {
@@ -293,6 +499,17 @@ mod tests {
         }
 
         #[test]
+        fn json_text_is_written_as_its_parsed_value_is(v in any_value()) {
+            // The text as serde_json writes it, and as PostgreSQL's jsonb
+            // gives it back (members by length, then bytes; a space after
+            // each colon and comma).
+            let compact = serde_json::to_string(&v).expect("json");
+            prop_assert_eq!(text_bytes(&compact).ok(), value_bytes(&v).ok());
+            let spaced = jsonb_style(&v);
+            prop_assert_eq!(text_bytes(&spaced).ok(), value_bytes(&v).ok());
+        }
+
+        #[test]
         fn records_are_written_as_the_general_canonicaliser_writes_them(
             data in any_value(),
             metadata in any_value(),
@@ -318,7 +535,59 @@ mod tests {
                 metadata: &metadata,
             };
             prop_assert_eq!(record_bytes(&record).ok(), canonical_json(&record).ok());
+            let (data_text, metadata_text) = (jsonb_style(&data), jsonb_style(&metadata));
+            let from_text = ChainRecord {
+                position: record.position,
+                event_id: record.event_id,
+                stream: &stream,
+                version: record.version,
+                event_type: &event_type,
+                effective_date: record.effective_date,
+                recorded_at: record.recorded_at.clone(),
+                data: crate::chain::JsonText(&data_text),
+                metadata: crate::chain::JsonText(&metadata_text),
+            };
+            prop_assert_eq!(record_bytes(&from_text).ok(), canonical_json(&record).ok());
         }
+    }
+
+    fn text_bytes(json: &str) -> Result<Vec<u8>, CanonicalError> {
+        let mut out = Vec::new();
+        text(&mut out, json)?;
+        Ok(out)
+    }
+
+    /// `v` as PostgreSQL writes a jsonb value: object members shorter key
+    /// first, then by bytes; `", "` and `": "` between tokens.
+    fn jsonb_style(v: &Value) -> String {
+        match v {
+            Value::Array(items) => format!(
+                "[{}]",
+                items.iter().map(jsonb_style).collect::<Vec<_>>().join(", ")
+            ),
+            Value::Object(members) => {
+                let mut sorted: Vec<_> = members.iter().collect();
+                sorted.sort_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then(a.cmp(b)));
+                let written: Vec<String> = sorted
+                    .into_iter()
+                    .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), jsonb_style(v)))
+                    .collect();
+                format!("{{{}}}", written.join(", "))
+            }
+            other => other.to_string(),
+        }
+    }
+
+    #[test]
+    fn json_text_keeps_the_last_of_duplicate_keys_and_escapes_as_the_rfc_does() {
+        let bytes =
+            text_bytes(r#"{"b": 1, "a": "x\u0001\/y", "b": 2, "c": 1.50}"#).expect("canonical");
+        assert_eq!(
+            String::from_utf8(bytes).expect("utf-8"),
+            r#"{"a":"x\u0001/y","b":2,"c":1.5}"#
+        );
+        assert!(text_bytes("{\"a\": }").is_err());
+        assert!(text_bytes("{} trailing").is_err());
     }
 
     #[test]

@@ -22,9 +22,10 @@ pub type Hash = [u8; 32];
 /// The hash before the first event.
 pub const GENESIS: Hash = [0; 32];
 
-/// The hashed content of one ledger event.
+/// The hashed content of one ledger event. `data` and `metadata` are parsed
+/// values by default, or [`JsonText`] when they come straight from storage.
 #[derive(Clone, Debug, Serialize)]
-pub struct ChainRecord<'a> {
+pub struct ChainRecord<'a, J = &'a Value> {
     pub position: u64,
     pub event_id: Uuid,
     pub stream: &'a str,
@@ -33,15 +34,39 @@ pub struct ChainRecord<'a> {
     pub event_type: &'a str,
     pub effective_date: Date,
     pub recorded_at: String,
-    pub data: &'a Value,
-    pub metadata: &'a Value,
+    pub data: J,
+    pub metadata: J,
+}
+
+/// JSON text, canonicalised from the text itself (no `serde_json::Value`
+/// is built): how the verifier hashes `data` and `metadata` read from the
+/// database.
+#[derive(Clone, Copy, Debug)]
+pub struct JsonText<'a>(pub &'a str);
+
+/// What a [`ChainRecord`]'s `data` and `metadata` can be.
+pub trait CanonicalMember {
+    /// Appends the member's RFC 8785 form to `out`.
+    fn write_canonical(&self, out: &mut Vec<u8>) -> Result<(), CanonicalError>;
+}
+
+impl CanonicalMember for &Value {
+    fn write_canonical(&self, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+        crate::canonical::value(out, self)
+    }
+}
+
+impl CanonicalMember for JsonText<'_> {
+    fn write_canonical(&self, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+        crate::canonical::text(out, self.0)
+    }
 }
 
 /// JSON that RFC 8785 cannot canonicalise (a number outside what an IEEE
 /// double holds exactly is the only way our facts could get there).
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[error("cannot write canonical JSON (RFC 8785): {0}")]
-pub struct CanonicalError(String);
+pub struct CanonicalError(pub(crate) String);
 
 /// RFC 8785 canonical JSON of `value`.
 pub fn canonical_json<T: Serialize>(value: &T) -> Result<Vec<u8>, CanonicalError> {
@@ -60,12 +85,17 @@ pub fn event_hash(previous: &Hash, record: &ChainRecord<'_>) -> Result<Hash, Can
 
 /// The canonical JSON of `record`, the bytes its hash covers (the same as
 /// [`canonical_json`] gives, written faster: `canonical`).
-pub fn record_bytes(record: &ChainRecord<'_>) -> Result<Vec<u8>, CanonicalError> {
+pub fn record_bytes<J: CanonicalMember>(
+    record: &ChainRecord<'_, J>,
+) -> Result<Vec<u8>, CanonicalError> {
     crate::canonical::record_bytes(record)
 }
 
 /// [`record_bytes`] appended to `out` (unchanged on an error).
-pub fn write_record(out: &mut Vec<u8>, record: &ChainRecord<'_>) -> Result<(), CanonicalError> {
+pub fn write_record<J: CanonicalMember>(
+    out: &mut Vec<u8>,
+    record: &ChainRecord<'_, J>,
+) -> Result<(), CanonicalError> {
     crate::canonical::write_record(out, record)
 }
 

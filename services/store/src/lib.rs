@@ -15,6 +15,7 @@
 //! Must not depend on NATS, HTTP or the domain crate: it stores facts.
 
 mod append;
+mod chain_rows;
 mod checkpoints;
 mod history;
 mod ingest;
@@ -27,6 +28,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
 pub use append::{Append, AppendError, EventMetadata, Idempotency, NewEvent};
+pub use chain_rows::{ChainRow, ChainRows, LedgerExtent};
 pub use history::RecordedFact;
 pub use ingest::{ParkedFact, PublisherRecord, QuarantineItem, ReceiptRecord};
 pub use read::{EventLocation, LedgerEvent, PriorRequest, StoredEvent};

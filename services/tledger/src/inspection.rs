@@ -15,7 +15,7 @@ use tledger_events::chain::{self, CanonicalError, ChainRecord, Hash};
 use tledger_events::checkpoint::{Checkpoint, CheckpointError, CheckpointVerifier};
 use tledger_events::merkle::{self, Frontier};
 use tledger_events::proof::{InclusionProof, ProvedRecord};
-use tledger_store::{LedgerEvent, Store, StoreError};
+use tledger_store::{ChainRows, LedgerEvent, Store, StoreError};
 
 use crate::access::Role;
 use crate::access_log::refusal_response;
@@ -204,6 +204,8 @@ pub enum VerifyError {
     Store(#[from] StoreError),
     #[error("the public key: {0}")]
     Key(CheckpointError),
+    #[error("the chain check was stopped: {0}")]
+    Interrupted(String),
     #[error("the outside checkpoint {}: {reason}", path.display())]
     OutsideCheckpoint {
         path: std::path::PathBuf,
@@ -510,29 +512,90 @@ fn leaf_hashes(hashes: &[Hash]) -> Vec<Hash> {
 
 /// The canonical JSON of each event, written on every core (each event's
 /// is independent of the others; only the chain that follows is in order).
-fn canonical_forms(events: &[LedgerEvent]) -> Vec<Result<Vec<u8>, CanonicalError>> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = events.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = events
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|e| chain::record_bytes(&e.chain_record(&e.stream())))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|part| {
-                part.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
+/// A position range's events, linked on a worker thread: each event after
+/// the first is chained to the stored hash of the one before it (which is
+/// the recomputed hash whenever that one checked out, and otherwise the
+/// check stops there), so ranges are linked in parallel; the first waits
+/// for the range before it.
+struct LinkedRange {
+    first: Option<FirstInRange>,
+    rest: Vec<(u64, Link)>,
 }
+
+/// A later event of a [`LinkedRange`]: its recomputed hash with its Merkle
+/// leaf, or what is wrong with it.
+type Link = Result<(Hash, Hash), BadPosition>;
+
+struct FirstInRange {
+    position: u64,
+    canonical: Result<Vec<u8>, CanonicalError>,
+    stored_hash: Vec<u8>,
+}
+
+impl LinkedRange {
+    fn link(rows: &ChainRows) -> Result<Self, StoreError> {
+        let mut linked = LinkedRange {
+            first: None,
+            rest: Vec::with_capacity(rows.len().saturating_sub(1)),
+        };
+        let mut canonical = Vec::with_capacity(2048);
+        let mut before: Option<(u64, &[u8])> = None;
+        for index in 0..rows.len() {
+            let row = rows.record(index)?;
+            canonical.clear();
+            let written = chain::write_record(&mut canonical, &row.record);
+            let bytes = written.as_ref().map(|()| canonical.as_slice());
+            match before {
+                None => {
+                    linked.first = Some(FirstInRange {
+                        position: row.position,
+                        canonical: bytes.map(<[u8]>::to_vec).map_err(Clone::clone),
+                        stored_hash: row.hash.to_vec(),
+                    });
+                }
+                Some((last, stored)) => {
+                    let outcome = match Hash::try_from(stored) {
+                        Ok(previous) => chain_step(last, &previous, row.position, bytes, row.hash)
+                            .map(|hash| (hash, merkle::leaf_hash(&hash))),
+                        Err(_) => Err(BadPosition {
+                            position: last,
+                            reason: "its stored hash is not 32 bytes".into(),
+                        }),
+                    };
+                    linked.rest.push((row.position, outcome));
+                }
+            }
+            before = Some((row.position, row.hash));
+        }
+        Ok(linked)
+    }
+
+    /// Takes the range into `check`, in order.
+    fn feed(self, check: &mut LedgerCheck<'_>) {
+        if let Some(first) = self.first {
+            check.push_canonical(
+                first.position,
+                first.canonical.as_deref(),
+                &first.stored_hash,
+            );
+        }
+        for (position, outcome) in self.rest {
+            if check.failed() {
+                return;
+            }
+            match outcome {
+                Ok((hash, leaf)) => check.push_verified(position, hash, leaf),
+                Err(bad) => check.bad(bad.position, bad.reason),
+            }
+        }
+    }
+}
+
+/// Positions per range `verify_ledger` reads and links as one piece.
+const CHAIN_RANGE: u64 = 10_000;
+/// Ranges read and linked at once: PostgreSQL sends one while others are
+/// decoded and hashed, on every core.
+const RANGES_IN_FLIGHT: usize = 3;
 
 /// Recomputes the whole chain and the Merkle root at every checkpoint, and
 /// checks every checkpoint's signature with `key` and `outside` (a
@@ -542,25 +605,52 @@ pub async fn verify_ledger(
     key: &CheckpointVerifier,
     outside: Option<&Checkpoint>,
 ) -> Result<Verification, VerifyError> {
+    verify_ledger_in_ranges(store, key, outside, CHAIN_RANGE).await
+}
+
+/// [`verify_ledger`], reading and linking `positions_per_range` positions
+/// at a time: the findings do not depend on it (tests cross many range
+/// boundaries with small ranges).
+pub async fn verify_ledger_in_ranges(
+    store: &Store,
+    key: &CheckpointVerifier,
+    outside: Option<&Checkpoint>,
+    positions_per_range: u64,
+) -> Result<Verification, VerifyError> {
+    use futures::{StreamExt as _, TryStreamExt as _};
+
     let mut check = LedgerCheck::new(key, store.checkpoints().await?, outside.cloned());
-    let mut position = 0u64;
+    // The head and the last event together, so that events sequenced while
+    // this runs are neither read nor held against the head.
+    let extent = store.ledger_extent().await?;
+    let size = positions_per_range.max(1);
+    let ranges = (0..extent.last_event.div_ceil(size)).map(|i| {
+        let after = i * size;
+        (after, (after + size).min(extent.last_event))
+    });
+    let mut linked = futures::stream::iter(ranges)
+        .map(|(after, through)| async move {
+            let rows = store.read_chain(after, through).await?;
+            match tokio::task::spawn_blocking(move || LinkedRange::link(&rows)).await {
+                Ok(linked) => Ok::<_, VerifyError>(linked?),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => Err(VerifyError::Interrupted(e.to_string())),
+            }
+        })
+        .buffered(RANGES_IN_FLIGHT);
     while !check.failed() {
-        let events = store.read_ledger(position, BATCH).await?;
-        let Some(last) = events.last() else {
+        let Some(range) = linked.try_next().await? else {
             break;
         };
-        position = last.position;
-        for (event, canonical) in events.iter().zip(canonical_forms(&events)) {
-            check.push_canonical(event.position, canonical.as_deref(), &event.hash);
-        }
+        range.feed(&mut check);
     }
+    drop(linked);
     let failed = check.failed();
     let chain_hash = check.chain_hash();
     let mut found = check.finish();
     if !failed && found.first_bad.is_none() {
-        let (head, head_hash) = store.head_with_hash().await?;
-        let end = found.events;
-        if head != end || (end > 0 && head_hash != chain_hash) {
+        let (head, end) = (extent.head, found.events);
+        if head != end || (end > 0 && extent.head_hash != chain_hash) {
             found.first_bad = Some(BadPosition {
                 position: end.min(head) + 1,
                 reason: format!("the ledger head says position {head}, the events end at {end}"),

@@ -803,7 +803,8 @@ async fn verify(
     }
     let public_key = public_key.ok_or_else(|| {
         anyhow::anyhow!(
-            "--public-key is required: the trust anchor must come from outside the database              (tledger keys public prints it where the key is)"
+            "--public-key is required: the trust anchor must come from outside the database \
+             (tledger keys public prints it where the key is)"
         )
     })?;
     let key = read_public_key(&public_key)?;
@@ -821,7 +822,8 @@ async fn verify(
         );
     }
     println!(
-        "verified: {} events, chain and Merkle roots recomputed; {} checkpoint(s) signed by key          {}{}{}",
+        "verified: {} events, chain and Merkle roots recomputed; {} checkpoint(s) signed by key \
+         {}{}{}",
         found.events,
         found.checkpoints,
         key.key_id(),
@@ -830,7 +832,10 @@ async fn verify(
             .map(|p| format!("; the outside checkpoint at position {p} matches"))
             .unwrap_or_default(),
         if found.unsequenced > 0 {
-            format!("; {} committed event(s) not yet sequenced", found.unsequenced)
+            format!(
+                "; {} committed event(s) not yet sequenced",
+                found.unsequenced
+            )
         } else {
             String::new()
         }

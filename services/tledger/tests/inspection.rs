@@ -13,6 +13,7 @@ use std::process::Output;
 use serde_json::{json, Value};
 use tledger::access::Role;
 use tledger::checkpointer::{generate_signing_key, Checkpointer};
+use tledger::inspection::verify_ledger_in_ranges;
 use tledger_events::chain::{self, ChainRecord};
 use tledger_events::checkpoint::{Checkpoint, CheckpointVerifier};
 use tledger_events::facts::UnitRegistered;
@@ -291,6 +292,64 @@ async fn a_deleted_row_is_caught_at_its_position() {
         )
         .await;
     assert_caught(&signed.verify(false), 40, "events were deleted");
+}
+
+/// `tledger verify` reads the ledger in position ranges linked in
+/// parallel. However the ledger is split, an untouched ledger verifies and
+/// each kind of damage is found at the same position for the same reason,
+/// including damage on a range boundary and a range left empty.
+#[tokio::test]
+async fn the_findings_do_not_depend_on_how_the_ledger_is_split_into_ranges() {
+    let damage: [(&str, Option<(u64, &str)>); 6] = [
+        ("", None),
+        (
+            "UPDATE events SET data = jsonb_set(data, '{name}', '\"Forged\"') WHERE position = 12",
+            Some((12, "stored hash is not the hash of its content")),
+        ),
+        (
+            "DELETE FROM events WHERE position = 20",
+            Some((20, "missing: the ledger jumps from position 19 to 21")),
+        ),
+        (
+            "DELETE FROM events WHERE position BETWEEN 7 AND 9",
+            Some((7, "missing: the ledger jumps from position 6 to 10")),
+        ),
+        (
+            "UPDATE events SET position = -15 WHERE position = 15; \
+             UPDATE events SET position = 15 WHERE position = 16; \
+             UPDATE events SET position = 16 WHERE position = -15;",
+            Some((15, "stored hash")),
+        ),
+        (
+            "UPDATE ledger_head SET position = 38",
+            Some((39, "the ledger head says position 38, the events end at 40")),
+        ),
+    ];
+    for (tamper, expected) in damage {
+        let signed = Signed::new().await;
+        if !tamper.is_empty() {
+            signed.sql(tamper).await;
+        }
+        let key = CheckpointVerifier::from_public_hex(&signed.public).expect("public key");
+        let whole = verify_ledger_in_ranges(&signed.store, &key, None, 10_000)
+            .await
+            .expect("verify");
+        assert_eq!(whole.checkpoints, 3, "{tamper}");
+        match (&whole.first_bad, expected) {
+            (None, None) => assert_eq!(whole.events, 40),
+            (Some(bad), Some((position, why))) => {
+                assert_eq!(bad.position, position, "{tamper}: {bad:?}");
+                assert!(bad.reason.contains(why), "{tamper}: {bad:?}");
+            }
+            (found, expected) => panic!("{tamper}: found {found:?}, expected {expected:?}"),
+        }
+        for positions_per_range in [1, 3, 7, 39, 40] {
+            let split = verify_ledger_in_ranges(&signed.store, &key, None, positions_per_range)
+                .await
+                .expect("verify");
+            assert_eq!(split, whole, "{tamper}: ranges of {positions_per_range}");
+        }
+    }
 }
 
 #[tokio::test]
