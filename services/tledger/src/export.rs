@@ -169,11 +169,36 @@ pub async fn export(
         }
     };
     let temporary = path.with_extension("partial");
+    let written = write_archive(store, signer, last, &temporary).await;
+    if written.is_err() {
+        // Nothing half-written is left behind to be taken for an archive.
+        let _ = std::fs::remove_file(&temporary);
+    }
+    let checkpoints = written?;
+    std::fs::rename(&temporary, path).map_err(|source| ExportError::Write {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Exported {
+        until_position: last,
+        events: last,
+        checkpoints,
+    })
+}
+
+/// Writes the archive of positions 1 to `last` to `temporary`, synced;
+/// returns how many checkpoints it holds.
+async fn write_archive(
+    store: &Store,
+    signer: &CheckpointSigner,
+    last: u64,
+    temporary: &Path,
+) -> Result<u64, ExportError> {
     let write_error = |source| ExportError::Write {
-        path: temporary.clone(),
+        path: temporary.to_owned(),
         source,
     };
-    let file = File::create(&temporary).map_err(write_error)?;
+    let file = File::create(temporary).map_err(write_error)?;
     let mut out = ArchiveWriter {
         gzip: GzEncoder::new(BufWriter::new(file), Compression::default()),
         digest: Sha256::new(),
@@ -186,37 +211,23 @@ pub async fn export(
         key_id: signer.key_id().into(),
     }))
     .map_err(write_error)?;
-    let mut position = 0;
-    while position < last {
-        let limit = u32::try_from(last - position)
-            .unwrap_or(u32::MAX)
-            .min(BATCH);
-        let events = store.read_ledger(position, limit).await?;
-        if events.is_empty() {
-            return Err(ExportError::Gap(position + 1));
+    // Gzip and the digest run on a thread of their own, so that reading
+    // and writing the lines here and compressing them there take a core
+    // each: one after the other, compressing was a third of the time.
+    let (blocks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUED_BLOCKS);
+    let compressor = std::thread::spawn(move || -> std::io::Result<ArchiveWriter> {
+        for block in received {
+            out.block(&block)?;
         }
-        for event in events {
-            if event.position != position + 1 {
-                return Err(ExportError::Gap(position + 1));
-            }
-            position = event.position;
-            let line = Line::Event(ArchivedEvent {
-                record: proved_record(&event),
-                hash: hex::encode(&event.hash),
-            });
-            out.line(&line).map_err(write_error)?;
-        }
-    }
-    let checkpoints: Vec<Checkpoint> = store
-        .checkpoints()
-        .await?
-        .into_iter()
-        .filter(|c| c.position <= last)
-        .collect();
-    for checkpoint in &checkpoints {
-        out.line(&Line::Checkpoint(checkpoint.clone()))
-            .map_err(write_error)?;
-    }
+        Ok(out)
+    });
+    let written = write_events_and_checkpoints(store, last, &blocks).await;
+    drop(blocks);
+    let mut out = match compressor.join() {
+        Ok(out) => out.map_err(write_error)?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    let checkpoints = written?;
     let sha256 = hex::encode(out.digest.clone().finalize());
     let signature = signer.sign_bytes(&digest_bytes(&sha256, signer.key_id()));
     out.line(&Line::Digest(SignedDigest {
@@ -230,15 +241,65 @@ pub async fn export(
         .map_err(|e| write_error(e.into_error()))?
         .sync_all()
         .map_err(write_error)?;
-    std::fs::rename(&temporary, path).map_err(|source| ExportError::Write {
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(Exported {
-        until_position: last,
-        events: last,
-        checkpoints: checkpoints.len() as u64,
-    })
+    Ok(checkpoints)
+}
+
+/// Blocks of lines waiting for the compressor.
+const QUEUED_BLOCKS: usize = 4;
+
+/// Sends the events through `last`, a block of lines per batch, then the
+/// checkpoints through `last`; returns how many checkpoints. A send fails
+/// only when the compressor stopped, whose error the caller reports.
+async fn write_events_and_checkpoints(
+    store: &Store,
+    last: u64,
+    blocks: &std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> Result<u64, ExportError> {
+    let stopped = || ExportError::Write {
+        path: PathBuf::new(),
+        source: std::io::Error::other("the compressor stopped"),
+    };
+    let mut position = 0;
+    while position < last {
+        let limit = u32::try_from(last - position)
+            .unwrap_or(u32::MAX)
+            .min(BATCH);
+        let events = store.read_ledger(position, limit).await?;
+        if events.is_empty() {
+            return Err(ExportError::Gap(position + 1));
+        }
+        let mut block = Vec::with_capacity(events.len() * 640);
+        for event in events {
+            if event.position != position + 1 {
+                return Err(ExportError::Gap(position + 1));
+            }
+            position = event.position;
+            let line = Line::Event(ArchivedEvent {
+                record: proved_record(&event),
+                hash: hex::encode(&event.hash),
+            });
+            render(&line, &mut block).map_err(|e| ExportError::Json(position, e.to_string()))?;
+        }
+        blocks.send(block).map_err(|_| stopped())?;
+    }
+    let mut block = Vec::new();
+    let mut count = 0;
+    for checkpoint in store.checkpoints().await? {
+        if checkpoint.position <= last {
+            render(&Line::Checkpoint(checkpoint), &mut block)
+                .map_err(|e| ExportError::Json(position, e.to_string()))?;
+            count += 1;
+        }
+    }
+    blocks.send(block).map_err(|_| stopped())?;
+    Ok(count)
+}
+
+/// `line` as its JSON and a newline, appended to `into`.
+fn render(line: &Line, into: &mut Vec<u8>) -> serde_json::Result<()> {
+    serde_json::to_writer(&mut *into, line)?;
+    into.push(b'\n');
+    Ok(())
 }
 
 struct ArchiveWriter {
@@ -248,10 +309,15 @@ struct ArchiveWriter {
 
 impl ArchiveWriter {
     fn line(&mut self, line: &Line) -> std::io::Result<()> {
-        let mut bytes = serde_json::to_vec(line)?;
-        bytes.push(b'\n');
-        self.digest.update(&bytes);
-        self.gzip.write_all(&bytes)
+        let mut bytes = Vec::new();
+        render(line, &mut bytes)?;
+        self.block(&bytes)
+    }
+
+    /// Whole lines, into the digest and the archive.
+    fn block(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.digest.update(bytes);
+        self.gzip.write_all(bytes)
     }
 }
 

@@ -615,6 +615,25 @@ fn edit_archive(path: &Path, edit: impl FnOnce(&mut Vec<String>)) {
     std::fs::write(path, gzip.finish().expect("gzip")).expect("write");
 }
 
+/// An export stops at a gap in the ledger, says where and what to run,
+/// and leaves no archive (nor a partial one) behind.
+#[tokio::test]
+async fn an_export_of_a_ledger_with_a_gap_is_refused_and_leaves_nothing() {
+    let signed = Signed::new().await;
+    signed.sql("DELETE FROM events WHERE position = 20").await;
+    let archive = std::env::temp_dir().join(format!("export-{}.jsonl.gz", Uuid::new_v4()));
+    let output = tledger(signed.db.url(), &signed.key, &["export", path(&archive)]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .contains("the ledger has no event at position 20 (a gap): run tledger verify"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!archive.exists());
+    assert!(!archive.with_extension("partial").exists());
+}
+
 #[tokio::test]
 async fn an_export_verifies_offline_and_every_change_to_it_is_caught() {
     let signed = Signed::new().await;
