@@ -510,8 +510,6 @@ fn leaf_hashes(hashes: &[Hash]) -> Vec<Hash> {
     })
 }
 
-/// The canonical JSON of each event, written on every core (each event's
-/// is independent of the others; only the chain that follows is in order).
 /// A position range's events, linked on a worker thread: each event after
 /// the first is chained to the stored hash of the one before it (which is
 /// the recomputed hash whenever that one checked out, and otherwise the
