@@ -17,7 +17,7 @@ use crate::append::to_i64;
 use crate::{Store, StoreError};
 
 /// The sequenced events of one position range, undecoded.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ChainRows {
     rows: Vec<PgRow>,
 }
@@ -42,10 +42,8 @@ impl ChainRows {
     /// The `index`th event of the range, in position order.
     pub fn record(&self, index: usize) -> Result<ChainRow<'_>, StoreError> {
         let row = &self.rows[index];
-        let decode = StoreError::db("decoding a ledger row");
-        let position: i64 = row.try_get(0).map_err(decode)?;
-        let position = u64::try_from(position).unwrap_or(0);
         let decoded = (|| {
+            let position = u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0);
             let event_id: Uuid = row.try_get(1)?;
             let stream: &str = row.try_get(2)?;
             let version: i64 = row.try_get(3)?;
@@ -105,25 +103,22 @@ pub struct LedgerExtent {
 impl Store {
     /// See [`LedgerExtent`].
     pub async fn ledger_extent(&self) -> Result<LedgerExtent, StoreError> {
+        let read = StoreError::db("reading the ledger head");
         let row = sqlx::query(
             "SELECT (SELECT coalesce(max(position), 0) FROM events), position, hash \
              FROM ledger_head",
         )
         .fetch_one(self.pool())
-        .await
-        .map_err(StoreError::db("reading the ledger head"))?;
-        let (last_event, head, hash): (i64, i64, Vec<u8>) = (
-            row.try_get(0)
-                .map_err(StoreError::db("reading the ledger head"))?,
-            row.try_get(1)
-                .map_err(StoreError::db("reading the ledger head"))?,
-            row.try_get(2)
-                .map_err(StoreError::db("reading the ledger head"))?,
-        );
+        .await;
+        let (last_event, head, hash) = row
+            .and_then(|row| {
+                Ok::<(i64, i64, Vec<u8>), _>((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+            })
+            .map_err(read)?;
         Ok(LedgerExtent {
             last_event: u64::try_from(last_event).unwrap_or(0),
             head: u64::try_from(head).unwrap_or(0),
-            // As `head_with_hash`: a damaged head hash matches no chain.
+            // A damaged head hash matches no chain.
             head_hash: hash.try_into().unwrap_or([0xff; 32]),
         })
     }

@@ -263,19 +263,6 @@ impl Store {
         Ok(position.map_or(0, to_u64))
     }
 
-    /// The head's position and chain hash (32 zero bytes when empty).
-    pub async fn head_with_hash(&self) -> Result<(u64, [u8; 32]), StoreError> {
-        let row = sqlx::query("SELECT position, hash FROM ledger_head")
-            .fetch_one(self.pool())
-            .await
-            .map_err(StoreError::db("reading the ledger head"))?;
-        let hash: Vec<u8> = row.get("hash");
-        Ok((
-            to_u64(row.get("position")),
-            hash.try_into().unwrap_or([0xff; 32]),
-        ))
-    }
-
     /// How many committed events wait for a position.
     pub async fn unsequenced_count(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE position IS NULL")
