@@ -2,9 +2,11 @@
 
 use serde::Serialize;
 use sqlx::error::DatabaseError;
+use sqlx::PgPool;
 use tledger_events::{AggregateKind, Fact};
 use uuid::Uuid;
 
+use crate::group_commit::{replicate, BatchAnswers};
 use crate::{Store, StoreError};
 
 /// Who recorded a fact, and on whose behalf (stored, and covered by the
@@ -85,72 +87,215 @@ FROM UNNEST($5::uuid[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12:
           command_id, correlation_id)
 "#;
 
+/// Several commands' appends in one statement (group commit): the events
+/// in order, `append_no` naming the append each belongs to, and each
+/// append's idempotency record listing its own events.
+const APPEND_MANY: &str = r#"
+WITH e AS (
+    SELECT * FROM UNNEST($1::int[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+                         $7::text[], $8::text[], $9::date[], $10::text[], $11::text[],
+                         $12::text[], $13::text[])
+         WITH ORDINALITY AS e(append_no, event_id, aggregate_type, aggregate_id, version,
+                              event_type, data, metadata, effective_date, publisher, actor,
+                              command_id, correlation_id, ord)
+), request AS (
+    INSERT INTO command_requests (token_id, idempotency_key, command, request_hash, event_ids)
+    SELECT r.token_id, r.idempotency_key, r.command, r.request_hash,
+           ARRAY(SELECT e.event_id FROM e WHERE e.append_no = r.append_no ORDER BY e.ord)
+    FROM UNNEST($14::int[], $15::uuid[], $16::text[], $17::text[], $18::bytea[])
+         AS r(append_no, token_id, idempotency_key, command, request_hash)
+)
+INSERT INTO events (event_id, aggregate_type, aggregate_id, version, event_type, schema_version,
+                    data, metadata, effective_date, publisher, actor, command_id, correlation_id)
+SELECT event_id, aggregate_type, aggregate_id, version, event_type, 1, data::jsonb,
+       metadata::jsonb, effective_date, publisher, actor, command_id, correlation_id
+FROM e ORDER BY ord
+"#;
+
+/// The most appends gathered into one statement.
+pub(crate) const MAX_APPENDS_PER_STATEMENT: usize = 256;
+
+/// The columns of events to append, one vector per column.
+#[derive(Default)]
+struct EventColumns<'a> {
+    append_no: Vec<i32>,
+    event_ids: Vec<Uuid>,
+    aggregate_types: Vec<&'a str>,
+    aggregate_ids: Vec<&'a str>,
+    versions: Vec<i64>,
+    types: Vec<&'a str>,
+    data: Vec<String>,
+    metadata: Vec<String>,
+    dates: Vec<chrono::NaiveDate>,
+    publishers: Vec<&'a str>,
+    actors: Vec<&'a str>,
+    command_ids: Vec<Option<&'a str>>,
+    correlation_ids: Vec<Option<&'a str>>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn push(&mut self, append_no: usize, append: &'a Append) {
+        for (i, event) in append.events.iter().enumerate() {
+            self.append_no
+                .push(i32::try_from(append_no).unwrap_or(i32::MAX));
+            self.event_ids.push(event.event_id);
+            self.aggregate_types.push(append.aggregate.as_str());
+            self.aggregate_ids.push(&append.aggregate_id);
+            self.versions
+                .push(to_i64(append.expected_version + 1 + i as u64));
+            self.types.push(event.fact.fact_type().as_str());
+            self.data.push(event.fact.data().to_string());
+            self.metadata
+                .push(serde_json::to_string(&event.metadata).unwrap_or_else(|_| "{}".into()));
+            self.dates.push(event.fact.effective_date().naive());
+            self.publishers.push(event.metadata.publisher.as_str());
+            self.actors.push(event.metadata.actor.as_str());
+            self.command_ids.push(event.metadata.command_id.as_deref());
+            self.correlation_ids
+                .push(event.metadata.correlation_id.as_deref());
+        }
+    }
+}
+
 impl Store {
     /// Appends `append.events` at the versions after `expected_version`, with
-    /// the idempotency record if any, in one statement. The events are
-    /// unsequenced until the sequencer reaches them.
+    /// the idempotency record if any, in one statement: gathered with the
+    /// appends other tasks make at the same time (group commit), and with
+    /// exactly the answer it would get alone. The events are unsequenced
+    /// until the sequencer reaches them.
     pub async fn append(&self, append: &Append) -> Result<(), AppendError> {
-        let n = append.events.len();
-        let mut event_ids = Vec::with_capacity(n);
-        let mut versions = Vec::with_capacity(n);
-        let mut types = Vec::with_capacity(n);
-        let mut data = Vec::with_capacity(n);
-        let mut metadata = Vec::with_capacity(n);
-        let mut dates = Vec::with_capacity(n);
-        let mut publishers = Vec::with_capacity(n);
-        let mut actors = Vec::with_capacity(n);
-        let mut command_ids = Vec::with_capacity(n);
-        let mut correlation_ids = Vec::with_capacity(n);
-        for (i, event) in append.events.iter().enumerate() {
-            event_ids.push(event.event_id);
-            versions.push(to_i64(append.expected_version + 1 + i as u64));
-            types.push(event.fact.fact_type().as_str());
-            data.push(event.fact.data().to_string());
-            metadata.push(serde_json::to_string(&event.metadata).unwrap_or_else(|_| "{}".into()));
-            dates.push(event.fact.effective_date().naive());
-            publishers.push(event.metadata.publisher.as_str());
-            actors.push(event.metadata.actor.as_str());
-            command_ids.push(event.metadata.command_id.as_deref());
-            correlation_ids.push(event.metadata.correlation_id.as_deref());
-        }
-        let idempotency = append.idempotency.as_ref();
-        let result = sqlx::query(APPEND)
-            .bind(idempotency.map(|i| i.token_id))
-            .bind(idempotency.map(|i| i.key.as_str()))
-            .bind(idempotency.map(|i| i.command.as_str()))
-            .bind(idempotency.map(|i| i.request_hash.as_slice()))
-            .bind(&event_ids)
-            .bind(append.aggregate.as_str())
-            .bind(&append.aggregate_id)
-            .bind(&versions)
-            .bind(&types)
-            .bind(&data)
-            .bind(&metadata)
-            .bind(&dates)
-            .bind(&publishers)
-            .bind(&actors)
-            .bind(&command_ids)
-            .bind(&correlation_ids)
-            .execute(self.pool())
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e))
-                if is_constraint(e.as_ref(), "events_aggregate_type_aggregate_id_version_key") =>
-            {
-                Err(AppendError::VersionConflict {
-                    aggregate: append.aggregate,
-                    aggregate_id: append.aggregate_id.clone(),
-                    expected_version: append.expected_version,
-                })
+        match self
+            .batches()
+            .appends
+            .submit(self.pool(), append.clone())
+            .await
+        {
+            Ok(answer) => answer,
+            Err(_) => Err(StoreError::Database {
+                context: "appending events",
+                source: sqlx::Error::Protocol(
+                    "the append's batch ended before it answered; whether it was recorded is \
+                     unknown: retry with the same idempotency key"
+                        .into(),
+                ),
             }
-            Err(sqlx::Error::Database(e)) if is_constraint(e.as_ref(), "command_requests_pkey") => {
-                Err(AppendError::IdempotencyKeyTaken(
-                    idempotency.map(|i| i.key.clone()).unwrap_or_default(),
-                ))
-            }
-            Err(e) => Err(StoreError::db("appending events")(e).into()),
+            .into()),
         }
+    }
+}
+
+/// Runs gathered appends: all in one statement when none conflicts; when
+/// the statement fails on a conflict, each on its own, so that each gets
+/// the answer it would have got alone (only the conflicting ones fail).
+pub(crate) fn append_batch(
+    pool: PgPool,
+    appends: Vec<Append>,
+) -> BatchAnswers<Result<(), AppendError>> {
+    Box::pin(async move {
+        if appends.len() == 1 {
+            return vec![append_one(&pool, &appends[0]).await];
+        }
+        match append_many(&pool, &appends).await {
+            Ok(()) => appends.iter().map(|_| Ok(())).collect(),
+            // The server refused the statement (a version taken, a key in
+            // use, a value out of range): find out whose append it was.
+            Err(sqlx::Error::Database(_)) => {
+                let mut answers = Vec::with_capacity(appends.len());
+                for append in &appends {
+                    answers.push(append_one(&pool, append).await);
+                }
+                answers
+            }
+            Err(e) => appends
+                .iter()
+                .map(|_| Err(StoreError::db("appending events")(replicate(&e)).into()))
+                .collect(),
+        }
+    })
+}
+
+async fn append_many(pool: &PgPool, appends: &[Append]) -> Result<(), sqlx::Error> {
+    let mut events = EventColumns::default();
+    let mut request_no = Vec::new();
+    let mut token_ids = Vec::new();
+    let mut keys = Vec::new();
+    let mut commands = Vec::new();
+    let mut hashes: Vec<&[u8]> = Vec::new();
+    for (no, append) in appends.iter().enumerate() {
+        events.push(no, append);
+        if let Some(idempotency) = &append.idempotency {
+            request_no.push(i32::try_from(no).unwrap_or(i32::MAX));
+            token_ids.push(idempotency.token_id);
+            keys.push(idempotency.key.as_str());
+            commands.push(idempotency.command.as_str());
+            hashes.push(&idempotency.request_hash);
+        }
+    }
+    sqlx::query(APPEND_MANY)
+        .bind(&events.append_no)
+        .bind(&events.event_ids)
+        .bind(&events.aggregate_types)
+        .bind(&events.aggregate_ids)
+        .bind(&events.versions)
+        .bind(&events.types)
+        .bind(&events.data)
+        .bind(&events.metadata)
+        .bind(&events.dates)
+        .bind(&events.publishers)
+        .bind(&events.actors)
+        .bind(&events.command_ids)
+        .bind(&events.correlation_ids)
+        .bind(&request_no)
+        .bind(&token_ids)
+        .bind(&keys)
+        .bind(&commands)
+        .bind(&hashes)
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
+/// One command's append, alone, with its conflicts told apart.
+async fn append_one(pool: &PgPool, append: &Append) -> Result<(), AppendError> {
+    let mut events = EventColumns::default();
+    events.push(0, append);
+    let idempotency = append.idempotency.as_ref();
+    let result = sqlx::query(APPEND)
+        .bind(idempotency.map(|i| i.token_id))
+        .bind(idempotency.map(|i| i.key.as_str()))
+        .bind(idempotency.map(|i| i.command.as_str()))
+        .bind(idempotency.map(|i| i.request_hash.as_slice()))
+        .bind(&events.event_ids)
+        .bind(append.aggregate.as_str())
+        .bind(&append.aggregate_id)
+        .bind(&events.versions)
+        .bind(&events.types)
+        .bind(&events.data)
+        .bind(&events.metadata)
+        .bind(&events.dates)
+        .bind(&events.publishers)
+        .bind(&events.actors)
+        .bind(&events.command_ids)
+        .bind(&events.correlation_ids)
+        .execute(pool)
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e))
+            if is_constraint(e.as_ref(), "events_aggregate_type_aggregate_id_version_key") =>
+        {
+            Err(AppendError::VersionConflict {
+                aggregate: append.aggregate,
+                aggregate_id: append.aggregate_id.clone(),
+                expected_version: append.expected_version,
+            })
+        }
+        Err(sqlx::Error::Database(e)) if is_constraint(e.as_ref(), "command_requests_pkey") => {
+            Err(AppendError::IdempotencyKeyTaken(
+                idempotency.map(|i| i.key.clone()).unwrap_or_default(),
+            ))
+        }
+        Err(e) => Err(StoreError::db("appending events")(e).into()),
     }
 }
 

@@ -8,10 +8,11 @@
 //! receipt; a parked fact and its receipt) are one transaction.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::append::to_i64;
+use crate::group_commit::{replicate, BatchAnswers};
 use crate::{Store, StoreError};
 
 /// A registered publishing body.
@@ -81,6 +82,80 @@ ON CONFLICT (source, id) DO UPDATE
 SET publisher_id = EXCLUDED.publisher_id, status = EXCLUDED.status, reason = EXCLUDED.reason,
     field = EXCLUDED.field, position = EXCLUDED.position, issued_at = EXCLUDED.issued_at
 "#;
+
+/// Receipts for many `(source, id)` in one statement; where one key comes
+/// twice, the later receipt is the one kept, as if written one by one.
+const UPSERT_RECEIPTS: &str = r#"
+WITH r AS (
+    SELECT DISTINCT ON (source, id) *
+    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                $7::bigint[])
+         WITH ORDINALITY AS r(source, id, publisher_id, status, reason, field, position, ord)
+    ORDER BY source, id, ord DESC
+), unparked AS (
+    DELETE FROM parked_facts p USING r
+    WHERE p.source = r.source AND p.id = r.id AND r.status <> 'parked'
+)
+INSERT INTO ingest_receipts (source, id, publisher_id, status, reason, field, position, issued_at)
+SELECT source, id, publisher_id, status, reason, field, position, now() FROM r
+ON CONFLICT (source, id) DO UPDATE
+SET publisher_id = EXCLUDED.publisher_id, status = EXCLUDED.status, reason = EXCLUDED.reason,
+    field = EXCLUDED.field, position = EXCLUDED.position, issued_at = EXCLUDED.issued_at
+"#;
+
+/// The most receipts gathered into one statement.
+pub(crate) const MAX_RECEIPTS_PER_STATEMENT: usize = 512;
+
+/// Runs gathered receipts in one statement; when the server refuses it,
+/// each on its own, so that each gets the answer it would have got alone.
+pub(crate) fn receipt_batch(
+    pool: PgPool,
+    receipts: Vec<ReceiptRecord>,
+) -> BatchAnswers<Result<(), StoreError>> {
+    Box::pin(async move {
+        let context = "recording a receipt";
+        match record_receipts(&pool, &receipts).await {
+            Ok(()) => receipts.iter().map(|_| Ok(())).collect(),
+            Err(sqlx::Error::Database(_)) if receipts.len() > 1 => {
+                let mut answers = Vec::with_capacity(receipts.len());
+                for receipt in &receipts {
+                    answers.push(
+                        record_receipts(&pool, std::slice::from_ref(receipt))
+                            .await
+                            .map_err(StoreError::db(context)),
+                    );
+                }
+                answers
+            }
+            Err(e) => receipts
+                .iter()
+                .map(|_| Err(StoreError::db(context)(replicate(&e))))
+                .collect(),
+        }
+    })
+}
+
+async fn record_receipts(pool: &PgPool, receipts: &[ReceiptRecord]) -> Result<(), sqlx::Error> {
+    let column = |f: fn(&ReceiptRecord) -> Option<&str>| -> Vec<Option<&str>> {
+        receipts.iter().map(f).collect()
+    };
+    sqlx::query(UPSERT_RECEIPTS)
+        .bind(column(|r| Some(&r.source)))
+        .bind(column(|r| Some(&r.id)))
+        .bind(column(|r| Some(&r.publisher_id)))
+        .bind(column(|r| Some(&r.status)))
+        .bind(column(|r| r.reason.as_deref()))
+        .bind(column(|r| r.field.as_deref()))
+        .bind(
+            receipts
+                .iter()
+                .map(|r| r.position.map(to_i64))
+                .collect::<Vec<_>>(),
+        )
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
 
 fn bind_receipt<'q>(
     query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
@@ -187,18 +262,19 @@ impl Store {
     }
 
     /// Records the latest receipt for its `(source, id)`; an accepted or
-    /// duplicate fact is no longer parked. One statement: a receipt is
-    /// written for every fact published.
+    /// duplicate fact is no longer parked. A receipt is written for every
+    /// fact published, so receipts recorded at the same time are gathered
+    /// into one statement (group commit).
     pub async fn record_receipt(&self, receipt: &ReceiptRecord) -> Result<(), StoreError> {
-        let statement = format!(
-            "WITH unparked AS (DELETE FROM parked_facts WHERE source = $1 AND id = $2 \
-             AND $4 <> 'parked') {UPSERT_RECEIPT}"
-        );
-        bind_receipt(sqlx::query(&statement), receipt)
-            .execute(self.pool())
+        self.batches()
+            .receipts
+            .submit(self.pool(), receipt.clone())
             .await
-            .map_err(StoreError::db("recording a receipt"))?;
-        Ok(())
+            .unwrap_or_else(|_| {
+                Err(StoreError::db("recording a receipt")(
+                    sqlx::Error::Protocol("the receipt's batch ended before it answered".into()),
+                ))
+            })
     }
 
     /// The latest receipt for `(source, id)`.

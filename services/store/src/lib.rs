@@ -17,11 +17,13 @@
 mod append;
 mod chain_rows;
 mod checkpoints;
+mod group_commit;
 mod history;
 mod ingest;
 mod read;
 pub mod sequencer;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -81,10 +83,41 @@ impl StoreError {
     }
 }
 
-/// The event store: a connection pool to the ledger's database.
+/// The event store: a connection pool to the ledger's database, and the
+/// queues that gather concurrent writes and loads into one statement each
+/// ([`group_commit`]).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
+    batches: Arc<Batches>,
+}
+
+/// The group-commit queues of a store.
+#[derive(Debug)]
+struct Batches {
+    appends: group_commit::BatchQueue<Append, Result<(), AppendError>>,
+    receipts: group_commit::BatchQueue<ReceiptRecord, Result<(), StoreError>>,
+    loads: group_commit::BatchQueue<read::StreamKey, Result<Vec<StoredEvent>, StoreError>>,
+}
+
+impl Batches {
+    fn new() -> Self {
+        // Two workers each: one runs a batch while the other gathers the
+        // next.
+        Self {
+            appends: group_commit::BatchQueue::new(
+                append::append_batch,
+                append::MAX_APPENDS_PER_STATEMENT,
+                2,
+            ),
+            receipts: group_commit::BatchQueue::new(
+                ingest::receipt_batch,
+                ingest::MAX_RECEIPTS_PER_STATEMENT,
+                2,
+            ),
+            loads: group_commit::BatchQueue::new(read::load_batch, read::MAX_STREAMS_PER_LOAD, 2),
+        }
+    }
 }
 
 impl Store {
@@ -112,15 +145,22 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(StoreError::db("connecting"))?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            batches: Arc::new(Batches::new()),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    fn batches(&self) -> &Batches {
+        &self.batches
     }
 
     /// Applies the migrations in `services/store/migrations` that the

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
-use sqlx::Row;
+use sqlx::{PgPool, Row};
 use tledger_events::{AggregateKind, Fact, FactType};
 use uuid::Uuid;
 
 use crate::append::to_i64;
+use crate::group_commit::{replicate, BatchAnswers};
 use crate::{Store, StoreError};
 
 /// How long to let other commits flush the log before forcing a flush.
@@ -98,34 +99,24 @@ fn parse_fact(event_id: Uuid, event_type: &str, data: &Value) -> Result<Fact, St
 }
 
 impl Store {
-    /// Every fact of a stream, in version order (sequenced or not).
+    /// Every fact of a stream, in version order (sequenced or not). Loads
+    /// asked for at the same time are answered by one statement (group
+    /// commit); each sees at least every append that ended before it was
+    /// asked for.
     pub async fn load_stream(
         &self,
         aggregate: AggregateKind,
         aggregate_id: &str,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT event_id, version, event_type, data, position FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY version",
-        )
-        .bind(aggregate.as_str())
-        .bind(aggregate_id)
-        .fetch_all(self.pool())
-        .await
-        .map_err(StoreError::db("loading a stream"))?;
-        rows.iter()
-            .map(|row| {
-                let event_id: Uuid = row.get("event_id");
-                let event_type: String = row.get("event_type");
-                let data: Value = row.get("data");
-                Ok(StoredEvent {
-                    event_id,
-                    version: to_u64(row.get("version")),
-                    fact: parse_fact(event_id, &event_type, &data)?,
-                    position: row.get::<Option<i64>, _>("position").map(to_u64),
-                })
+        self.batches()
+            .loads
+            .submit(self.pool(), (aggregate, aggregate_id.to_owned()))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::db("loading a stream")(sqlx::Error::Protocol(
+                    "the load's batch ended before it answered".into(),
+                )))
             })
-            .collect()
     }
 
     /// Where the event `event_id` is, if it exists.
@@ -408,4 +399,66 @@ impl Store {
             .filter_map(|id| found.remove(id).map(|l| (*id, l)))
             .collect())
     }
+}
+
+/// A stream to load: its aggregate kind and id.
+pub(crate) type StreamKey = (AggregateKind, String);
+
+/// The most streams loaded by one statement.
+pub(crate) const MAX_STREAMS_PER_LOAD: usize = 256;
+
+/// Loads gathered streams in one statement, each answered with its own
+/// events in version order.
+pub(crate) fn load_batch(
+    pool: PgPool,
+    streams: Vec<StreamKey>,
+) -> BatchAnswers<Result<Vec<StoredEvent>, StoreError>> {
+    Box::pin(async move {
+        let kinds: Vec<&str> = streams.iter().map(|(k, _)| k.as_str()).collect();
+        let ids: Vec<&str> = streams.iter().map(|(_, id)| id.as_str()).collect();
+        let rows = sqlx::query(
+            "SELECT s.n, e.event_id, e.version, e.event_type, e.data, e.position \
+             FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS s(kind, id, n) \
+             JOIN events e ON e.aggregate_type = s.kind AND e.aggregate_id = s.id \
+             ORDER BY s.n, e.version",
+        )
+        .bind(&kinds)
+        .bind(&ids)
+        .fetch_all(&pool)
+        .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                return streams
+                    .iter()
+                    .map(|_| Err(StoreError::db("loading a stream")(replicate(&e))))
+                    .collect()
+            }
+        };
+        let mut answers: Vec<Result<Vec<StoredEvent>, StoreError>> =
+            streams.iter().map(|_| Ok(Vec::new())).collect();
+        for row in &rows {
+            let n: i64 = row.get("n");
+            let Some(answer) = usize::try_from(n - 1).ok().and_then(|i| answers.get_mut(i)) else {
+                continue;
+            };
+            let Ok(events) = answer else {
+                continue;
+            };
+            let event_id: Uuid = row.get("event_id");
+            let event_type: String = row.get("event_type");
+            let data: Value = row.get("data");
+            match parse_fact(event_id, &event_type, &data) {
+                Ok(fact) => events.push(StoredEvent {
+                    event_id,
+                    version: to_u64(row.get("version")),
+                    fact,
+                    position: row.get::<Option<i64>, _>("position").map(to_u64),
+                }),
+                // A damaged event spoils its own stream's load only.
+                Err(e) => *answer = Err(e),
+            }
+        }
+        answers
+    })
 }

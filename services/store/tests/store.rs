@@ -434,3 +434,216 @@ async fn a_sequencer_batch_lost_in_a_crash_comes_back_with_the_same_positions() 
     assert_eq!(store.head().await.expect("head"), 30);
     assert_eq!(positions_of(&store).await, durable);
 }
+
+fn keyed(append: Append, token: Uuid, key: &str) -> Append {
+    Append {
+        idempotency: Some(Idempotency {
+            token_id: token,
+            key: key.into(),
+            command: "register_unit".into(),
+            request_hash: key.as_bytes().to_vec(),
+        }),
+        ..append
+    }
+}
+
+/// Runs `appends` at the same time; the answers in the same order.
+async fn append_together(store: &Store, appends: Vec<Append>) -> Vec<Result<(), AppendError>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, append) in appends.into_iter().enumerate() {
+        let store = store.clone();
+        tasks.spawn(async move { (i, store.append(&append).await) });
+    }
+    let mut answers: Vec<(usize, Result<(), AppendError>)> = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        answers.push(joined.expect("join"));
+    }
+    answers.sort_by_key(|(i, _)| *i);
+    answers.into_iter().map(|(_, answer)| answer).collect()
+}
+
+/// Group commit: appends made at the same time share a statement (and a
+/// transaction), and each idempotency record lists its own events only,
+/// in their order.
+#[tokio::test]
+async fn appends_made_together_share_one_statement_and_keep_their_own_records() {
+    let db = TestDatabase::create().await;
+    let store = store_at(db.url()).await;
+    let token = Uuid::now_v7();
+    let appends: Vec<Append> = (0..64)
+        .map(|i| {
+            let mut append = keyed(append_of(&format!("g{i}"), 0), token, &format!("k-{i}"));
+            if i % 4 == 0 {
+                // A command recording two events.
+                append.events.push(NewEvent {
+                    event_id: Uuid::now_v7(),
+                    fact: unit(&format!("g{i}")),
+                    metadata: metadata(),
+                });
+            }
+            append
+        })
+        .collect();
+    let answers = append_together(&store, appends.clone()).await;
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+
+    let transactions: i64 = sqlx::query_scalar("SELECT count(DISTINCT xid) FROM events")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert!(
+        transactions < 64,
+        "64 appends made together took {transactions} transactions"
+    );
+    for (i, append) in appends.iter().enumerate() {
+        let prior = store
+            .prior_request(token, &format!("k-{i}"))
+            .await
+            .expect("read")
+            .expect("recorded");
+        let own: Vec<Uuid> = append.events.iter().map(|e| e.event_id).collect();
+        assert_eq!(prior.event_ids, own, "append {i}");
+        let loaded = store
+            .load_stream(AggregateKind::Unit, &append.aggregate_id)
+            .await
+            .expect("load");
+        let versions: Vec<u64> = loaded.iter().map(|e| e.version).collect();
+        let expected: Vec<u64> = (1..=own.len() as u64).collect();
+        assert_eq!(versions, expected, "append {i}");
+        assert_eq!(
+            loaded.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+            own,
+            "append {i}"
+        );
+    }
+    // Inside the shared transaction, events keep the order they were
+    // appended in: the sequencer orders by it.
+    let head = sequence_all(&store).await;
+    assert_eq!(head, 64 + 16);
+}
+
+/// Group commit: when appends made together include conflicts, each gets
+/// the answer it would have got alone, and only the refused ones are
+/// missing.
+#[tokio::test]
+async fn appends_made_together_get_the_answers_they_would_get_alone() {
+    let db = TestDatabase::create().await;
+    let store = store_at(db.url()).await;
+    let token = Uuid::now_v7();
+    store
+        .append(&keyed(append_of("taken", 0), token, "used"))
+        .await
+        .expect("first");
+    let mut appends = Vec::new();
+    for i in 0..20 {
+        appends.push(keyed(
+            append_of(&format!("f{i}"), 0),
+            token,
+            &format!("f-{i}"),
+        ));
+    }
+    // A stream already at version 1, and a key already used.
+    appends.push(append_of("taken", 0));
+    appends.push(keyed(append_of("other", 0), token, "used"));
+    // Two appends at one version of a new stream: one of them wins.
+    appends.push(append_of("twice", 0));
+    appends.push(append_of("twice", 0));
+    let answers = append_together(&store, appends.clone()).await;
+
+    assert!(answers[..20].iter().all(Result::is_ok), "{answers:?}");
+    assert!(
+        matches!(
+            answers[20],
+            Err(AppendError::VersionConflict {
+                expected_version: 0,
+                ..
+            })
+        ),
+        "{:?}",
+        answers[20]
+    );
+    assert!(
+        matches!(answers[21], Err(AppendError::IdempotencyKeyTaken(ref k)) if k == "used"),
+        "{:?}",
+        answers[21]
+    );
+    assert_eq!(answers[22..].iter().filter(|a| a.is_ok()).count(), 1);
+    assert_eq!(
+        answers[22..]
+            .iter()
+            .filter(|a| matches!(a, Err(AppendError::VersionConflict { .. })))
+            .count(),
+        1
+    );
+
+    let written: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM events ORDER BY event_id")
+        .fetch_all(store.pool())
+        .await
+        .expect("read");
+    let mut expected: Vec<Uuid> = vec![
+        store
+            .prior_request(token, "used")
+            .await
+            .expect("read")
+            .expect("first")
+            .event_ids[0],
+    ];
+    for (append, answer) in appends.iter().zip(&answers) {
+        if answer.is_ok() {
+            expected.push(append.events[0].event_id);
+        }
+    }
+    expected.sort();
+    assert_eq!(written, expected, "exactly the accepted appends' events");
+    assert!(store
+        .load_stream(AggregateKind::Unit, "other")
+        .await
+        .expect("load")
+        .is_empty());
+}
+
+/// Loads asked for together are answered by one statement, each with its
+/// own stream's events in version order (an unknown stream: none).
+#[tokio::test]
+async fn streams_loaded_together_each_get_their_own_events() {
+    let db = TestDatabase::create().await;
+    let store = store_at(db.url()).await;
+    for i in 0..30u64 {
+        let mut append = append_of(&format!("l{i}"), 0);
+        for _ in 0..i % 3 {
+            append.events.push(NewEvent {
+                event_id: Uuid::now_v7(),
+                fact: unit(&format!("l{i}")),
+                metadata: metadata(),
+            });
+        }
+        store.append(&append).await.expect("append");
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..32u64 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let events = store
+                .load_stream(AggregateKind::Unit, &format!("l{i}"))
+                .await
+                .expect("load");
+            (i, events)
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (i, events) = joined.expect("join");
+        let versions: Vec<u64> = events.iter().map(|e| e.version).collect();
+        let expected: Vec<u64> = if i < 30 {
+            (1..=1 + i % 3).collect()
+        } else {
+            Vec::new()
+        };
+        assert_eq!(versions, expected, "stream l{i}");
+        assert!(
+            events
+                .iter()
+                .all(|e| matches!(&e.fact, Fact::UnitRegistered(u) if u.unit_id.as_str() == format!("l{i}"))),
+            "stream l{i} holds another stream's events"
+        );
+    }
+}
