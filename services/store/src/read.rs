@@ -44,6 +44,15 @@ pub struct LedgerEvent {
     pub hash: Vec<u8>,
 }
 
+/// A sequenced fact with only what a projection reads of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SequencedFact {
+    pub position: u64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub data: Value,
+}
+
 impl LedgerEvent {
     /// `<aggregate>-<id>`.
     pub fn stream(&self) -> String {
@@ -242,6 +251,34 @@ impl Store {
             .collect())
     }
 
+    /// Sequenced facts after `after`, in position order, at most `limit`,
+    /// with only the columns the read models are made of: half the JSON of
+    /// [`Store::read_ledger`] to decode (no metadata).
+    pub async fn read_facts(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<SequencedFact>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT position, event_id, event_type, data FROM events \
+             WHERE position > $1 ORDER BY position LIMIT $2",
+        )
+        .bind(to_i64(after))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("reading the ledger's facts"))?;
+        Ok(rows
+            .iter()
+            .map(|row| SequencedFact {
+                position: to_u64(row.get("position")),
+                event_id: row.get("event_id"),
+                event_type: row.get("event_type"),
+                data: row.get("data"),
+            })
+            .collect())
+    }
+
     /// The last position recorded by `instant` (0 when none was): the cut
     /// of "as known at".
     pub async fn position_known_at(&self, instant: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -416,16 +453,37 @@ pub(crate) fn load_batch(
     Box::pin(async move {
         let kinds: Vec<&str> = streams.iter().map(|(k, _)| k.as_str()).collect();
         let ids: Vec<&str> = streams.iter().map(|(_, id)| id.as_str()).collect();
-        let rows = sqlx::query(
-            "SELECT s.n, e.event_id, e.version, e.event_type, e.data, e.position \
-             FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS s(kind, id, n) \
-             JOIN events e ON e.aggregate_type = s.kind AND e.aggregate_id = s.id \
-             ORDER BY s.n, e.version",
-        )
-        .bind(&kinds)
-        .bind(&ids)
-        .fetch_all(&pool)
-        .await;
+        // One stream: the plain statement. Several: each stream's events
+        // from its own scan of the unique (aggregate, id, version) index;
+        // `OFFSET 0` keeps the planner from turning the per-stream scans
+        // into one join, whose plan, cached when the table was small, can
+        // become a scan of the whole table.
+        let rows = match (kinds.as_slice(), ids.as_slice()) {
+            ([kind], [id]) => {
+                sqlx::query(
+                    "SELECT 1::bigint AS n, event_id, version, event_type, data, position \
+                     FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY version",
+                )
+                .bind(kind)
+                .bind(id)
+                .fetch_all(&pool)
+                .await
+            }
+            _ => {
+                sqlx::query(
+                    "SELECT s.n, e.event_id, e.version, e.event_type, e.data, e.position \
+                     FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS s(kind, id, n) \
+                     CROSS JOIN LATERAL (SELECT event_id, version, event_type, data, position \
+                         FROM events WHERE aggregate_type = s.kind AND aggregate_id = s.id \
+                         ORDER BY version OFFSET 0) e \
+                     ORDER BY s.n, e.version",
+                )
+                .bind(&kinds)
+                .bind(&ids)
+                .fetch_all(&pool)
+                .await
+            }
+        };
         let rows = match rows {
             Ok(rows) => rows,
             Err(e) => {
