@@ -7,12 +7,13 @@
 //! transaction id held open would hold the sequencer back). One projector
 //! per schema at a time: a transaction-scoped advisory lock.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
 
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgPool, Postgres};
 use tledger_events::{Fact, FactType, FundingSource};
-use tledger_store::{LedgerEvent, Store, StoreError};
+use tledger_store::{SequencedFact, Store, StoreError};
 use tokio::sync::Notify;
 
 use crate::schema::{self, ddl};
@@ -27,6 +28,8 @@ pub enum ProjectionError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("reading the ledger ahead of a rebuild stopped: {0}")]
+    Reader(String),
     #[error("the ledger event at position {position} ({event_type}) does not parse: {reason}")]
     Corrupt {
         position: u64,
@@ -135,13 +138,28 @@ impl Projector {
 
     /// Projects the next batch; returns how many events it consumed.
     pub async fn step(&self) -> Result<usize, ProjectionError> {
-        let pool = self.store.pool();
-        let mut tx = pool
+        let mut tx = self.begin_batch().await?;
+        let after = self.checkpoint_in(&mut tx).await?;
+        let events = self.store.read_facts(after, self.batch_size).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            tx.rollback().await.map_err(db("ending an empty batch"))?;
+            return Ok(0);
+        };
+        let rows = Rows::from_events(&events)?;
+        self.finish_batch(tx, &rows, last).await?;
+        Ok(events.len())
+    }
+
+    /// A batch's transaction, holding the schema's projector lock, with
+    /// asynchronous commit: a batch lost with a PostgreSQL crash is
+    /// projected again from the checkpoint committed with it (ADR 8).
+    async fn begin_batch(&self) -> Result<sqlx::Transaction<'static, Postgres>, ProjectionError> {
+        let mut tx = self
+            .store
+            .pool()
             .begin()
             .await
             .map_err(db("starting a projection batch"))?;
-        // Asynchronous commit: a batch lost with a PostgreSQL crash is
-        // projected again from the checkpoint committed with it (ADR 8).
         sqlx::query(
             "SELECT pg_advisory_xact_lock($1), set_config('synchronous_commit', 'off', true)",
         )
@@ -149,20 +167,29 @@ impl Projector {
         .execute(&mut *tx)
         .await
         .map_err(db("taking the projector lock"))?;
-        let after: i64 =
+        Ok(tx)
+    }
+
+    async fn checkpoint_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Postgres>,
+    ) -> Result<u64, ProjectionError> {
+        let at: i64 =
             sqlx::query_scalar(&format!("SELECT position FROM {}.checkpoint", self.schema))
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await
                 .map_err(db("reading the projection checkpoint"))?;
-        let events = self
-            .store
-            .read_ledger(u64::try_from(after).unwrap_or(0), self.batch_size)
-            .await?;
-        let Some(last) = events.last().map(|e| e.position) else {
-            tx.rollback().await.map_err(db("ending an empty batch"))?;
-            return Ok(0);
-        };
-        let rows = Rows::from_events(&events)?;
+        Ok(u64::try_from(at).unwrap_or(0))
+    }
+
+    /// Writes a batch's rows and moves the checkpoint to `last`, in the
+    /// batch's transaction.
+    async fn finish_batch(
+        &self,
+        mut tx: sqlx::Transaction<'static, Postgres>,
+        rows: &Rows,
+        last: u64,
+    ) -> Result<(), ProjectionError> {
         rows.write(&mut tx, &self.schema).await?;
         sqlx::query(&format!(
             "UPDATE {}.checkpoint SET position = $1",
@@ -176,7 +203,57 @@ impl Projector {
             .await
             .map_err(db("committing a projection batch"))?;
         metrics_position(&self.schema, last);
-        Ok(events.len())
+        Ok(())
+    }
+
+    /// Like [`Projector::catch_up`], but the batches up to the head as it
+    /// was at the start are read and parsed ahead, on tasks of their own
+    /// and over connections of their own, while the batch before them is
+    /// written: reading, parsing and writing overlap instead of taking
+    /// turns. Positions are dense, so the batches' ranges are known before
+    /// they are read. For a rebuild, where one projector fills a schema of
+    /// its own; should the checkpoint not be where a batch starts all the
+    /// same, it stops reading ahead and goes on batch by batch.
+    pub async fn catch_up_reading_ahead(&self) -> Result<u64, ProjectionError> {
+        let start = checkpoint(self.store.pool(), &self.schema).await?;
+        let head = self.store.head().await?;
+        let size = u64::from(self.batch_size);
+        let mut ranges = (start..head).step_by(usize::try_from(size).unwrap_or(usize::MAX));
+        let read = |after: u64| {
+            let store = self.store.clone();
+            let limit = u32::try_from(size.min(head - after)).unwrap_or(u32::MAX);
+            tokio::spawn(async move {
+                let events = store.read_facts(after, limit).await?;
+                let last = events.last().map_or(after, |e| e.position);
+                Ok::<_, ProjectionError>(ReadBatch {
+                    after,
+                    last,
+                    rows: Rows::from_events(&events)?,
+                })
+            })
+        };
+        let mut ahead: VecDeque<_> = ranges.by_ref().take(READ_AHEAD).map(read).collect();
+        while let Some(reading) = ahead.pop_front() {
+            if let Some(after) = ranges.next() {
+                ahead.push_back(read(after));
+            }
+            let batch = reading
+                .await
+                .map_err(|e| ProjectionError::Reader(e.to_string()))??;
+            let mut tx = self.begin_batch().await?;
+            if batch.last == batch.after || self.checkpoint_in(&mut tx).await? != batch.after {
+                tx.rollback()
+                    .await
+                    .map_err(db("ending a batch read ahead"))?;
+                break;
+            }
+            self.finish_batch(tx, &batch.rows, batch.last).await?;
+        }
+        // Batches still being read are not needed any more.
+        for reading in ahead {
+            reading.abort();
+        }
+        self.catch_up().await
     }
 
     /// Projects until the ledger's head, then returns the checkpoint.
@@ -214,6 +291,17 @@ impl Projector {
     }
 }
 
+/// Batches a rebuild reads ahead of the one it writes.
+const READ_AHEAD: usize = 3;
+
+/// A batch read and parsed ahead: the rows of the events after `after` up
+/// to `last`.
+struct ReadBatch {
+    after: u64,
+    last: u64,
+    rows: Rows,
+}
+
 fn metrics_position(schema: &str, position: u64) {
     tracing::trace!(schema, position, "projected");
 }
@@ -230,7 +318,7 @@ pub async fn rebuild(store: &Store) -> Result<u64, ProjectionError> {
         .map_err(db("dropping an unfinished rebuild"))?;
     ensure_schema(pool, next).await?;
     let projector = Projector::for_schema(store.clone(), next).with_batch_size(5000);
-    projector.catch_up().await?;
+    projector.catch_up_reading_ahead().await?;
     // Swap under the live projector's lock, after a last catch-up inside it.
     let mut tx = pool.begin().await.map_err(db("starting the swap"))?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -345,7 +433,7 @@ struct PlaceRow {
 }
 
 impl Rows {
-    fn from_events(events: &[LedgerEvent]) -> Result<Self, ProjectionError> {
+    fn from_events(events: &[SequencedFact]) -> Result<Self, ProjectionError> {
         let mut rows = Rows::default();
         for e in events {
             let corrupt = |reason: String| ProjectionError::Corrupt {
@@ -513,188 +601,211 @@ impl Rows {
         Ok(rows)
     }
 
+    /// One statement per table, its rows passed as one array per column:
+    /// the statement's text does not depend on the batch, so PostgreSQL
+    /// parses and plans it once per connection instead of a VALUES list of
+    /// thousands of parameters per batch.
     async fn write(
         &self,
         tx: &mut sqlx::Transaction<'_, Postgres>,
         s: &str,
     ) -> Result<(), ProjectionError> {
-        // Each table in chunks that stay far below PostgreSQL's 65,535
-        // parameters per statement.
-        const CHUNK: usize = 2000;
-        for chunk in self.retractions.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Postgres>::new(format!(
-                "INSERT INTO {s}.retractions (event_id, position, retraction_id) "
-            ));
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.0).push_bind(r.1).push_bind(r.2);
-            });
-            q.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(db("writing retractions"))?;
+        if !self.retractions.is_empty() {
+            let r = &self.retractions;
+            sqlx::query(&format!(
+                "INSERT INTO {s}.retractions (event_id, position, retraction_id) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[])"
+            ))
+            .bind(r.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.2).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await
+            .map_err(db("writing retractions"))?;
         }
-        for chunk in self.references.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Postgres>::new(format!(
-                "INSERT INTO {s}.reference_data (event_id, position, kind, name, effective_date, content) "
-            ));
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.0)
-                    .push_bind(r.1)
-                    .push_bind(&r.2)
-                    .push_bind(&r.3)
-                    .push_bind(r.4)
-                    .push_bind(&r.5);
-            });
-            q.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(db("writing reference data"))?;
+        if !self.references.is_empty() {
+            let r = &self.references;
+            sqlx::query(&format!(
+                "INSERT INTO {s}.reference_data (event_id, position, kind, name, effective_date, content) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::date[], $6::jsonb[])"
+            ))
+            .bind(r.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.2.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.3.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.4).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.5.clone()).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await
+            .map_err(db("writing reference data"))?;
         }
-        for chunk in self.units.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Postgres>::new(format!(
-                "INSERT INTO {s}.unit_facts (event_id, position, unit_id, effective_date, registered, name, level, parent_id, dissolved_into) "
-            ));
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.event_id)
-                    .push_bind(r.position)
-                    .push_bind(&r.unit_id)
-                    .push_bind(r.effective_date)
-                    .push_bind(r.registered)
-                    .push_bind(&r.name)
-                    .push_bind(&r.level)
-                    .push_bind(&r.parent_id)
-                    .push_bind(&r.dissolved_into);
-            });
-            q.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(db("writing unit facts"))?;
+        if !self.units.is_empty() {
+            let r = &self.units;
+            sqlx::query(&format!(
+                "INSERT INTO {s}.unit_facts (event_id, position, unit_id, effective_date, registered, \
+                     name, level, parent_id, dissolved_into) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::date[], $5::bool[], \
+                     $6::text[], $7::text[], $8::text[], $9::text[])"
+            ))
+            .bind(r.iter().map(|r| r.event_id).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.position).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.unit_id.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.effective_date).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.registered).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.name.as_deref()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.level.as_deref()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.parent_id.as_deref()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.dissolved_into.as_deref()).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await
+            .map_err(db("writing unit facts"))?;
         }
-        for chunk in self.placements.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Postgres>::new(format!(
-                "INSERT INTO {s}.placements (event_id, position, official_id, effective_date, kind, unit_id, staff_category, post) "
-            ));
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.event_id)
-                    .push_bind(r.position)
-                    .push_bind(&r.official_id)
-                    .push_bind(r.effective_date)
-                    .push_bind(r.kind)
-                    .push_bind(&r.unit_id)
-                    .push_bind(r.staff_category)
-                    .push_bind(&r.post);
-            });
-            q.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(db("writing placements"))?;
+        if !self.placements.is_empty() {
+            let r = &self.placements;
+            sqlx::query(&format!(
+                "INSERT INTO {s}.placements (event_id, position, official_id, effective_date, kind, \
+                     unit_id, staff_category, post) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::date[], $5::text[], \
+                     $6::text[], $7::text[], $8::text[])"
+            ))
+            .bind(r.iter().map(|r| r.event_id).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.position).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.official_id.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.effective_date).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.kind).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.unit_id.as_deref()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.staff_category).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.post.as_deref()).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await
+            .map_err(db("writing placements"))?;
         }
-        for chunk in self.qualifications.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Postgres>::new(format!(
-                "INSERT INTO {s}.qualifications (event_id, position, official_id, effective_date, track, level, rank, specialty, source_enrollment_id) "
-            ));
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.event_id)
-                    .push_bind(r.position)
-                    .push_bind(&r.official_id)
-                    .push_bind(r.effective_date)
-                    .push_bind(r.track)
-                    .push_bind(&r.level)
-                    .push_bind(r.rank)
-                    .push_bind(&r.specialty)
-                    .push_bind(&r.source_enrollment_id);
-            });
-            q.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(db("writing qualifications"))?;
+        if !self.qualifications.is_empty() {
+            let r = &self.qualifications;
+            sqlx::query(&format!(
+                "INSERT INTO {s}.qualifications (event_id, position, official_id, effective_date, \
+                     track, level, rank, specialty, source_enrollment_id) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::date[], $5::text[], \
+                     $6::text[], $7::smallint[], $8::text[], $9::text[])"
+            ))
+            .bind(r.iter().map(|r| r.event_id).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.position).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.official_id.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.effective_date).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.track).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.level.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.rank).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.specialty.as_deref()).collect::<Vec<_>>())
+            .bind(
+                r.iter()
+                    .map(|r| r.source_enrollment_id.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut **tx)
+            .await
+            .map_err(db("writing qualifications"))?;
         }
-        for chunk in self.plans.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Postgres>::new(format!(
-                "INSERT INTO {s}.plans (event_id, position, official_id, effective_date, target_position, period_from, period_to, planned_specialty) "
-            ));
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.event_id)
-                    .push_bind(r.position)
-                    .push_bind(&r.official_id)
-                    .push_bind(r.effective_date)
-                    .push_bind(&r.target_position)
-                    .push_bind(r.period_from)
-                    .push_bind(r.period_to)
-                    .push_bind(&r.planned_specialty);
-            });
-            q.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(db("writing plans"))?;
+        if !self.plans.is_empty() {
+            let r = &self.plans;
+            sqlx::query(&format!(
+                "INSERT INTO {s}.plans (event_id, position, official_id, effective_date, \
+                     target_position, period_from, period_to, planned_specialty) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::date[], $5::text[], \
+                     $6::int[], $7::int[], $8::text[])"
+            ))
+            .bind(r.iter().map(|r| r.event_id).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.position).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.official_id.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.effective_date).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.target_position.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.period_from).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.period_to).collect::<Vec<_>>())
+            .bind(
+                r.iter()
+                    .map(|r| r.planned_specialty.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut **tx)
+            .await
+            .map_err(db("writing plans"))?;
         }
-        for chunk in self.ratings.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Postgres>::new(format!(
-                "INSERT INTO {s}.ratings (event_id, position, official_id, effective_date, year, rating) "
-            ));
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.0)
-                    .push_bind(r.1)
-                    .push_bind(&r.2)
-                    .push_bind(r.3)
-                    .push_bind(r.4)
-                    .push_bind(&r.5);
-            });
-            q.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(db("writing ratings"))?;
+        if !self.ratings.is_empty() {
+            let r = &self.ratings;
+            sqlx::query(&format!(
+                "INSERT INTO {s}.ratings (event_id, position, official_id, effective_date, year, rating) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::date[], $5::int[], $6::text[])"
+            ))
+            .bind(r.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.2.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.3).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.4).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.5.as_str()).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await
+            .map_err(db("writing ratings"))?;
         }
-        for chunk in self.places.chunks(CHUNK / 2) {
-            let mut q = QueryBuilder::<Postgres>::new(format!(
-                "INSERT INTO {s}.places (event_id, position, enrollment_id, official_id, nominating_unit_id, effective_date, track, level, rank, specialty, institution_id, in_province, funding_province, funding_district, funding_agency, funding_self, funding_other) "
-            ));
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.event_id)
-                    .push_bind(r.position)
-                    .push_bind(&r.enrollment_id)
-                    .push_bind(&r.official_id)
-                    .push_bind(&r.nominating_unit_id)
-                    .push_bind(r.effective_date)
-                    .push_bind(r.track)
-                    .push_bind(&r.level)
-                    .push_bind(r.rank)
-                    .push_bind(&r.specialty)
-                    .push_bind(&r.institution_id)
-                    .push_bind(r.in_province);
-                for amount in r.funding {
-                    b.push_bind(amount);
-                }
-            });
-            q.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(db("writing training places"))?;
+        if !self.places.is_empty() {
+            let r = &self.places;
+            let funding = |slot: usize| r.iter().map(|r| r.funding[slot]).collect::<Vec<i64>>();
+            sqlx::query(&format!(
+                "INSERT INTO {s}.places (event_id, position, enrollment_id, official_id, \
+                     nominating_unit_id, effective_date, track, level, rank, specialty, \
+                     institution_id, in_province, funding_province, funding_district, \
+                     funding_agency, funding_self, funding_other) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+                     $6::date[], $7::text[], $8::text[], $9::smallint[], $10::text[], $11::text[], \
+                     $12::bool[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], \
+                     $17::bigint[])"
+            ))
+            .bind(r.iter().map(|r| r.event_id).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.position).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.enrollment_id.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.official_id.as_str()).collect::<Vec<_>>())
+            .bind(
+                r.iter()
+                    .map(|r| r.nominating_unit_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(r.iter().map(|r| r.effective_date).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.track).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.level.as_deref()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.rank).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.specialty.as_deref()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.institution_id.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.in_province).collect::<Vec<_>>())
+            .bind(funding(0))
+            .bind(funding(1))
+            .bind(funding(2))
+            .bind(funding(3))
+            .bind(funding(4))
+            .execute(&mut **tx)
+            .await
+            .map_err(db("writing training places"))?;
         }
-        for chunk in self.steps.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Postgres>::new(format!(
-                "INSERT INTO {s}.place_steps (event_id, position, enrollment_id, effective_date, state) "
-            ));
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.0)
-                    .push_bind(r.1)
-                    .push_bind(&r.2)
-                    .push_bind(r.3)
-                    .push_bind(r.4);
-            });
-            q.build()
-                .execute(&mut **tx)
-                .await
-                .map_err(db("writing training steps"))?;
+        if !self.steps.is_empty() {
+            let r = &self.steps;
+            sqlx::query(&format!(
+                "INSERT INTO {s}.place_steps (event_id, position, enrollment_id, effective_date, state) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::date[], $5::text[])"
+            ))
+            .bind(r.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.2.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.3).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.4).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await
+            .map_err(db("writing training steps"))?;
         }
         // Each enrolled step with its place: the enrollment's latest place
         // row before it (written above when in the same batch).
         let enrolled: Vec<_> = self.steps.iter().filter(|r| r.4 == "enrolled").collect();
-        for chunk in enrolled.chunks(CHUNK) {
-            let ids: Vec<uuid::Uuid> = chunk.iter().map(|r| r.0).collect();
-            let positions: Vec<i64> = chunk.iter().map(|r| r.1).collect();
-            let enrollments: Vec<&str> = chunk.iter().map(|r| r.2.as_str()).collect();
-            let dates: Vec<chrono::NaiveDate> = chunk.iter().map(|r| r.3).collect();
+        if !enrolled.is_empty() {
+            let ids: Vec<uuid::Uuid> = enrolled.iter().map(|r| r.0).collect();
+            let positions: Vec<i64> = enrolled.iter().map(|r| r.1).collect();
+            let enrollments: Vec<&str> = enrolled.iter().map(|r| r.2.as_str()).collect();
+            let dates: Vec<chrono::NaiveDate> = enrolled.iter().map(|r| r.3).collect();
             sqlx::query(&format!(
                 "INSERT INTO {s}.enrolled_places (event_id, position, enrollment_id, effective_date, \
                      nominating_unit_id, track, level, funding_province, funding_district, \

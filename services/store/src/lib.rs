@@ -33,7 +33,7 @@ pub use append::{Append, AppendError, EventMetadata, Idempotency, NewEvent};
 pub use chain_rows::{ChainRow, ChainRows, LedgerExtent};
 pub use history::RecordedFact;
 pub use ingest::{ParkedFact, PublisherRecord, QuarantineItem, ReceiptRecord};
-pub use read::{EventLocation, LedgerEvent, PriorRequest, StoredEvent};
+pub use read::{EventLocation, LedgerEvent, PriorRequest, SequencedFact, StoredEvent};
 pub use sequencer::{Sequenced, Sequencer};
 
 /// A pooled connection idle this long is checked before it is used again.
