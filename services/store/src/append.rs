@@ -71,26 +71,11 @@ pub enum AppendError {
     Store(#[from] StoreError),
 }
 
+/// Commands' appends in one statement (one command's alone, or several
+/// gathered by group commit): the events in order, `append_no` naming the
+/// append each belongs to, and each append's idempotency record listing
+/// its own events.
 const APPEND: &str = r#"
-WITH request AS (
-    INSERT INTO command_requests (token_id, idempotency_key, command, request_hash, event_ids)
-    SELECT $1, $2, $3, $4, $5
-    WHERE $1::uuid IS NOT NULL
-)
-INSERT INTO events (event_id, aggregate_type, aggregate_id, version, event_type, schema_version,
-                    data, metadata, effective_date, publisher, actor, command_id, correlation_id)
-SELECT e.event_id, $6, $7, e.version, e.event_type, 1, e.data::jsonb, e.metadata::jsonb,
-       e.effective_date, e.publisher, e.actor, e.command_id, e.correlation_id
-FROM UNNEST($5::uuid[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::date[],
-            $13::text[], $14::text[], $15::text[], $16::text[])
-     AS e(event_id, version, event_type, data, metadata, effective_date, publisher, actor,
-          command_id, correlation_id)
-"#;
-
-/// Several commands' appends in one statement (group commit): the events
-/// in order, `append_no` naming the append each belongs to, and each
-/// append's idempotency record listing its own events.
-const APPEND_MANY: &str = r#"
 WITH e AS (
     SELECT * FROM UNNEST($1::int[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[],
                          $7::text[], $8::text[], $9::date[], $10::text[], $11::text[],
@@ -231,7 +216,7 @@ async fn append_many(pool: &PgPool, appends: &[Append]) -> Result<(), sqlx::Erro
             hashes.push(&idempotency.request_hash);
         }
     }
-    sqlx::query(APPEND_MANY)
+    sqlx::query(APPEND)
         .bind(&events.append_no)
         .bind(&events.event_ids)
         .bind(&events.aggregate_types)
@@ -257,28 +242,7 @@ async fn append_many(pool: &PgPool, appends: &[Append]) -> Result<(), sqlx::Erro
 
 /// One command's append, alone, with its conflicts told apart.
 async fn append_one(pool: &PgPool, append: &Append) -> Result<(), AppendError> {
-    let mut events = EventColumns::default();
-    events.push(0, append);
-    let idempotency = append.idempotency.as_ref();
-    let result = sqlx::query(APPEND)
-        .bind(idempotency.map(|i| i.token_id))
-        .bind(idempotency.map(|i| i.key.as_str()))
-        .bind(idempotency.map(|i| i.command.as_str()))
-        .bind(idempotency.map(|i| i.request_hash.as_slice()))
-        .bind(&events.event_ids)
-        .bind(append.aggregate.as_str())
-        .bind(&append.aggregate_id)
-        .bind(&events.versions)
-        .bind(&events.types)
-        .bind(&events.data)
-        .bind(&events.metadata)
-        .bind(&events.dates)
-        .bind(&events.publishers)
-        .bind(&events.actors)
-        .bind(&events.command_ids)
-        .bind(&events.correlation_ids)
-        .execute(pool)
-        .await;
+    let result = append_many(pool, std::slice::from_ref(append)).await;
     match result {
         Ok(_) => Ok(()),
         Err(sqlx::Error::Database(e))
@@ -292,7 +256,11 @@ async fn append_one(pool: &PgPool, append: &Append) -> Result<(), AppendError> {
         }
         Err(sqlx::Error::Database(e)) if is_constraint(e.as_ref(), "command_requests_pkey") => {
             Err(AppendError::IdempotencyKeyTaken(
-                idempotency.map(|i| i.key.clone()).unwrap_or_default(),
+                append
+                    .idempotency
+                    .as_ref()
+                    .map(|i| i.key.clone())
+                    .unwrap_or_default(),
             ))
         }
         Err(e) => Err(StoreError::db("appending events")(e).into()),

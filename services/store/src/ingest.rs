@@ -531,3 +531,67 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tledger_tests::TestDatabase;
+
+    fn receipt(id: &str, status: &str, position: Option<u64>) -> ReceiptRecord {
+        ReceiptRecord {
+            source: "/school".into(),
+            id: id.into(),
+            publisher_id: "school".into(),
+            status: status.into(),
+            reason: (status != "accepted").then(|| format!("{status} because")),
+            field: None,
+            position,
+        }
+    }
+
+    /// Receipts gathered into one statement end as if written one by one:
+    /// of two for one `(source, id)`, the later is kept, and an accepted
+    /// fact is no longer parked, while a fact still parked stays parked.
+    #[tokio::test]
+    async fn receipts_written_together_end_as_if_written_in_turn() {
+        let db = TestDatabase::create().await;
+        let store = Store::connect(db.url(), 4).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        for id in ["f-1", "f-2"] {
+            let parked = ParkedFact {
+                source: "/school".into(),
+                id: id.into(),
+                publisher_id: "school".into(),
+                message: b"{}".to_vec(),
+                waiting_for: vec!["official-o-1".into()],
+                parked_at: Utc::now(),
+            };
+            store
+                .park(&parked, &receipt(id, "parked", None))
+                .await
+                .expect("park");
+        }
+        let answers = receipt_batch(
+            store.pool().clone(),
+            vec![
+                receipt("f-1", "parked", None),
+                receipt("f-1", "accepted", Some(7)),
+                receipt("f-2", "parked", None),
+                receipt("f-3", "rejected", None),
+            ],
+        )
+        .await;
+        assert_eq!(answers.len(), 4);
+        assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+
+        let f1 = store.receipt("/school", "f-1").await.expect("read");
+        assert_eq!(f1, Some(receipt("f-1", "accepted", Some(7))));
+        let f3 = store.receipt("/school", "f-3").await.expect("read");
+        assert_eq!(f3, Some(receipt("f-3", "rejected", None)));
+        let parked: Vec<String> = sqlx::query_scalar("SELECT id FROM parked_facts ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .expect("read");
+        assert_eq!(parked, vec!["f-2".to_owned()]);
+    }
+}

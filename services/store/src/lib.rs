@@ -126,6 +126,12 @@ impl Store {
         let options: PgConnectOptions = url
             .parse::<PgConnectOptions>()
             .map_err(StoreError::db("parsing the database URL"))?
+            // Every statement here is short and waited for. PostgreSQL
+            // compiles a plan whose estimated cost passes `jit_above_cost`,
+            // which coarse statistics on a table of millions of events
+            // reach for a count of three reference facts: the compile then
+            // took longer than the query, at every registration.
+            .options([("jit", "off")])
             .disable_statement_logging();
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)

@@ -647,3 +647,16 @@ async fn streams_loaded_together_each_get_their_own_events() {
         );
     }
 }
+
+/// The store's connections run without JIT: its statements are short, and
+/// a compile costs more than they do.
+#[tokio::test]
+async fn the_store_connects_without_jit_compilation() {
+    let db = TestDatabase::create().await;
+    let store = store_at(db.url()).await;
+    let jit: String = sqlx::query_scalar("SHOW jit")
+        .fetch_one(store.pool())
+        .await
+        .expect("show");
+    assert_eq!(jit, "off");
+}
