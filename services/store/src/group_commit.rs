@@ -7,7 +7,8 @@
 //! whatever else has arrived by then (up to a batch's limit), runs the
 //! batch, and hands each request its own answer. Nothing waits for a
 //! batch to fill: a lone request goes at once, and requests gather only
-//! while the workers are busy, so latency under light load is unchanged.
+//! while the workers are busy; under light load a request costs only the
+//! hand-over to a worker and back (about 0.1 ms in `bench commands`).
 //!
 //! The workers are started on the runtime of the first request. Where they
 //! cannot be (no runtime) or are gone (that runtime ended), a request runs
