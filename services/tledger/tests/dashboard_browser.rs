@@ -262,6 +262,29 @@ impl Browser {
             .await;
     }
 
+    /// Clicks something that leads to another page and waits until the
+    /// browser is there: a form's submission may still be under way when
+    /// the click's own answer comes back, so reading the address at once
+    /// can give the page the click left.
+    async fn click_to_another_page(&self, css: &str) -> String {
+        let before = self.url().await;
+        self.click(css).await;
+        for _ in 0..200 {
+            let now = self.url().await;
+            let ready = self
+                .post(
+                    "/execute/sync",
+                    json!({"script": "return document.readyState", "args": []}),
+                )
+                .await;
+            if now != before && ready == "complete" {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("clicking {css} left the browser at {before}");
+    }
+
     async fn type_into(&self, css: &str, text: &str) {
         let element = self.find(css).await;
         self.post(&format!("/element/{element}/value"), json!({"text": text}))
@@ -355,15 +378,19 @@ async fn an_inspector_reads_the_demo_district_in_vietnamese_in_a_real_browser() 
     assert!(browser.url().await.contains("/sign-in?"), "sent to sign in");
     browser.screenshot("1-sign-in.png").await;
     browser.type_into("#token", &admin).await;
-    browser.click("#sign-in").await;
-    assert_eq!(browser.url().await, format!("{base}/?as_of=2011-12-31"));
+    let signed_in = browser.click_to_another_page("#sign-in").await;
+    assert_eq!(signed_in, format!("{base}/?as_of=2011-12-31"));
 
-    browser.click("#switch-language").await;
+    browser.click_to_another_page("#switch-language").await;
     assert!(browser.source().await.contains("<html lang=\"vi\">"));
-    browser.click("a[data-unit='quang-nam']").await;
-    browser.click("a[data-unit='dai-loc']").await;
-    assert!(browser.url().await.contains("unit=dai-loc"));
-    assert!(browser.url().await.contains("lang=vi"));
+    browser
+        .click_to_another_page("a[data-unit='quang-nam']")
+        .await;
+    let dai_loc = browser
+        .click_to_another_page("a[data-unit='dai-loc']")
+        .await;
+    assert!(dai_loc.contains("unit=dai-loc"), "{dai_loc}");
+    assert!(dai_loc.contains("lang=vi"), "{dai_loc}");
     assert_eq!(browser.text("#meets-all-rate").await, "62,22%");
     assert_eq!(browser.text("#volume-total").await, "9.384");
     let page = browser.source().await;
@@ -403,8 +430,8 @@ async fn an_inspector_reads_the_demo_district_in_vietnamese_in_a_real_browser() 
     assert_eq!(fetched, csv);
     std::fs::write(artifacts().join("standards-dai-loc-2011-12-31.csv"), &csv).expect("saved");
 
-    browser.click("a.person").await;
-    assert!(browser.url().await.contains("/people/"));
+    let person = browser.click_to_another_page("a.person").await;
+    assert!(person.contains("/people/"), "{person}");
     let timeline = browser.source().await;
     assert!(timeline.contains("Quá trình của"));
     assert!(
