@@ -446,7 +446,7 @@ impl Rows {
                 .parse()
                 .map_err(|err| corrupt(format!("{err}")))?;
             let fact =
-                Fact::from_data(fact_type, &e.data).map_err(|err| corrupt(err.to_string()))?;
+                Fact::from_recorded(fact_type, &e.data).map_err(|err| corrupt(err.to_string()))?;
             let (id, pos, date) = (
                 e.event_id,
                 i64_of(e.position),

@@ -24,6 +24,7 @@ fn round_trips(
     prop_assert_eq!(fact.fact_type(), t);
     let data = fact.data();
     prop_assert_eq!(Fact::from_data(t, &data), Ok(fact.clone()));
+    prop_assert_eq!(Fact::from_recorded(t, &data.to_string()), Ok(fact.clone()));
     prop_assert_eq!(
         data.get("effective_date"),
         Some(&Value::String(fact.effective_date().to_string()))
@@ -109,6 +110,32 @@ proptest! {
         prop_assert_eq!(t.as_str().parse::<FactType>(), Ok(t));
         prop_assert_eq!(t.to_string(), t.as_str());
     }
+}
+
+/// Recorded text that does not read as a well-formed fact gets the very
+/// error the checked parse gives, named by its JSON Pointer.
+#[test]
+fn recorded_text_that_is_not_a_fact_gets_the_checked_parses_error() {
+    let nominated = nomination();
+    let cases = [
+        with(&nominated, |d| set(d, "/official_id", json!("Not An Id"))),
+        with(&nominated, |d| set(d, "/funding/0/amount_vnd", json!("a lot"))),
+        with(&nominated, |d| set(d, "/unexpected", json!(1))),
+        with(&nominated, |d| set(d, "/effective_date", json!("2011-02-30"))),
+        json!([1, 2, 3]),
+    ];
+    for doc in cases {
+        let checked = Fact::from_data(FactType::TrainingNominated, &doc);
+        assert!(checked.is_err(), "{doc} should be refused");
+        assert_eq!(
+            Fact::from_recorded(FactType::TrainingNominated, &doc.to_string()),
+            checked,
+            "{doc}"
+        );
+    }
+    let not_json = Fact::from_recorded(FactType::TrainingNominated, "{\"official_id\":");
+    let error = not_json.expect_err("half a document is refused");
+    assert!(error.to_string().contains("not JSON"), "{error}");
 }
 
 /// `doc` parses as a fact of type `t` whose data is `doc` again.

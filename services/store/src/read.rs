@@ -50,7 +50,9 @@ pub struct SequencedFact {
     pub position: u64,
     pub event_id: Uuid,
     pub event_type: String,
-    pub data: Value,
+    /// The fact's data as the JSON text the ledger holds, for
+    /// `Fact::from_recorded` to read without an intermediate `Value`.
+    pub data: String,
 }
 
 impl LedgerEvent {
@@ -260,7 +262,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<SequencedFact>, StoreError> {
         let rows = sqlx::query(
-            "SELECT position, event_id, event_type, data FROM events \
+            "SELECT position, event_id, event_type, data::text AS data FROM events \
              WHERE position > $1 ORDER BY position LIMIT $2",
         )
         .bind(to_i64(after))

@@ -298,7 +298,7 @@ impl RebuildReport {
             out,
             "Where the rebuild's time goes (once, after the rounds): reading the {} facts with \
              `Store::read_facts` in batches of 5,000, one after the other, took {:.1} s; reading \
-             and parsing each with `Fact::from_data` {:.1} s. The rebuild's {:.1} s (median) \
+             and parsing each with `Fact::from_recorded` {:.1} s. The rebuild's {:.1} s (median) \
              overlap that with building the rows and writing them into the read-model tables \
              and their indexes: three batches are read and parsed ahead, on tasks and \
              connections of their own, while one is written.\n",
@@ -440,7 +440,7 @@ pub struct RebuildProfile {
     /// `Store::read_facts` over the whole ledger in batches of 5,000, as
     /// the rebuild reads it (there, three batches at a time).
     pub read_seconds: f64,
-    /// The same, and each fact parsed with `Fact::from_data`, as the
+    /// The same, and each fact parsed with `Fact::from_recorded`, as the
     /// projector does before writing.
     pub read_and_parse_seconds: f64,
     pub facts: u64,
@@ -466,7 +466,7 @@ async fn profile(store: &Store) -> Result<RebuildProfile, LedgerBenchError> {
                         .event_type
                         .parse::<FactType>()
                         .map_err(|err| err.to_string())
-                        .and_then(|t| Fact::from_data(t, &e.data).map_err(|err| err.to_string()));
+                        .and_then(|t| Fact::from_recorded(t, &e.data).map_err(|err| err.to_string()));
                     parsed.map_err(|reason| {
                         LedgerBenchError::Generate(format!(
                             "the fact at position {} does not parse: {reason}",
