@@ -156,15 +156,12 @@ impl Store {
             .await
         {
             Ok(answer) => answer,
-            Err(_) => Err(StoreError::Database {
-                context: "appending events",
-                source: sqlx::Error::Protocol(
-                    "the append's batch ended before it answered; whether it was recorded is \
-                     unknown: retry with the same idempotency key"
-                        .into(),
-                ),
-            }
-            .into()),
+            Err(unanswered) => Err(unanswered
+                .into_error(
+                    "appending events",
+                    "; whether it was recorded is unknown: retry with the same idempotency key",
+                )
+                .into()),
         }
     }
 }

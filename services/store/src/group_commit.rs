@@ -51,6 +51,16 @@ impl<Req, Resp> std::fmt::Debug for BatchQueue<Req, Resp> {
 #[derive(Debug)]
 pub(crate) struct Unanswered;
 
+impl Unanswered {
+    /// The caller's error: `context` says what was asked, `consequence`
+    /// what the caller can know and do (empty when nothing more).
+    pub(crate) fn into_error(self, context: &'static str, consequence: &str) -> crate::StoreError {
+        crate::StoreError::db(context)(sqlx::Error::Protocol(format!(
+            "its batch ended before it answered{consequence}"
+        )))
+    }
+}
+
 impl<Req: Send + 'static, Resp: Send + 'static> BatchQueue<Req, Resp> {
     pub(crate) fn new(run: RunBatch<Req, Resp>, max_batch: usize, workers: usize) -> Self {
         Self {

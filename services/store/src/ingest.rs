@@ -270,11 +270,7 @@ impl Store {
             .receipts
             .submit(self.pool(), receipt.clone())
             .await
-            .unwrap_or_else(|_| {
-                Err(StoreError::db("recording a receipt")(
-                    sqlx::Error::Protocol("the receipt's batch ended before it answered".into()),
-                ))
-            })
+            .unwrap_or_else(|unanswered| Err(unanswered.into_error("recording a receipt", "")))
     }
 
     /// The latest receipt for `(source, id)`.

@@ -123,11 +123,7 @@ impl Store {
             .loads
             .submit(self.pool(), (aggregate, aggregate_id.to_owned()))
             .await
-            .unwrap_or_else(|_| {
-                Err(StoreError::db("loading a stream")(sqlx::Error::Protocol(
-                    "the load's batch ended before it answered".into(),
-                )))
-            })
+            .unwrap_or_else(|unanswered| Err(unanswered.into_error("loading a stream", "")))
     }
 
     /// Where the event `event_id` is, if it exists.
