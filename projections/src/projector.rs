@@ -16,7 +16,7 @@ use tledger_events::{Fact, FactType, FundingSource};
 use tledger_store::{SequencedFact, Store, StoreError};
 use tokio::sync::Notify;
 
-use crate::schema::{self, ddl};
+use crate::schema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -28,8 +28,10 @@ pub enum ProjectionError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("reading the ledger ahead of a rebuild stopped: {0}")]
-    Reader(String),
+    /// A task of the projector's (reading ahead, building an index) ended
+    /// without answering: it panicked or was cancelled.
+    #[error("{what} stopped before it finished: {reason}")]
+    Stopped { what: &'static str, reason: String },
     #[error("the ledger event at position {position} ({event_type}) does not parse: {reason}")]
     Corrupt {
         position: u64,
@@ -57,6 +59,14 @@ fn lock_key(schema: &str) -> i64 {
 /// by another version of the tables is dropped first, so that the projector
 /// fills it again from position 0 (its figures would be wrong otherwise).
 pub async fn ensure_schema(pool: &PgPool, schema: &str) -> Result<(), ProjectionError> {
+    ensure_tables(pool, schema).await?;
+    build_indexes(pool, schema).await
+}
+
+/// [`ensure_schema`] without the indexes the projector does not read while
+/// writing (`schema::INDEXES`): for a rebuild, which builds them once its
+/// load is done.
+async fn ensure_tables(pool: &PgPool, schema: &str) -> Result<(), ProjectionError> {
     let exists: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
          WHERE table_schema = $1 AND table_name = 'checkpoint')",
@@ -85,12 +95,58 @@ pub async fn ensure_schema(pool: &PgPool, schema: &str) -> Result<(), Projection
                 .map_err(db("dropping read models of another version"))?;
         }
     }
-    sqlx::raw_sql(&ddl(schema))
+    sqlx::raw_sql(&schema::tables(schema))
         .execute(pool)
         .await
         .map_err(db("creating the read-model tables"))?;
     Ok(())
 }
+
+/// Creates the indexes of `schema::INDEXES` where missing, each table's in
+/// a transaction of its own, `INDEX_BUILDERS` tables side by side; a build
+/// may sort in memory up to `INDEX_BUILD_MEMORY`.
+async fn build_indexes(pool: &PgPool, schema: &str) -> Result<(), ProjectionError> {
+    let builders = std::sync::Arc::new(tokio::sync::Semaphore::new(INDEX_BUILDERS));
+    let builds = schema::INDEXES.iter().map(|statements| {
+        let pool = pool.clone();
+        let builders = builders.clone();
+        let statements = schema::indexes(schema, statements);
+        tokio::spawn(async move {
+            // The semaphore is never closed: a permit always comes.
+            let _turn = builders.acquire().await.ok();
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT set_config('maintenance_work_mem', $1, true)")
+                .bind(INDEX_BUILD_MEMORY)
+                .execute(&mut *tx)
+                .await?;
+            for statement in &statements {
+                sqlx::query(statement)
+                    .persistent(false)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })
+    });
+    let builds: Vec<_> = builds.collect();
+    for build in builds {
+        build
+            .await
+            .map_err(|e| ProjectionError::Stopped {
+                what: "building an index of the read models",
+                reason: e.to_string(),
+            })?
+            .map_err(db("building the read models' indexes"))?;
+    }
+    Ok(())
+}
+
+/// Tables whose indexes are built at the same time.
+const INDEX_BUILDERS: usize = 3;
+
+/// Memory one index build may sort in (PostgreSQL's default is 64 MB; the
+/// largest read-model index of a national ledger is a few hundred MB).
+const INDEX_BUILD_MEMORY: &str = "256MB";
 
 /// The position the read models of `schema` have reached.
 pub async fn checkpoint(pool: &PgPool, schema: &str) -> Result<u64, ProjectionError> {
@@ -237,9 +293,10 @@ impl Projector {
             if let Some(after) = ranges.next() {
                 ahead.push_back(read(after));
             }
-            let batch = reading
-                .await
-                .map_err(|e| ProjectionError::Reader(e.to_string()))??;
+            let batch = reading.await.map_err(|e| ProjectionError::Stopped {
+                what: "reading the ledger ahead of a rebuild",
+                reason: e.to_string(),
+            })??;
             let mut tx = self.begin_batch().await?;
             if batch.last == batch.after || self.checkpoint_in(&mut tx).await? != batch.after {
                 tx.rollback()
@@ -307,8 +364,9 @@ fn metrics_position(schema: &str, position: u64) {
 }
 
 /// Rebuilds the read models from position 0 into `rm_next` beside the live
-/// ones (reports keep answering from `rm`), then swaps them in atomically
-/// once caught up. Returns the position reached.
+/// ones (reports keep answering from `rm`), builds its indexes once it has
+/// caught up (ADR 16), then swaps them in atomically. Returns the position
+/// reached.
 pub async fn rebuild(store: &Store) -> Result<u64, ProjectionError> {
     let pool = store.pool();
     let next = "rm_next";
@@ -316,9 +374,18 @@ pub async fn rebuild(store: &Store) -> Result<u64, ProjectionError> {
         .execute(pool)
         .await
         .map_err(db("dropping an unfinished rebuild"))?;
-    ensure_schema(pool, next).await?;
+    ensure_tables(pool, next).await?;
     let projector = Projector::for_schema(store.clone(), next).with_batch_size(5000);
-    projector.catch_up_reading_ahead().await?;
+    let started = std::time::Instant::now();
+    let loaded = projector.catch_up_reading_ahead().await?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    build_indexes(pool, next).await?;
+    tracing::info!(
+        loaded,
+        load_seconds,
+        index_seconds = started.elapsed().as_secs_f64() - load_seconds,
+        "read models rebuilt beside the live ones; swapping them in"
+    );
     // Swap under the live projector's lock, after a last catch-up inside it.
     let mut tx = pool.begin().await.map_err(db("starting the swap"))?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")

@@ -11,13 +11,16 @@
 
 /// Bumped when the tables change: a schema of another version is dropped
 /// and projected again from position 0 (see `projector::ensure_schema`).
-/// 2: `enrolled_places`.
-pub const VERSION: i32 = 2;
+/// 2: `enrolled_places`. 3: event ids unique by an index of their own
+/// (built after a rebuild's load, see [`INDEXES`]) rather than a primary key.
+pub const VERSION: i32 = 3;
 
 /// The live schema.
 pub const LIVE: &str = "rm";
 
-/// DDL for one schema (`{s}` is replaced by its name).
+/// DDL for one schema's tables (`{s}` is replaced by its name), with only
+/// the index the projector itself reads while writing: a training place by
+/// its enrollment, for `enrolled_places`.
 pub(crate) const TABLES: &str = r#"
 CREATE SCHEMA IF NOT EXISTS {s};
 CREATE TABLE IF NOT EXISTS {s}.checkpoint (
@@ -26,12 +29,12 @@ CREATE TABLE IF NOT EXISTS {s}.checkpoint (
     version   integer NOT NULL
 );
 CREATE TABLE IF NOT EXISTS {s}.retractions (
-    event_id      uuid   PRIMARY KEY,
+    event_id      uuid   NOT NULL,
     position      bigint NOT NULL,
     retraction_id uuid   NOT NULL
 );
 CREATE TABLE IF NOT EXISTS {s}.reference_data (
-    event_id       uuid   PRIMARY KEY,
+    event_id       uuid   NOT NULL,
     position       bigint NOT NULL,
     kind           text   NOT NULL,
     name           text   NOT NULL,
@@ -39,7 +42,7 @@ CREATE TABLE IF NOT EXISTS {s}.reference_data (
     content        jsonb  NOT NULL
 );
 CREATE TABLE IF NOT EXISTS {s}.unit_facts (
-    event_id       uuid    PRIMARY KEY,
+    event_id       uuid    NOT NULL,
     position       bigint  NOT NULL,
     unit_id        text    NOT NULL,
     effective_date date    NOT NULL,
@@ -50,7 +53,7 @@ CREATE TABLE IF NOT EXISTS {s}.unit_facts (
     dissolved_into text
 );
 CREATE TABLE IF NOT EXISTS {s}.placements (
-    event_id       uuid   PRIMARY KEY,
+    event_id       uuid   NOT NULL,
     position       bigint NOT NULL,
     official_id    text   NOT NULL,
     effective_date date   NOT NULL,
@@ -59,11 +62,8 @@ CREATE TABLE IF NOT EXISTS {s}.placements (
     staff_category text,
     post           text
 );
-CREATE INDEX IF NOT EXISTS placements_by_official ON {s}.placements (official_id, effective_date, position);
-CREATE INDEX IF NOT EXISTS placements_by_unit ON {s}.placements (unit_id, official_id)
-    INCLUDE (position, event_id, effective_date, kind, staff_category, post);
 CREATE TABLE IF NOT EXISTS {s}.qualifications (
-    event_id             uuid     PRIMARY KEY,
+    event_id             uuid     NOT NULL,
     position             bigint   NOT NULL,
     official_id          text     NOT NULL,
     effective_date       date     NOT NULL,
@@ -73,9 +73,8 @@ CREATE TABLE IF NOT EXISTS {s}.qualifications (
     specialty            text,
     source_enrollment_id text
 );
-CREATE INDEX IF NOT EXISTS qualifications_by_official ON {s}.qualifications (official_id, track);
 CREATE TABLE IF NOT EXISTS {s}.plans (
-    event_id          uuid    PRIMARY KEY,
+    event_id          uuid    NOT NULL,
     position          bigint  NOT NULL,
     official_id       text    NOT NULL,
     effective_date    date    NOT NULL,
@@ -84,9 +83,8 @@ CREATE TABLE IF NOT EXISTS {s}.plans (
     period_to         integer NOT NULL,
     planned_specialty text
 );
-CREATE INDEX IF NOT EXISTS plans_by_official ON {s}.plans (official_id);
 CREATE TABLE IF NOT EXISTS {s}.ratings (
-    event_id       uuid    PRIMARY KEY,
+    event_id       uuid    NOT NULL,
     position       bigint  NOT NULL,
     official_id    text    NOT NULL,
     effective_date date    NOT NULL,
@@ -94,7 +92,7 @@ CREATE TABLE IF NOT EXISTS {s}.ratings (
     rating         text    NOT NULL
 );
 CREATE TABLE IF NOT EXISTS {s}.places (
-    event_id           uuid    PRIMARY KEY,
+    event_id           uuid    NOT NULL,
     position           bigint  NOT NULL,
     enrollment_id      text    NOT NULL,
     official_id        text    NOT NULL,
@@ -113,18 +111,13 @@ CREATE TABLE IF NOT EXISTS {s}.places (
     funding_other      bigint  NOT NULL
 );
 CREATE INDEX IF NOT EXISTS places_by_enrollment ON {s}.places (enrollment_id);
-CREATE INDEX IF NOT EXISTS places_by_unit ON {s}.places (nominating_unit_id);
--- A person's training places, for their timeline.
-CREATE INDEX IF NOT EXISTS places_by_official ON {s}.places (official_id);
 CREATE TABLE IF NOT EXISTS {s}.place_steps (
-    event_id       uuid   PRIMARY KEY,
+    event_id       uuid   NOT NULL,
     position       bigint NOT NULL,
     enrollment_id  text   NOT NULL,
     effective_date date   NOT NULL,
     state          text   NOT NULL
 );
-CREATE INDEX IF NOT EXISTS place_steps_by_state ON {s}.place_steps (state, effective_date);
-CREATE INDEX IF NOT EXISTS place_steps_by_enrollment ON {s}.place_steps (enrollment_id);
 -- One row per `training.enrolled` fact, with what the volume report counts
 -- of the place it enrolls (the enrollment's nomination as it stood: its
 -- unit, track, level and funding), so that the places enrolled by a set of
@@ -134,7 +127,7 @@ CREATE INDEX IF NOT EXISTS place_steps_by_enrollment ON {s}.place_steps (enrollm
 -- retracted while it is the last step, so an enrolled step never outlives
 -- it.
 CREATE TABLE IF NOT EXISTS {s}.enrolled_places (
-    event_id           uuid    PRIMARY KEY,
+    event_id           uuid    NOT NULL,
     position           bigint  NOT NULL,
     enrollment_id      text    NOT NULL,
     effective_date     date    NOT NULL,
@@ -147,14 +140,53 @@ CREATE TABLE IF NOT EXISTS {s}.enrolled_places (
     funding_self       bigint  NOT NULL,
     funding_other      bigint  NOT NULL
 );
-CREATE INDEX IF NOT EXISTS enrolled_places_by_unit ON {s}.enrolled_places (nominating_unit_id, effective_date)
-    INCLUDE (position, event_id, track, level, funding_province, funding_district, funding_agency, funding_self, funding_other);
-CREATE INDEX IF NOT EXISTS enrolled_places_by_date ON {s}.enrolled_places (effective_date);
 INSERT INTO {s}.checkpoint (position, version) VALUES (0, {version}) ON CONFLICT DO NOTHING;
 "#;
 
-pub(crate) fn ddl(schema: &str) -> String {
+/// The other indexes, per table: created with the tables for the live
+/// schema, and after the load for a rebuild, where one sorted build per
+/// index is several times cheaper than a million inserts into each (random
+/// event ids scatter a unique index's inserts over all its pages). Each
+/// table's indexes are one statement list, so tables build side by side.
+pub(crate) const INDEXES: &[&str] = &[
+    "CREATE UNIQUE INDEX IF NOT EXISTS retractions_by_event ON {s}.retractions (event_id);",
+    "CREATE UNIQUE INDEX IF NOT EXISTS reference_data_by_event ON {s}.reference_data (event_id);",
+    "CREATE UNIQUE INDEX IF NOT EXISTS unit_facts_by_event ON {s}.unit_facts (event_id);",
+    "CREATE UNIQUE INDEX IF NOT EXISTS placements_by_event ON {s}.placements (event_id);
+     CREATE INDEX IF NOT EXISTS placements_by_official ON {s}.placements (official_id, effective_date, position);
+     CREATE INDEX IF NOT EXISTS placements_by_unit ON {s}.placements (unit_id, official_id)
+         INCLUDE (position, event_id, effective_date, kind, staff_category, post);",
+    "CREATE UNIQUE INDEX IF NOT EXISTS qualifications_by_event ON {s}.qualifications (event_id);
+     CREATE INDEX IF NOT EXISTS qualifications_by_official ON {s}.qualifications (official_id, track);",
+    "CREATE UNIQUE INDEX IF NOT EXISTS plans_by_event ON {s}.plans (event_id);
+     CREATE INDEX IF NOT EXISTS plans_by_official ON {s}.plans (official_id);",
+    "CREATE UNIQUE INDEX IF NOT EXISTS ratings_by_event ON {s}.ratings (event_id);",
+    // `places_by_official`: a person's training places, for their timeline.
+    "CREATE UNIQUE INDEX IF NOT EXISTS places_by_event ON {s}.places (event_id);
+     CREATE INDEX IF NOT EXISTS places_by_unit ON {s}.places (nominating_unit_id);
+     CREATE INDEX IF NOT EXISTS places_by_official ON {s}.places (official_id);",
+    "CREATE UNIQUE INDEX IF NOT EXISTS place_steps_by_event ON {s}.place_steps (event_id);
+     CREATE INDEX IF NOT EXISTS place_steps_by_state ON {s}.place_steps (state, effective_date);
+     CREATE INDEX IF NOT EXISTS place_steps_by_enrollment ON {s}.place_steps (enrollment_id);",
+    "CREATE UNIQUE INDEX IF NOT EXISTS enrolled_places_by_event ON {s}.enrolled_places (event_id);
+     CREATE INDEX IF NOT EXISTS enrolled_places_by_unit ON {s}.enrolled_places (nominating_unit_id, effective_date)
+         INCLUDE (position, event_id, track, level, funding_province, funding_district, funding_agency, funding_self, funding_other);
+     CREATE INDEX IF NOT EXISTS enrolled_places_by_date ON {s}.enrolled_places (effective_date);",
+];
+
+/// The tables of `schema`, without [`INDEXES`].
+pub(crate) fn tables(schema: &str) -> String {
     TABLES
         .replace("{s}", schema)
         .replace("{version}", &VERSION.to_string())
+}
+
+/// One table's [`INDEXES`] for `schema`, a statement each.
+pub(crate) fn indexes(schema: &str, statements: &str) -> Vec<String> {
+    statements
+        .split(';')
+        .map(str::trim)
+        .filter(|statement| !statement.is_empty())
+        .map(|statement| statement.replace("{s}", schema))
+        .collect()
 }

@@ -119,9 +119,13 @@ fn recorded_text_that_is_not_a_fact_gets_the_checked_parses_error() {
     let nominated = nomination();
     let cases = [
         with(&nominated, |d| set(d, "/official_id", json!("Not An Id"))),
-        with(&nominated, |d| set(d, "/funding/0/amount_vnd", json!("a lot"))),
+        with(&nominated, |d| {
+            set(d, "/funding/0/amount_vnd", json!("a lot"))
+        }),
         with(&nominated, |d| set(d, "/unexpected", json!(1))),
-        with(&nominated, |d| set(d, "/effective_date", json!("2011-02-30"))),
+        with(&nominated, |d| {
+            set(d, "/effective_date", json!("2011-02-30"))
+        }),
         json!([1, 2, 3]),
     ];
     for doc in cases {

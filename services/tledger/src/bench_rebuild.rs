@@ -300,8 +300,8 @@ impl RebuildReport {
              `Store::read_facts` in batches of 5,000, one after the other, took {:.1} s; reading \
              and parsing each with `Fact::from_recorded` {:.1} s. The rebuild's {:.1} s (median) \
              overlap that with building the rows and writing them into the read-model tables \
-             and their indexes: three batches are read and parsed ahead, on tasks and \
-             connections of their own, while one is written.\n",
+             (three batches are read and parsed ahead, on tasks and connections of their own, \
+             while one is written), then build the tables' indexes.\n",
             p.facts, p.read_seconds, p.read_and_parse_seconds, self.rebuild_seconds
         );
         let _ = writeln!(out, "Read models after the last rebuild:");
@@ -466,7 +466,9 @@ async fn profile(store: &Store) -> Result<RebuildProfile, LedgerBenchError> {
                         .event_type
                         .parse::<FactType>()
                         .map_err(|err| err.to_string())
-                        .and_then(|t| Fact::from_recorded(t, &e.data).map_err(|err| err.to_string()));
+                        .and_then(|t| {
+                            Fact::from_recorded(t, &e.data).map_err(|err| err.to_string())
+                        });
                     parsed.map_err(|reason| {
                         LedgerBenchError::Generate(format!(
                             "the fact at position {} does not parse: {reason}",

@@ -747,6 +747,17 @@ async fn snapshot(ledger: &Ledger, schema: &str) -> Vec<String> {
     rows
 }
 
+/// The indexes of a schema's tables: name and definition, in name order.
+async fn indexes(ledger: &Ledger, schema: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = $1 ORDER BY 1",
+    )
+    .bind(schema)
+    .fetch_all(ledger.store.pool())
+    .await
+    .expect("indexes")
+}
+
 /// Equal row lists, or a failure naming only the rows that differ.
 fn assert_same_rows(got: &[String], expected: &[String]) {
     let missing: Vec<&String> = expected.iter().filter(|r| !got.contains(r)).collect();
@@ -770,9 +781,18 @@ async fn a_rebuild_equals_the_live_read_models_row_for_row() {
         "/v1/reports/standards?unit=dai-loc&as_of=2011-12-31",
     )
     .await;
+    let live_indexes = indexes(&ledger, "rm").await;
+    assert!(
+        live_indexes
+            .iter()
+            .any(|i| i.starts_with("places_by_event: CREATE UNIQUE INDEX")),
+        "{live_indexes:#?}"
+    );
     let reached = projector::rebuild(&ledger.store).await.expect("rebuild");
     assert_eq!(reached, ledger.store.head().await.expect("head"));
     assert_same_rows(&snapshot(&ledger, "rm").await, &live);
+    // A rebuild builds its indexes after loading: it ends with every one.
+    assert_eq!(indexes(&ledger, "rm").await, live_indexes);
     assert_eq!(
         report(
             &ledger,
@@ -781,6 +801,36 @@ async fn a_rebuild_equals_the_live_read_models_row_for_row() {
         .await,
         standards
     );
+}
+
+/// Reading ahead assumes one projector fills the schema; should a second
+/// one move the checkpoint all the same, each stops reading ahead where its
+/// batch no longer starts at the checkpoint, and between them they write
+/// every row once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_projectors_reading_ahead_into_one_schema_count_nothing_twice() {
+    let ledger = spawn().await;
+    district(&ledger).await;
+    ledger.projected().await;
+    let expected = snapshot(&ledger, "rm").await;
+    let pool = ledger.store.pool();
+    sqlx::raw_sql("DROP SCHEMA IF EXISTS rm_twice CASCADE")
+        .execute(pool)
+        .await
+        .expect("drop");
+    projector::ensure_schema(pool, "rm_twice")
+        .await
+        .expect("schema");
+    let first = Projector::for_schema(ledger.store.clone(), "rm_twice").with_batch_size(5);
+    let second = first.clone();
+    let (a, b) = tokio::join!(
+        first.catch_up_reading_ahead(),
+        second.catch_up_reading_ahead()
+    );
+    let head = ledger.store.head().await.expect("head");
+    assert_eq!(a.expect("first"), head);
+    assert_eq!(b.expect("second"), head);
+    assert_same_rows(&snapshot(&ledger, "rm_twice").await, &expected);
 }
 
 #[tokio::test]
