@@ -803,24 +803,31 @@ async fn a_rebuild_equals_the_live_read_models_row_for_row() {
     );
 }
 
+/// The district recorded and projected, its live read models' rows, and an
+/// empty read-model schema `schema` beside them for a projector under test.
+async fn district_beside_an_empty_schema(schema: &str) -> (Ledger, Vec<String>) {
+    let ledger = spawn().await;
+    district(&ledger).await;
+    ledger.projected().await;
+    let expected = snapshot(&ledger, "rm").await;
+    let pool = ledger.store.pool();
+    sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(pool)
+        .await
+        .expect("drop");
+    projector::ensure_schema(pool, schema)
+        .await
+        .expect("schema");
+    (ledger, expected)
+}
+
 /// Reading ahead assumes one projector fills the schema; should a second
 /// one move the checkpoint all the same, each stops reading ahead where its
 /// batch no longer starts at the checkpoint, and between them they write
 /// every row once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_projectors_reading_ahead_into_one_schema_count_nothing_twice() {
-    let ledger = spawn().await;
-    district(&ledger).await;
-    ledger.projected().await;
-    let expected = snapshot(&ledger, "rm").await;
-    let pool = ledger.store.pool();
-    sqlx::raw_sql("DROP SCHEMA IF EXISTS rm_twice CASCADE")
-        .execute(pool)
-        .await
-        .expect("drop");
-    projector::ensure_schema(pool, "rm_twice")
-        .await
-        .expect("schema");
+    let (ledger, expected) = district_beside_an_empty_schema("rm_twice").await;
     let first = Projector::for_schema(ledger.store.clone(), "rm_twice").with_batch_size(5);
     let second = first.clone();
     let (a, b) = tokio::join!(
@@ -835,18 +842,7 @@ async fn two_projectors_reading_ahead_into_one_schema_count_nothing_twice() {
 
 #[tokio::test]
 async fn a_projector_killed_mid_batch_counts_nothing_twice_and_misses_nothing() {
-    let ledger = spawn().await;
-    district(&ledger).await;
-    ledger.projected().await;
-    let expected = snapshot(&ledger, "rm").await;
-    let pool = ledger.store.pool();
-    sqlx::raw_sql("DROP SCHEMA IF EXISTS rm_killed CASCADE")
-        .execute(pool)
-        .await
-        .expect("drop");
-    projector::ensure_schema(pool, "rm_killed")
-        .await
-        .expect("schema");
+    let (ledger, expected) = district_beside_an_empty_schema("rm_killed").await;
     let projector = Projector::for_schema(ledger.store.clone(), "rm_killed").with_batch_size(7);
     // Cut batches off at growing delays: some die before, some during, some
     // after their commit.
