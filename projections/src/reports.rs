@@ -456,6 +456,8 @@ pub(crate) fn misassigned(
 }
 
 impl ReadModels {
+    /// Over the pool of a `Store`, whose connections run without JIT
+    /// (ADR 15): the reports count on it.
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
@@ -779,11 +781,10 @@ impl ReadModels {
             .begin()
             .await
             .map_err(db("starting the standards query"))?;
-        // Compiling it (JIT) would cost more than it saves.
+        // No JIT either, as on every connection of the store (ADR 15).
         for setting in [
             "SET LOCAL work_mem = '64MB'",
             "SET LOCAL plan_cache_mode = force_custom_plan",
-            "SET LOCAL jit = off",
         ] {
             sqlx::query(setting)
                 .execute(&mut *tx)

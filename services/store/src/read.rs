@@ -250,8 +250,8 @@ impl Store {
     }
 
     /// Sequenced facts after `after`, in position order, at most `limit`,
-    /// with only the columns the read models are made of: half the JSON of
-    /// [`Store::read_ledger`] to decode (no metadata).
+    /// with only the columns the read models are made of: no metadata, and
+    /// the data as text rather than decoded JSON (see [`SequencedFact`]).
     pub async fn read_facts(
         &self,
         after: u64,
