@@ -10,8 +10,9 @@
 //! Must not depend on the command side (`tledger-domain`): projections read
 //! facts, never aggregates. The PostgreSQL read models ([`projector`],
 //! [`schema`], [`reports`]) are adapters over the pure rules
-//! ([`hierarchy`], [`standards`], [`rate`]).
+//! ([`hierarchy`], [`standards`], [`standing`], [`rate`]).
 
+mod daily_volume;
 pub mod hierarchy;
 pub mod offline;
 pub mod projector;
@@ -19,3 +20,5 @@ pub mod rate;
 pub mod reports;
 pub mod schema;
 pub mod standards;
+pub mod standing;
+mod standing_table;

@@ -16,7 +16,7 @@ use tledger_events::{Fact, FactType, FundingSource};
 use tledger_store::{SequencedFact, Store, StoreError};
 use tokio::sync::Notify;
 
-use crate::schema;
+use crate::{daily_volume, schema, standing_table};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -163,6 +163,18 @@ pub struct Projector {
     store: Store,
     schema: String,
     batch_size: u32,
+    derived: Derived,
+}
+
+/// When the projector writes the tables derived from other read-model
+/// tables, `standing` and `enrolled_by_day` (ADR 17).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Derived {
+    /// With each batch, for what it touches.
+    EachBatch,
+    /// Not at all: a rebuild's load fills them once, at the end, when the
+    /// tables they are read from have all their rows but no indexes yet.
+    AfterLoad,
 }
 
 fn i64_of(n: u64) -> i64 {
@@ -179,6 +191,7 @@ impl Projector {
             store,
             schema: schema.to_owned(),
             batch_size: 2000,
+            derived: Derived::EachBatch,
         }
     }
 
@@ -247,6 +260,17 @@ impl Projector {
         last: u64,
     ) -> Result<(), ProjectionError> {
         rows.write(&mut tx, &self.schema).await?;
+        if self.derived == Derived::EachBatch {
+            let (officials, retracted) = rows.people_touched();
+            standing_table::rewrite(&mut tx, &self.schema, officials, &retracted).await?;
+            daily_volume::update(
+                &mut tx,
+                &self.schema,
+                &rows.enrolled_steps(),
+                &rows.retracted(),
+            )
+            .await?;
+        }
         sqlx::query(&format!(
             "UPDATE {}.checkpoint SET position = $1",
             self.schema
@@ -377,13 +401,26 @@ pub async fn rebuild(store: &Store) -> Result<u64, ProjectionError> {
     ensure_tables(pool, next).await?;
     let projector = Projector::for_schema(store.clone(), next).with_batch_size(5000);
     let started = std::time::Instant::now();
-    let loaded = projector.catch_up_reading_ahead().await?;
+    let loaded = Projector {
+        derived: Derived::AfterLoad,
+        ..projector.clone()
+    }
+    .catch_up_reading_ahead()
+    .await?;
     let load_seconds = started.elapsed().as_secs_f64();
+    // Side by side: each is a statement or two on a connection of its own.
+    let (standing_rows, ()) = tokio::try_join!(
+        standing_table::fill(pool, next),
+        daily_volume::fill(pool, next)
+    )?;
+    let derived_seconds = started.elapsed().as_secs_f64() - load_seconds;
     build_indexes(pool, next).await?;
     tracing::info!(
         loaded,
         load_seconds,
-        index_seconds = started.elapsed().as_secs_f64() - load_seconds,
+        standing_rows,
+        derived_seconds,
+        index_seconds = started.elapsed().as_secs_f64() - load_seconds - derived_seconds,
         "read models rebuilt beside the live ones; swapping them in"
     );
     // Swap under the live projector's lock, after a last catch-up inside it.
@@ -500,6 +537,33 @@ struct PlaceRow {
 }
 
 impl Rows {
+    /// The people whose placements or qualifications this batch records,
+    /// and the events it retracts (whose owners it may touch too).
+    fn people_touched(&self) -> (Vec<String>, Vec<uuid::Uuid>) {
+        let officials = self
+            .placements
+            .iter()
+            .map(|p| p.official_id.clone())
+            .chain(self.qualifications.iter().map(|q| q.official_id.clone()))
+            .collect();
+        let retracted = self.retractions.iter().map(|r| r.0).collect();
+        (officials, retracted)
+    }
+
+    /// The event ids of this batch's enrolled steps.
+    fn enrolled_steps(&self) -> Vec<uuid::Uuid> {
+        self.steps
+            .iter()
+            .filter(|s| s.4 == "enrolled")
+            .map(|s| s.0)
+            .collect()
+    }
+
+    /// Each event this batch retracts, with the retraction's position.
+    fn retracted(&self) -> Vec<(uuid::Uuid, i64)> {
+        self.retractions.iter().map(|r| (r.0, r.1)).collect()
+    }
+
     fn from_events(events: &[SequencedFact]) -> Result<Self, ProjectionError> {
         let mut rows = Rows::default();
         for e in events {

@@ -1,10 +1,12 @@
 //! The compliance reports (CONTRACT.md "Reports"), read from the read models
 //! as of a date and as known at a cut (a ledger position).
 //!
-//! Each query keeps the rows with `position <= cut` that no retraction at or
-//! before the cut takes back; "as of" picks the latest (placements) or the
-//! highest (qualification levels) row effective by the date. The unit
-//! hierarchy and the reference data in force come from the same rows.
+//! Each query over the fact tables keeps the rows with `position <= cut`
+//! that no retraction at or before the cut takes back, and "as of" picks
+//! the latest row effective by the date; the unit hierarchy and the
+//! reference data in force come from those rows. Who is in post, and their
+//! highest levels, come from `standing`, whose rows hold intervals in both
+//! times (ADR 17): those holding the cut and the date.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -61,20 +63,38 @@ fn in_units(column: &str, n: usize, scoped: bool) -> String {
     }
 }
 
-/// Each person's latest placement effective by $2 as known at $1; on a
-/// unit, only of the people ever placed in the units $3 (whoever is in
-/// post there is among them), so that a province does not sort the
-/// country's placements.
-fn latest_placements(scoped: bool) -> String {
+/// Whether the reports' statements over many rows are kept prepared: no.
+/// A prepared statement's generic plan, used after five executions, cannot
+/// know how many rows a window, a date or a set of units selects: for the
+/// country's training volume it guessed three thousand of 780,000 places
+/// and sorted them on disk (2 s rather than 0.5 s). An unnamed statement is
+/// planned with its values every time, for about a millisecond.
+const PLANNED_EACH_TIME: bool = false;
+
+/// `columns` of the standing rows (ADR 17, table `t`) of the cadres and
+/// civil servants in post on the date $2 as known at the cut $1, within the
+/// units $3 when `scoped`.
+///
+/// When the cut is at or past the read models' checkpoint, the rows that
+/// hold it are those no fact has revised yet (`known_to` open): one range
+/// per unit of the partial index `standing_now_by_unit`, which holds only
+/// them, keyed by the end of their valid time. Otherwise, the rows whose
+/// known interval holds the cut. Both branches are in one statement, so
+/// that the checkpoint and the rows come from one snapshot; the branch the
+/// checkpoint rules out is never run.
+fn in_post_standing(columns: &str, scoped: bool) -> String {
+    let units = in_units("t.unit_id", 3, scoped);
+    let in_post = "t.valid_to > $2 AND t.valid_from <= $2 \
+                   AND t.staff_category IN ('cadre', 'civil_servant')";
     format!(
-        "SELECT DISTINCT ON (t.official_id) t.official_id, t.kind, t.unit_id, t.staff_category, t.post \
-         FROM rm.placements t WHERE {LIVE} AND t.effective_date <= $2{} \
-         ORDER BY t.official_id, t.effective_date DESC, t.position DESC",
-        if scoped {
-            " AND t.official_id IN (SELECT p.official_id FROM rm.placements p WHERE p.unit_id = ANY($3))"
-        } else {
-            ""
-        }
+        "SELECT {columns} FROM rm.standing t \
+         WHERE t.known_to = {open} AND {in_post}{units} \
+           AND (SELECT c.position FROM rm.checkpoint c) <= $1 \
+         UNION ALL \
+         SELECT {columns} FROM rm.standing t \
+         WHERE t.known_to > $1 AND t.known_from <= $1 AND {in_post}{units} \
+           AND (SELECT c.position FROM rm.checkpoint c) > $1",
+        open = crate::standing::OPEN_POSITION,
     )
 }
 
@@ -576,7 +596,7 @@ impl ReadModels {
         // nomination is retracted only as the last step), and a place has
         // at most one live enrolled step: counting the enrolled steps of
         // the window, with their places' attributes, counts the places.
-        let sql = format!(
+        let places = format!(
             "SELECT t.track, COALESCE(t.level, '') AS level, count(*) AS places, \
                     sum(t.funding_province)::bigint AS province, sum(t.funding_district)::bigint AS district, \
                     sum(t.funding_agency)::bigint AS agency, sum(t.funding_self)::bigint AS self_funded, \
@@ -586,7 +606,28 @@ impl ReadModels {
              GROUP BY t.track, COALESCE(t.level, '')",
             in_units("t.nominating_unit_id", 4, units.is_some()),
         );
+        // The country's places as known at the checkpoint are summed by day
+        // already (ADR 17): read those sums when the cut is at or past it,
+        // the places otherwise; one statement, so that the checkpoint and
+        // the rows come from one snapshot.
+        let sql = if units.is_some() {
+            places
+        } else {
+            format!(
+                "SELECT t.track, t.level, sum(t.places)::bigint AS places, \
+                        sum(t.funding_province)::bigint AS province, sum(t.funding_district)::bigint AS district, \
+                        sum(t.funding_agency)::bigint AS agency, sum(t.funding_self)::bigint AS self_funded, \
+                        sum(t.funding_other)::bigint AS other \
+                 FROM rm.enrolled_by_day t \
+                 WHERE t.effective_date BETWEEN $2 AND $3 AND (SELECT c.position FROM rm.checkpoint c) <= $1 \
+                 GROUP BY t.track, t.level \
+                 UNION ALL \
+                 SELECT * FROM ({places}) p WHERE (SELECT c.position FROM rm.checkpoint c) > $1"
+            )
+        };
+        // Planned for its values each time (see `PLANNED_EACH_TIME`).
         let query = sqlx::query(&sql)
+            .persistent(PLANNED_EACH_TIME)
             .bind(cut_param(cut))
             .bind(from.naive())
             .bind(to.naive());
@@ -636,13 +677,11 @@ impl ReadModels {
         as_of: Date,
         cut: u64,
     ) -> Result<Vec<InPost>, ReportError> {
-        let sql = format!(
-            "SELECT official_id, staff_category, post FROM ({LATEST}) latest \
-             WHERE kind <> 'left' AND staff_category IN ('cadre', 'civil_servant'){}",
-            in_units("unit_id", 3, units.is_some()),
-            LATEST = latest_placements(units.is_some()),
-        );
-        let query = sqlx::query(&sql).bind(cut_param(cut)).bind(as_of.naive());
+        let sql = in_post_standing("t.official_id, t.staff_category, t.post", units.is_some());
+        let query = sqlx::query(&sql)
+            .persistent(PLANNED_EACH_TIME)
+            .bind(cut_param(cut))
+            .bind(as_of.naive());
         let query = match units {
             Some(units) => query.bind(units),
             None => query,
@@ -697,112 +736,38 @@ impl ReadModels {
     /// The cadres and civil servants in post on `as_of` within `units` (all
     /// when `None`), counted by profile: category, post and the highest
     /// rank reached in each ordered track by then (what the standards
-    /// depend on). Computed in one statement, so that a country's people
-    /// and qualifications never leave the server.
+    /// depend on). One statement over the standing rows whose two
+    /// intervals hold the cut and the date (ADR 17), so that a country's
+    /// people never leave the server.
     async fn profiles(
         &self,
         units: Option<&[String]>,
         as_of: Date,
         cut: u64,
     ) -> Result<Vec<Profile>, ReportError> {
-        // The placement must be the person's latest. For a unit, each
-        // placement there looks its person's latest up by index (a
-        // province's thousands), in a CTE of its own so that the planner
-        // sizes the retraction check on the placements (thousands) rather
-        // than on its guess of how many are the latest (a few: it then
-        // scanned the retractions once per placement). For the country,
-        // "no later placement" is one anti join over every placement;
-        // unlike DISTINCT ON, it keeps the columns' statistics.
-        let n_live = LIVE.replace("t.", "n.");
-        let candidates = format!(
-            "FROM rm.placements t WHERE {LIVE} AND t.effective_date <= $2 AND t.kind <> 'left' \
-             AND t.staff_category IN ('cadre', 'civil_servant')"
-        );
-        let people = if units.is_some() {
-            format!(
-                "placed AS MATERIALIZED ( \
-                     SELECT t.official_id, t.staff_category, t.post, t.position, \
-                            (SELECT n.position FROM rm.placements n \
-                             WHERE n.official_id = t.official_id AND {n_live} AND n.effective_date <= $2 \
-                             ORDER BY n.effective_date DESC, n.position DESC LIMIT 1) AS latest \
-                     {candidates} AND t.unit_id = ANY($3)), \
-                 people AS (SELECT official_id, staff_category, post FROM placed WHERE position = latest)"
-            )
-        } else {
-            format!(
-                "people AS ( \
-                     SELECT t.official_id, t.staff_category, t.post {candidates} \
-                     AND NOT EXISTS (SELECT 1 FROM rm.placements n WHERE n.official_id = t.official_id \
-                         AND {n_live} AND n.effective_date <= $2 \
-                         AND (n.effective_date, n.position) > (t.effective_date, t.position)))"
-            )
-        };
-        let ordered: Vec<Track> = Track::ALL
-            .iter()
-            .copied()
-            .filter(|t| t.ordered_levels().is_some())
-            .collect();
-        let columns: Vec<String> = ordered
-            .iter()
-            .enumerate()
-            .map(|(i, track)| {
-                format!(
-                    "max(t.rank) FILTER (WHERE t.track = '{}') AS r{i}",
-                    track.as_str()
-                )
-            })
-            .collect();
-        let rank_columns: Vec<String> = (0..ordered.len()).map(|i| format!("r.r{i}")).collect();
+        let ordered = crate::standing::RANKED;
+        let ranks: Vec<&str> = ordered.iter().map(|t| t.as_str()).collect();
         let sql = format!(
-            "WITH {people}, \
-             ranks AS ( \
-                 SELECT t.official_id, {columns} FROM rm.qualifications t \
-                 WHERE {LIVE} AND t.effective_date <= $2 AND t.rank IS NOT NULL{OF_PEOPLE} \
-                 GROUP BY t.official_id) \
-             SELECT p.staff_category, p.post, {ranks}, count(*) AS people \
-             FROM people p LEFT JOIN ranks r ON r.official_id = p.official_id \
-             GROUP BY p.staff_category, p.post, {ranks}",
-            OF_PEOPLE = if units.is_some() {
-                " AND t.official_id IN (SELECT official_id FROM people)"
-            } else {
-                ""
-            },
-            columns = columns.join(", "),
-            ranks = rank_columns.join(", "),
+            "SELECT s.staff_category, s.post, {ranks}, count(*) AS people FROM ({rows}) s \
+             GROUP BY s.staff_category, s.post, {ranks}",
+            rows = in_post_standing(
+                &format!("t.staff_category, t.post, t.{}", ranks.join(", t.")),
+                units.is_some()
+            ),
+            ranks = ranks.join(", "),
         );
-        // A country's people and levels are hashed and grouped: the
-        // server's default work_mem (4 MB) would spill them to disk. And
-        // the plan depends on how many units there are (a province's
-        // placements are looked up one by one, the country's joined): a
-        // prepared statement's generic plan, used after five executions,
-        // cannot know, so each execution is planned for its units.
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db("starting the standards query"))?;
-        // No JIT either, as on every connection of the store (ADR 15).
-        for setting in [
-            "SET LOCAL work_mem = '64MB'",
-            "SET LOCAL plan_cache_mode = force_custom_plan",
-        ] {
-            sqlx::query(setting)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("setting up the standards query"))?;
-        }
-        let query = sqlx::query(&sql).bind(cut_param(cut)).bind(as_of.naive());
+        let query = sqlx::query(&sql)
+            .persistent(PLANNED_EACH_TIME)
+            .bind(cut_param(cut))
+            .bind(as_of.naive());
         let query = match units {
             Some(units) => query.bind(units),
             None => query,
         };
         let rows = query
-            .fetch_all(&mut *tx)
+            .fetch_all(&self.pool)
             .await
             .map_err(db("reading who is in post and their levels"))?;
-        tx.commit()
-            .await
-            .map_err(db("ending the standards query"))?;
         Ok(rows
             .iter()
             .filter_map(|r| {

@@ -13,14 +13,16 @@
 /// and projected again from position 0 (see `projector::ensure_schema`).
 /// 2: `enrolled_places`. 3: event ids unique by an index of their own
 /// (built after a rebuild's load, see [`INDEXES`]) rather than a primary key.
-pub const VERSION: i32 = 3;
+/// 4: `standing` and `enrolled_by_day` (ADR 17), and no `placements_by_unit`: the reports find
+/// who is in post in a unit from `standing`.
+pub const VERSION: i32 = 4;
 
 /// The live schema.
 pub const LIVE: &str = "rm";
 
 /// DDL for one schema's tables (`{s}` is replaced by its name), with only
-/// the index the projector itself reads while writing: a training place by
-/// its enrollment, for `enrolled_places`.
+/// the indexes the projector itself reads while writing: a training place by
+/// its enrollment, for `enrolled_places`, and the key of `enrolled_by_day`.
 pub(crate) const TABLES: &str = r#"
 CREATE SCHEMA IF NOT EXISTS {s};
 CREATE TABLE IF NOT EXISTS {s}.checkpoint (
@@ -140,6 +142,41 @@ CREATE TABLE IF NOT EXISTS {s}.enrolled_places (
     funding_self       bigint  NOT NULL,
     funding_other      bigint  NOT NULL
 );
+-- Each person's standing in both times (ADR 17, `crate::standing`): as
+-- known at cuts in [known_from, known_to), in post at `unit_id` as
+-- `staff_category` in `post` on dates in [valid_from, valid_to), with the
+-- highest rank reached per ordered track by then (NULL: none). Derived from
+-- `placements`, `qualifications` and `retractions`; open ends are
+-- 9999-12-31 and the largest bigint.
+CREATE TABLE IF NOT EXISTS {s}.standing (
+    official_id       text     NOT NULL,
+    known_from        bigint   NOT NULL,
+    known_to          bigint   NOT NULL,
+    valid_from        date     NOT NULL,
+    valid_to          date     NOT NULL,
+    unit_id           text     NOT NULL,
+    staff_category    text     NOT NULL,
+    post              text     NOT NULL,
+    general_education smallint,
+    professional      smallint,
+    political_theory  smallint,
+    state_management  smallint
+);
+-- The places enrolled on each date by track and level (level '' for none),
+-- with their funding, as known at the checkpoint (ADR 17,
+-- `crate::daily_volume`); the projector adds to a row by its key.
+CREATE TABLE IF NOT EXISTS {s}.enrolled_by_day (
+    effective_date   date   NOT NULL,
+    track            text   NOT NULL,
+    level            text   NOT NULL,
+    places           bigint NOT NULL,
+    funding_province bigint NOT NULL,
+    funding_district bigint NOT NULL,
+    funding_agency   bigint NOT NULL,
+    funding_self     bigint NOT NULL,
+    funding_other    bigint NOT NULL,
+    PRIMARY KEY (effective_date, track, level)
+);
 INSERT INTO {s}.checkpoint (position, version) VALUES (0, {version}) ON CONFLICT DO NOTHING;
 "#;
 
@@ -153,9 +190,7 @@ pub(crate) const INDEXES: &[&str] = &[
     "CREATE UNIQUE INDEX IF NOT EXISTS reference_data_by_event ON {s}.reference_data (event_id);",
     "CREATE UNIQUE INDEX IF NOT EXISTS unit_facts_by_event ON {s}.unit_facts (event_id);",
     "CREATE UNIQUE INDEX IF NOT EXISTS placements_by_event ON {s}.placements (event_id);
-     CREATE INDEX IF NOT EXISTS placements_by_official ON {s}.placements (official_id, effective_date, position);
-     CREATE INDEX IF NOT EXISTS placements_by_unit ON {s}.placements (unit_id, official_id)
-         INCLUDE (position, event_id, effective_date, kind, staff_category, post);",
+     CREATE INDEX IF NOT EXISTS placements_by_official ON {s}.placements (official_id, effective_date, position);",
     "CREATE UNIQUE INDEX IF NOT EXISTS qualifications_by_event ON {s}.qualifications (event_id);
      CREATE INDEX IF NOT EXISTS qualifications_by_official ON {s}.qualifications (official_id, track);",
     "CREATE UNIQUE INDEX IF NOT EXISTS plans_by_event ON {s}.plans (event_id);
@@ -172,6 +207,19 @@ pub(crate) const INDEXES: &[&str] = &[
      CREATE INDEX IF NOT EXISTS enrolled_places_by_unit ON {s}.enrolled_places (nominating_unit_id, effective_date)
          INCLUDE (position, event_id, track, level, funding_province, funding_district, funding_agency, funding_self, funding_other);
      CREATE INDEX IF NOT EXISTS enrolled_places_by_date ON {s}.enrolled_places (effective_date);",
+    // The standards report reads a unit's standing from one range of an
+    // index that holds every column it needs: of `standing_now_by_unit`,
+    // which holds only the rows no fact has revised yet, for a cut at the
+    // head (nearly every report), or of `standing_by_unit` for an earlier
+    // cut. The projector replaces a person's rows by `standing_by_official`.
+    "CREATE INDEX IF NOT EXISTS standing_by_unit ON {s}.standing (unit_id, known_to)
+         INCLUDE (known_from, valid_from, valid_to, staff_category, post,
+                  general_education, professional, political_theory, state_management);
+     CREATE INDEX IF NOT EXISTS standing_now_by_unit ON {s}.standing (unit_id, valid_to)
+         INCLUDE (valid_from, staff_category, post,
+                  general_education, professional, political_theory, state_management)
+         WHERE known_to = 9223372036854775807;
+     CREATE INDEX IF NOT EXISTS standing_by_official ON {s}.standing (official_id);",
 ];
 
 /// The tables of `schema`, without [`INDEXES`].

@@ -730,6 +730,8 @@ pub(crate) async fn read_model_rows(
         "place_steps",
         "enrolled_places",
         "retractions",
+        "standing",
+        "enrolled_by_day",
     ] {
         let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM rm.{table}"))
             .fetch_one(store.pool())

@@ -577,6 +577,8 @@ async fn measure(store: &Store, options: &RebuildBench) -> Result<Measured, Ledg
         ("place_steps", 2 * people),
         ("enrolled_places", people),
         ("qualifications", 0),
+        // One stretch per person: registered once, never qualified.
+        ("standing", people),
     ] {
         checks.push(check(
             format!("rm.{table} rows"),

@@ -24,8 +24,8 @@
 //! report's hierarchy gives them), without the cut, retractions, "latest
 //! per person", the figures, the hierarchy or HTTP: the floor PostgreSQL
 //! sets for touching those rows (for the volume, the units' enrolled
-//! places in the window; for the standards, the units' placements and the
-//! qualifications of the people placed there, effective by the date).
+//! places in the window; for the standards, the units' standing rows in
+//! force on the date, ADR 17).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -501,8 +501,7 @@ impl ReportsReport {
         let _ = writeln!(
             out,
             "\nBaseline statements (in process, sqlx, no HTTP): standards counts the \
-             placements effective by the date in the units plus the qualifications effective \
-             by the date of the people placed there; training-volume counts the units' \
+             units' standing rows in force on the date (rm.standing); training-volume counts the units' \
              enrolled places (rm.enrolled_places) in the window. One untimed request per case \
              warms the caches first.\n"
         );
@@ -648,7 +647,8 @@ async fn measure(
     // so that the timings do not depend on when it does.
     sqlx::raw_sql(
         "VACUUM (ANALYZE) rm.unit_facts, rm.reference_data, rm.placements, \
-                   rm.qualifications, rm.places, rm.place_steps, rm.retractions",
+                   rm.qualifications, rm.places, rm.place_steps, rm.retractions, \
+                   rm.enrolled_places, rm.standing",
     )
     .execute(store.pool())
     .await
@@ -910,19 +910,16 @@ async fn baseline(
     units: Option<&Vec<String>>,
 ) -> Result<i64, LedgerBenchError> {
     let as_of = case.as_of();
-    let (scoped, people) = if units.is_some() {
-        (
-            " AND t.unit_id = ANY($2)",
-            " AND q.official_id IN (SELECT p.official_id FROM rm.placements p WHERE p.unit_id = ANY($2))",
-        )
-    } else {
-        ("", "")
-    };
     let counted = match case.report {
+        // The standing rows of people in post on the date (ADR 17).
         Report::Standards => {
             let sql = format!(
-                "SELECT (SELECT count(*) FROM rm.placements t WHERE t.effective_date <= $1{scoped}) \
-                      + (SELECT count(*) FROM rm.qualifications q WHERE q.effective_date <= $1{people})"
+                "SELECT count(*) FROM rm.standing t WHERE t.valid_from <= $1 AND t.valid_to > $1{}",
+                if units.is_some() {
+                    " AND t.unit_id = ANY($2)"
+                } else {
+                    ""
+                }
             );
             let query = sqlx::query_scalar(&sql).bind(as_of);
             match units {

@@ -734,6 +734,8 @@ async fn snapshot(ledger: &Ledger, schema: &str) -> Vec<String> {
         "places",
         "place_steps",
         "enrolled_places",
+        "standing",
+        "enrolled_by_day",
         "checkpoint",
     ] {
         let text: Vec<String> = sqlx::query_scalar(&format!(
