@@ -272,10 +272,12 @@ impl Projector {
             .await?;
         }
         sqlx::query(&format!(
-            "UPDATE {}.checkpoint SET position = $1",
+            "UPDATE {}.checkpoint SET position = $1, \
+             units_position = GREATEST(units_position, $2)",
             self.schema
         ))
         .bind(i64_of(last))
+        .bind(rows.last_unit_change())
         .execute(&mut *tx)
         .await
         .map_err(db("moving the projection checkpoint"))?;
@@ -548,6 +550,18 @@ impl Rows {
             .collect();
         let retracted = self.retractions.iter().map(|r| r.0).collect();
         (officials, retracted)
+    }
+
+    /// The position of this batch's last unit fact or retraction (of
+    /// anything: retractions are rare, and one of a unit fact changes the
+    /// hierarchy), 0 for none.
+    fn last_unit_change(&self) -> i64 {
+        self.units
+            .iter()
+            .map(|u| u.position)
+            .chain(self.retractions.iter().map(|r| r.1))
+            .max()
+            .unwrap_or(0)
     }
 
     /// The event ids of this batch's enrolled steps.

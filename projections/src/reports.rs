@@ -9,6 +9,7 @@
 //! times (ADR 17): those holding the cut and the date.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
 use sqlx::{PgPool, Row};
@@ -98,11 +99,15 @@ fn in_post_standing(columns: &str, scoped: bool) -> String {
     )
 }
 
-/// The read models, for reports.
+/// The read models, for reports. Clones share the last unit hierarchy read.
 #[derive(Clone, Debug)]
 pub struct ReadModels {
     pool: PgPool,
+    hierarchy: Arc<Mutex<Option<KeptHierarchy>>>,
 }
+
+/// The hierarchy of every unit change up to a `units_position`, with it.
+type KeptHierarchy = (u64, Arc<Hierarchy>);
 
 /// The training-volume report.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -479,7 +484,10 @@ impl ReadModels {
     /// Over the pool of a `Store`, whose connections run without JIT
     /// (ADR 15): the reports count on it.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            hierarchy: Arc::default(),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -511,8 +519,43 @@ impl ReadModels {
         .map_err(db("reading a person's training places"))
     }
 
-    /// The unit hierarchy as known at `cut`.
-    pub async fn hierarchy(&self, cut: u64) -> Result<Hierarchy, ReportError> {
+    /// The unit hierarchy as known at `cut`. Every report on a unit reads
+    /// it; reading and building it from every unit fact takes longer than
+    /// the rest of a province's report. So when `cut` is between the
+    /// checkpoint's `units_position` (the last unit fact or retraction
+    /// projected) and its `position`, the hierarchy is that of every unit
+    /// change up to `units_position`, whatever `cut`: it is kept and
+    /// reused for as long as `units_position` stays the same.
+    pub async fn hierarchy(&self, cut: u64) -> Result<Arc<Hierarchy>, ReportError> {
+        let (reached, units_changed): (i64, i64) =
+            sqlx::query_as("SELECT position, units_position FROM rm.checkpoint")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db("reading the projection checkpoint"))?;
+        let units_changed = u64::try_from(units_changed).unwrap_or(u64::MAX);
+        let current = units_changed <= cut && i64::try_from(cut).is_ok_and(|c| c <= reached);
+        let kept = |slot: &Option<KeptHierarchy>| {
+            slot.as_ref()
+                .filter(|(at, _)| *at == units_changed)
+                .map(|(_, hierarchy)| hierarchy.clone())
+        };
+        // A poisoned lock only means the hierarchy is read again.
+        if let Some(hierarchy) = current
+            .then(|| self.hierarchy.lock().ok().and_then(|slot| kept(&slot)))
+            .flatten()
+        {
+            return Ok(hierarchy);
+        }
+        let hierarchy = Arc::new(self.hierarchy_from_facts(cut).await?);
+        if current {
+            if let Ok(mut slot) = self.hierarchy.lock() {
+                *slot = Some((units_changed, hierarchy.clone()));
+            }
+        }
+        Ok(hierarchy)
+    }
+
+    async fn hierarchy_from_facts(&self, cut: u64) -> Result<Hierarchy, ReportError> {
         let rows = sqlx::query(&format!(
             "SELECT unit_id, position, effective_date, registered, parent_id, dissolved_into, name \
              FROM rm.unit_facts t WHERE {LIVE}"

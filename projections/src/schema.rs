@@ -13,7 +13,8 @@
 /// and projected again from position 0 (see `projector::ensure_schema`).
 /// 2: `enrolled_places`. 3: event ids unique by an index of their own
 /// (built after a rebuild's load, see [`INDEXES`]) rather than a primary key.
-/// 4: `standing` and `enrolled_by_day` (ADR 17), and no `placements_by_unit`: the reports find
+/// 4: `standing`, `enrolled_by_day` and `checkpoint.units_position`
+/// (ADR 17), and no `placements_by_unit`: the reports find
 /// who is in post in a unit from `standing`.
 pub const VERSION: i32 = 4;
 
@@ -25,10 +26,14 @@ pub const LIVE: &str = "rm";
 /// its enrollment, for `enrolled_places`, and the key of `enrolled_by_day`.
 pub(crate) const TABLES: &str = r#"
 CREATE SCHEMA IF NOT EXISTS {s};
+-- `units_position`: the latest position at which a unit fact, or any
+-- retraction, was projected. The unit hierarchy as known at any cut from it
+-- to `position` is the same, so a report can reuse it.
 CREATE TABLE IF NOT EXISTS {s}.checkpoint (
-    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    position  bigint  NOT NULL,
-    version   integer NOT NULL
+    singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    position       bigint  NOT NULL,
+    version        integer NOT NULL,
+    units_position bigint  NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS {s}.retractions (
     event_id      uuid   NOT NULL,

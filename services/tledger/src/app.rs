@@ -33,6 +33,7 @@ use crate::relay::Relay;
 use crate::startup::{self, StartupError};
 use crate::Prefix;
 use tledger_events::checkpoint::CheckpointVerifier;
+use tledger_projections::reports::ReadModels;
 
 /// How often the sequencer looks for commits nobody announced (another
 /// process's, a bulk import's).
@@ -254,6 +255,7 @@ impl App {
             metrics: metrics.clone(),
             jetstream: Some(jetstream),
             dashboard: crate::dashboard::DashboardState::new(Some(verifier)),
+            read_models: ReadModels::new(store.pool().clone()),
         });
         let stopped = front_stop.wait();
         front.spawn(async move {

@@ -701,6 +701,7 @@ impl Server {
             metrics: crate::telemetry::metrics(),
             jetstream: None,
             dashboard: crate::dashboard::DashboardState::new(None),
+            read_models: ReadModels::new(store.pool().clone()),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await

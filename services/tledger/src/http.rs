@@ -79,6 +79,9 @@ pub struct HttpState {
     pub jetstream: Option<async_nats::jetstream::Context>,
     /// The dashboard's cached ledger verification.
     pub dashboard: crate::dashboard::DashboardState,
+    /// The read models for reports and the dashboard: their clones share
+    /// what they keep between requests (the unit hierarchy).
+    pub read_models: tledger_projections::reports::ReadModels,
 }
 
 pub fn router(state: HttpState) -> Router {

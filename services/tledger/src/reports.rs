@@ -272,7 +272,7 @@ async fn answer(
         ));
     }
     let query = parse_query(&params?)?;
-    let models = ReadModels::new(state.store.pool().clone());
+    let models = state.read_models.clone();
     let date = match name {
         "training-volume" => query.to.unwrap_or_else(today),
         _ => query.as_of.unwrap_or_else(today),

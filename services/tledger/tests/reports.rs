@@ -373,6 +373,42 @@ async fn reports_give_the_hand_computed_figures_as_of_dates_and_cuts() {
     );
 }
 
+/// A report keeps the unit hierarchy it read while no unit fact comes; a
+/// reorganisation projected after a report is in the next one, and the
+/// report as known before it is unchanged.
+#[tokio::test]
+async fn a_reorganisation_after_a_report_is_in_the_next_one() {
+    let ledger = spawn().await;
+    district(&ledger).await;
+    let known = ledger.projected().await;
+    let path = "/v1/reports/standards?unit=dai-loc&as_of=2011-12-31";
+    let before = report(&ledger, path).await;
+    assert_eq!(before["population"], json!(5));
+    assert_eq!(report(&ledger, path).await, before);
+    let (status, answer) = ledger
+        .post(
+            "reorganise_unit",
+            &json!({"unit_id": "dai-loc-dai-hiep", "parent_id": "dien-ban", "effective_date": "2011-01-01"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let moved = ledger.projected().await;
+    let after = report(&ledger, path).await;
+    assert_eq!(after["position"], json!(moved));
+    // o-3 and o-4 are in Đại Hiệp, now under Điện Bàn.
+    assert_eq!(after["population"], json!(3));
+    assert_eq!(
+        report(
+            &ledger,
+            "/v1/reports/standards?unit=dien-ban&as_of=2011-12-31"
+        )
+        .await["population"],
+        json!(3)
+    );
+    let as_known = report(&ledger, &format!("{path}&at_position={known}")).await;
+    assert_eq!(as_known["population"], json!(5));
+}
+
 #[tokio::test]
 async fn a_retracted_qualification_changes_the_figure_from_the_retraction_on() {
     let ledger = spawn().await;

@@ -49,7 +49,7 @@ use serde::Deserialize;
 use tledger_domain::ErrorCode;
 use tledger_events::checkpoint::CheckpointVerifier;
 use tledger_projections::hierarchy::Hierarchy;
-use tledger_projections::reports::{ReadModels, ReportError};
+use tledger_projections::reports::ReportError;
 use tledger_store::StoreError;
 
 use crate::access::{AccessError, Caller, Role};
@@ -302,7 +302,7 @@ async fn home_page(
 ) -> Result<String, DashboardError> {
     let caller = signed_in(state, headers).await?;
     let view = View::parse(pairs)?;
-    let models = ReadModels::new(state.store.pool().clone());
+    let models = state.read_models.clone();
     let cut = models.checkpoint().await?;
     let hierarchy = models.hierarchy(cut).await?;
     let view = scoped(view, &caller, &hierarchy)?;
@@ -391,7 +391,7 @@ async fn readable_timeline(
             .into());
         }
     }
-    let models = ReadModels::new(state.store.pool().clone());
+    let models = state.read_models.clone();
     let mut places = Vec::new();
     for enrollment in models.places_of(id).await? {
         if let Some(place) = History::load(&state.store, Trail::Enrollment, &enrollment).await? {
@@ -485,7 +485,7 @@ async fn unit_export(
             return Err(DashboardError::UnknownExport(file.clone()));
         }
         let view = View::parse(&pairs)?;
-        let models = ReadModels::new(state.store.pool().clone());
+        let models = state.read_models.clone();
         let cut = models.checkpoint().await?;
         let hierarchy = models.hierarchy(cut).await?;
         let view = scoped(view, &caller, &hierarchy)?;

@@ -100,6 +100,7 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
         metrics,
         jetstream: None,
         dashboard: tledger::dashboard::DashboardState::new(None),
+        read_models: tledger_projections::reports::ReadModels::new(store.pool().clone()),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
