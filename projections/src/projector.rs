@@ -60,7 +60,7 @@ fn lock_key(schema: &str) -> i64 {
 /// fills it again from position 0 (its figures would be wrong otherwise).
 pub async fn ensure_schema(pool: &PgPool, schema: &str) -> Result<(), ProjectionError> {
     ensure_tables(pool, schema).await?;
-    build_indexes(pool, schema).await
+    build_indexes(pool, schema, |_| true).await
 }
 
 /// [`ensure_schema`] without the indexes the projector does not read while
@@ -102,32 +102,40 @@ async fn ensure_tables(pool: &PgPool, schema: &str) -> Result<(), ProjectionErro
     Ok(())
 }
 
-/// Creates the indexes of `schema::INDEXES` where missing, each table's in
+/// Creates the indexes of `schema::INDEXES` (those of the tables whose
+/// statements `tables` keeps) where missing, each table's in
 /// a transaction of its own, `INDEX_BUILDERS` tables side by side; a build
 /// may sort in memory up to `INDEX_BUILD_MEMORY`.
-async fn build_indexes(pool: &PgPool, schema: &str) -> Result<(), ProjectionError> {
+async fn build_indexes(
+    pool: &PgPool,
+    schema: &str,
+    tables: impl Fn(&str) -> bool,
+) -> Result<(), ProjectionError> {
     let builders = std::sync::Arc::new(tokio::sync::Semaphore::new(INDEX_BUILDERS));
-    let builds = schema::INDEXES.iter().map(|statements| {
-        let pool = pool.clone();
-        let builders = builders.clone();
-        let statements = schema::indexes(schema, statements);
-        tokio::spawn(async move {
-            // The semaphore is never closed: a permit always comes.
-            let _turn = builders.acquire().await.ok();
-            let mut tx = pool.begin().await?;
-            sqlx::query("SELECT set_config('maintenance_work_mem', $1, true)")
-                .bind(INDEX_BUILD_MEMORY)
-                .execute(&mut *tx)
-                .await?;
-            for statement in &statements {
-                sqlx::query(statement)
-                    .persistent(false)
+    let builds = schema::INDEXES
+        .iter()
+        .filter(|statements| tables(statements))
+        .map(|statements| {
+            let pool = pool.clone();
+            let builders = builders.clone();
+            let statements = schema::indexes(schema, statements);
+            tokio::spawn(async move {
+                // The semaphore is never closed: a permit always comes.
+                let _turn = builders.acquire().await.ok();
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT set_config('maintenance_work_mem', $1, true)")
+                    .bind(INDEX_BUILD_MEMORY)
                     .execute(&mut *tx)
                     .await?;
-            }
-            tx.commit().await
-        })
-    });
+                for statement in &statements {
+                    sqlx::query(statement)
+                        .persistent(false)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await
+            })
+        });
     let builds: Vec<_> = builds.collect();
     for build in builds {
         build
@@ -410,19 +418,21 @@ pub async fn rebuild(store: &Store) -> Result<u64, ProjectionError> {
     .catch_up_reading_ahead()
     .await?;
     let load_seconds = started.elapsed().as_secs_f64();
-    // Side by side: each is a statement or two on a connection of its own.
-    let (standing_rows, ()) = tokio::try_join!(
+    // The derived tables are filled while the other tables' indexes are
+    // built: each is a statement or two on a connection of its own, and
+    // only `standing`'s indexes wait for its rows.
+    let standing = |statements: &str| statements.contains(".standing ");
+    let (standing_rows, (), ()) = tokio::try_join!(
         standing_table::fill(pool, next),
-        daily_volume::fill(pool, next)
+        daily_volume::fill(pool, next),
+        build_indexes(pool, next, |statements| !standing(statements)),
     )?;
-    let derived_seconds = started.elapsed().as_secs_f64() - load_seconds;
-    build_indexes(pool, next).await?;
+    build_indexes(pool, next, standing).await?;
     tracing::info!(
         loaded,
         load_seconds,
         standing_rows,
-        derived_seconds,
-        index_seconds = started.elapsed().as_secs_f64() - load_seconds - derived_seconds,
+        derive_and_index_seconds = started.elapsed().as_secs_f64() - load_seconds,
         "read models rebuilt beside the live ones; swapping them in"
     );
     // Swap under the live projector's lock, after a last catch-up inside it.

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use futures::TryStreamExt;
+use sqlx::postgres::PgPoolCopyExt;
 use sqlx::{PgPool, Postgres, Row};
 use uuid::Uuid;
 
@@ -16,8 +17,8 @@ fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> ProjectionError {
     move |source| ProjectionError::Database { context, source }
 }
 
-/// Rows a rebuild writes at a time.
-const CHUNK: usize = 10_000;
+/// Bytes of rows a rebuild sends to `COPY` at a time.
+const COPY_CHUNK: usize = 1 << 20;
 
 /// The placements and ranked qualifications of the people `filter` keeps
 /// (a condition on `t.official_id`), each with the position of a
@@ -217,8 +218,8 @@ pub(crate) async fn rewrite(
 
 /// Fills an empty `{s}.standing` from every person's facts, read in one
 /// pass sorted by person: for a rebuild, after its load and before its
-/// indexes (a person at a time would probe tables not yet indexed).
-/// Returns how many rows it wrote.
+/// indexes (a person at a time would probe tables not yet indexed). The
+/// rows go in by `COPY`, as they are computed. Returns how many it wrote.
 pub(crate) async fn fill(pool: &PgPool, s: &str) -> Result<u64, ProjectionError> {
     let mut tx = pool
         .begin()
@@ -229,18 +230,25 @@ pub(crate) async fn fill(pool: &PgPool, s: &str) -> Result<u64, ProjectionError>
         .execute(&mut *tx)
         .await
         .map_err(db("starting to fill standing"))?;
+    let mut copy = pool
+        .copy_in_raw(&format!(
+            "COPY {s}.standing (official_id, known_from, known_to, valid_from, valid_to, unit_id, \
+                 staff_category, post, general_education, professional, political_theory, \
+                 state_management) FROM STDIN"
+        ))
+        .await
+        .map_err(db("starting to write standing"))?;
     let sql = person_facts(s, "true", " ORDER BY official_id");
     let mut facts = sqlx::query(&sql).fetch(&mut *tx);
     let mut written = 0u64;
-    let mut pending: Vec<(String, StandingRow)> = Vec::with_capacity(CHUNK);
+    let mut pending = String::new();
     let mut current: Option<(String, Person)> = None;
-    let finish = |official: String, person: Person, pending: &mut Vec<(String, StandingRow)>| {
-        pending.extend(
-            person
-                .history()
-                .into_iter()
-                .map(|row| (official.clone(), row)),
-        );
+    let finish = |official: &str, person: Person, pending: &mut String| -> u64 {
+        let rows = person.history();
+        for row in &rows {
+            copy_line(pending, official, row);
+        }
+        rows.len() as u64
     };
     while let Some(row) = facts
         .try_next()
@@ -253,27 +261,69 @@ pub(crate) async fn fill(pool: &PgPool, s: &str) -> Result<u64, ProjectionError>
         let same = current.as_ref().is_some_and(|(o, _)| *o == official);
         if !same {
             if let Some((done, person)) = current.take() {
-                finish(done, person, &mut pending);
+                written += finish(&done, person, &mut pending);
             }
             current = Some((official, Person::default()));
         }
         if let Some((_, person)) = current.as_mut() {
             person.add(&row)?;
         }
-        if pending.len() >= CHUNK {
-            insert(pool, s, &pending).await?;
-            written += pending.len() as u64;
+        if pending.len() >= COPY_CHUNK {
+            copy.send(pending.as_bytes())
+                .await
+                .map_err(db("writing standing"))?;
             pending.clear();
         }
     }
     drop(facts);
     if let Some((done, person)) = current.take() {
-        finish(done, person, &mut pending);
+        written += finish(&done, person, &mut pending);
     }
-    insert(pool, s, &pending).await?;
-    written += pending.len() as u64;
+    copy.send(pending.as_bytes())
+        .await
+        .map_err(db("writing standing"))?;
+    copy.finish().await.map_err(db("writing standing"))?;
     tx.commit()
         .await
         .map_err(db("ending the fill of standing"))?;
     Ok(written)
+}
+
+/// One row of `COPY … FROM STDIN` text: tab-separated, `\N` for none.
+fn copy_line(out: &mut String, official: &str, row: &StandingRow) {
+    use std::fmt::Write as _;
+    let text = |out: &mut String, value: &str| {
+        for c in value.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c => out.push(c),
+            }
+        }
+        out.push('\t');
+    };
+    text(out, official);
+    let _ = write!(
+        out,
+        "{}\t{}\t{}\t{}\t",
+        row.known_from, row.known_to, row.valid_from, row.valid_to
+    );
+    text(out, &row.standing.post.unit_id);
+    text(out, &row.standing.post.staff_category);
+    text(out, &row.standing.post.post);
+    for (i, rank) in row.standing.ranks.iter().enumerate() {
+        match rank {
+            Some(rank) => {
+                let _ = write!(out, "{rank}");
+            }
+            None => out.push_str("\\N"),
+        }
+        out.push(if i + 1 == row.standing.ranks.len() {
+            '\n'
+        } else {
+            '\t'
+        });
+    }
 }
