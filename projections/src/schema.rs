@@ -14,8 +14,10 @@
 /// 2: `enrolled_places`. 3: event ids unique by an index of their own
 /// (built after a rebuild's load, see [`INDEXES`]) rather than a primary key.
 /// 4: `standing`, `enrolled_by_day` and `checkpoint.units_position`
-/// (ADR 17), and no `placements_by_unit`: the reports find
-/// who is in post in a unit from `standing`.
+/// (ADR 17), and no `placements_by_unit`, `place_steps_by_state` or
+/// `enrolled_places_by_date`, which no query reads any more: who is in post
+/// in a unit comes from `standing`, the places enrolled from
+/// `enrolled_places` by unit or `enrolled_by_day`.
 pub const VERSION: i32 = 4;
 
 /// The live schema.
@@ -206,12 +208,10 @@ pub(crate) const INDEXES: &[&str] = &[
      CREATE INDEX IF NOT EXISTS places_by_unit ON {s}.places (nominating_unit_id);
      CREATE INDEX IF NOT EXISTS places_by_official ON {s}.places (official_id);",
     "CREATE UNIQUE INDEX IF NOT EXISTS place_steps_by_event ON {s}.place_steps (event_id);
-     CREATE INDEX IF NOT EXISTS place_steps_by_state ON {s}.place_steps (state, effective_date);
      CREATE INDEX IF NOT EXISTS place_steps_by_enrollment ON {s}.place_steps (enrollment_id);",
     "CREATE UNIQUE INDEX IF NOT EXISTS enrolled_places_by_event ON {s}.enrolled_places (event_id);
      CREATE INDEX IF NOT EXISTS enrolled_places_by_unit ON {s}.enrolled_places (nominating_unit_id, effective_date)
-         INCLUDE (position, event_id, track, level, funding_province, funding_district, funding_agency, funding_self, funding_other);
-     CREATE INDEX IF NOT EXISTS enrolled_places_by_date ON {s}.enrolled_places (effective_date);",
+         INCLUDE (position, event_id, track, level, funding_province, funding_district, funding_agency, funding_self, funding_other);",
     // The standards report reads a unit's standing from one range of an
     // index that holds every column it needs: of `standing_now_by_unit`,
     // which holds only the rows no fact has revised yet, for a cut at the
