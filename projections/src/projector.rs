@@ -269,15 +269,10 @@ impl Projector {
     ) -> Result<(), ProjectionError> {
         rows.write(&mut tx, &self.schema).await?;
         if self.derived == Derived::EachBatch {
-            let (officials, retracted) = rows.people_touched();
-            standing_table::rewrite(&mut tx, &self.schema, officials, &retracted).await?;
-            daily_volume::update(
-                &mut tx,
-                &self.schema,
-                &rows.enrolled_steps(),
-                &rows.retracted(),
-            )
-            .await?;
+            let retracted = rows.retracted();
+            standing_table::rewrite(&mut tx, &self.schema, rows.people_recorded(), &retracted)
+                .await?;
+            daily_volume::update(&mut tx, &self.schema, &rows.enrolled_steps(), &retracted).await?;
         }
         sqlx::query(&format!(
             "UPDATE {}.checkpoint SET position = $1, \
@@ -549,17 +544,13 @@ struct PlaceRow {
 }
 
 impl Rows {
-    /// The people whose placements or qualifications this batch records,
-    /// and the events it retracts (whose owners it may touch too).
-    fn people_touched(&self) -> (Vec<String>, Vec<uuid::Uuid>) {
-        let officials = self
-            .placements
+    /// The people whose placements or qualifications this batch records.
+    fn people_recorded(&self) -> Vec<String> {
+        self.placements
             .iter()
             .map(|p| p.official_id.clone())
             .chain(self.qualifications.iter().map(|q| q.official_id.clone()))
-            .collect();
-        let retracted = self.retractions.iter().map(|r| r.0).collect();
-        (officials, retracted)
+            .collect()
     }
 
     /// The position of this batch's last unit fact or retraction (of

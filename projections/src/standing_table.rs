@@ -161,20 +161,21 @@ where
 }
 
 /// Rewrites the standing of the people whose placements or qualifications
-/// a batch recorded (`officials`) or retracted (`retracted`: event ids),
-/// in the batch's transaction, after its rows.
+/// a batch recorded (`officials`) or retracted (`retracted`: each event id
+/// with the retraction's position), in the batch's transaction, after its
+/// rows.
 pub(crate) async fn rewrite(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     s: &str,
     mut officials: Vec<String>,
-    retracted: &[Uuid],
+    retracted: &[(Uuid, i64)],
 ) -> Result<(), ProjectionError> {
     if !retracted.is_empty() {
         let owners: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT official_id FROM {s}.placements WHERE event_id = ANY($1) \
              UNION SELECT official_id FROM {s}.qualifications WHERE event_id = ANY($1)"
         ))
-        .bind(retracted)
+        .bind(retracted.iter().map(|r| r.0).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await
         .map_err(db("finding whose facts were retracted"))?;
