@@ -6,9 +6,10 @@
 //! A queue has a few workers. A worker takes the first request waiting and
 //! whatever else has arrived by then (up to a batch's limit), runs the
 //! batch, and hands each request its own answer. Nothing waits for a
-//! batch to fill: a lone request goes at once, and requests gather only
-//! while the workers are busy; under light load a request costs only the
-//! hand-over to a worker and back (about 0.1 ms in `bench commands`).
+//! batch to fill: requests gather only while the workers are busy. A
+//! request that finds nothing else in flight has nothing to gather with:
+//! it runs at once in the caller's task, which saves the hand-over to a
+//! worker and back (about 0.1 ms in `bench commands`).
 //!
 //! The workers are started on the runtime of the first request. Where they
 //! cannot be (no runtime) or are gone (that runtime ended), a request runs
@@ -16,6 +17,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use sqlx::PgPool;
@@ -35,6 +37,8 @@ pub(crate) struct BatchQueue<Req, Resp> {
     max_batch: usize,
     workers: usize,
     sender: OnceLock<mpsc::UnboundedSender<Job<Req, Resp>>>,
+    /// Requests submitted and not yet answered.
+    in_flight: AtomicUsize,
 }
 
 impl<Req, Resp> std::fmt::Debug for BatchQueue<Req, Resp> {
@@ -68,6 +72,7 @@ impl<Req: Send + 'static, Resp: Send + 'static> BatchQueue<Req, Resp> {
             max_batch: max_batch.max(1),
             workers: workers.max(1),
             sender: OnceLock::new(),
+            in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -75,6 +80,10 @@ impl<Req: Send + 'static, Resp: Send + 'static> BatchQueue<Req, Resp> {
     /// `Err(Unanswered)` only when the batch was lost before it answered
     /// (its runtime shut down): whether it ran is then unknown.
     pub(crate) async fn submit(&self, pool: &PgPool, request: Req) -> Result<Resp, Unanswered> {
+        let counted = InFlight::enter(&self.in_flight);
+        if counted.alone {
+            return single(self.run, pool, request).await;
+        }
         let Some(sender) = self.sender(pool) else {
             return single(self.run, pool, request).await;
         };
@@ -103,6 +112,29 @@ impl<Req: Send + 'static, Resp: Send + 'static> BatchQueue<Req, Resp> {
             }
             sender
         }))
+    }
+}
+
+/// One request counted in flight until it is answered or given up.
+struct InFlight<'a> {
+    count: &'a AtomicUsize,
+    /// Nothing else was in flight when it came.
+    alone: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        let before = count.fetch_add(1, Ordering::AcqRel);
+        Self {
+            count,
+            alone: before == 0,
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -159,5 +191,72 @@ pub(crate) fn replicate(error: &sqlx::Error) -> sqlx::Error {
         sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
         sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
         other => sqlx::Error::Protocol(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    /// Answers each request, once it is let go, with the task that ran it.
+    fn run_held(_pool: PgPool, held: Vec<Arc<Notify>>) -> BatchAnswers<Option<tokio::task::Id>> {
+        Box::pin(async move {
+            for release in &held {
+                release.notified().await;
+            }
+            held.iter().map(|_| tokio::task::try_id()).collect()
+        })
+    }
+
+    fn lazy_pool() -> PgPool {
+        // Never connects: the batches here do not touch it.
+        sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .expect("a lazy pool")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lone_request_runs_in_its_callers_task_and_one_beside_it_on_a_worker() {
+        let queue: Arc<BatchQueue<Arc<Notify>, Option<tokio::task::Id>>> =
+            Arc::new(BatchQueue::new(run_held, 8, 1));
+        let pool = lazy_pool();
+
+        let first_release = Arc::new(Notify::new());
+        let (q, p, r) = (queue.clone(), pool.clone(), first_release.clone());
+        let first = tokio::spawn(async move {
+            let answer = q.submit(&p, r).await;
+            (answer.ok().flatten(), tokio::task::id())
+        });
+        while queue.in_flight.load(Ordering::Acquire) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+
+        let second_release = Arc::new(Notify::new());
+        let (q, p, r) = (queue.clone(), pool.clone(), second_release.clone());
+        let second = tokio::spawn(async move {
+            let answer = q.submit(&p, r).await;
+            (answer.ok().flatten(), tokio::task::id())
+        });
+        while queue.in_flight.load(Ordering::Acquire) < 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        first_release.notify_one();
+        second_release.notify_one();
+
+        let (ran_first, first_task) = first.await.expect("first");
+        let (ran_second, second_task) = second.await.expect("second");
+        assert_eq!(ran_first, Some(first_task), "alone: run by its caller");
+        let ran_second = ran_second.expect("answered");
+        assert_ne!(ran_second, second_task, "beside another: run by a worker");
+        assert_ne!(ran_second, first_task);
+        assert_eq!(
+            queue.in_flight.load(Ordering::Acquire),
+            0,
+            "both counted out"
+        );
     }
 }
