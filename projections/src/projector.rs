@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sqlx::{PgPool, Postgres};
 use tledger_events::{Fact, FactType, FundingSource};
-use tledger_store::{SequencedFact, Store, StoreError};
+use tledger_store::{Cadence, SequencedFact, Store, StoreError};
 use tokio::sync::Notify;
 
 use crate::{daily_volume, schema, standing_table};
@@ -172,6 +172,8 @@ pub struct Projector {
     schema: String,
     batch_size: u32,
     derived: Derived,
+    /// Woken after each batch commits (the service's sequencer, ADR 18).
+    after_commit: Option<std::sync::Arc<Notify>>,
 }
 
 /// When the projector writes the tables derived from other read-model
@@ -200,7 +202,18 @@ impl Projector {
             schema: schema.to_owned(),
             batch_size: 2000,
             derived: Derived::EachBatch,
+            after_commit: None,
         }
+    }
+
+    /// Wakes `sequencer` after each batch commits. A batch's transaction
+    /// holds back every event appended while it is open (ARCHITECTURE.md
+    /// decision 4); told at once that it ended, the sequencer need not
+    /// poll for it.
+    #[must_use]
+    pub fn waking_after_commit(mut self, sequencer: std::sync::Arc<Notify>) -> Self {
+        self.after_commit = Some(sequencer);
+        self
     }
 
     #[must_use]
@@ -287,6 +300,9 @@ impl Projector {
         tx.commit()
             .await
             .map_err(db("committing a projection batch"))?;
+        if let Some(sequencer) = &self.after_commit {
+            sequencer.notify_one();
+        }
         metrics_position(&self.schema, last);
         Ok(())
     }
@@ -349,23 +365,30 @@ impl Projector {
     }
 
     /// Runs until `shutdown`, projecting whenever woken and at least every
-    /// `idle` interval.
+    /// `idle` interval, starting batches at least `least_gap` apart (ADR 18).
     pub async fn run(
         self,
         wake: std::sync::Arc<Notify>,
         idle: Duration,
+        least_gap: Duration,
         shutdown: impl Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
+        let mut cadence = Cadence::new(least_gap);
+        let full = usize::try_from(self.batch_size).unwrap_or(usize::MAX);
         loop {
-            let progressed = match self.step().await {
-                Ok(n) => n > 0,
+            cadence.before_batch().await;
+            // A batch that was not full reached the head: the next one
+            // waits for a wake-up (kept by `Notify` if it came meanwhile)
+            // rather than asking for nothing.
+            let more = match self.step().await {
+                Ok(n) => n >= full,
                 Err(error) => {
                     tracing::warn!(%error, "projection batch failed; retrying");
                     false
                 }
             };
-            if progressed {
+            if more {
                 continue;
             }
             tokio::select! {

@@ -15,6 +15,7 @@
 //! Must not depend on NATS, HTTP or the domain crate: it stores facts.
 
 mod append;
+pub mod cadence;
 mod chain_rows;
 mod checkpoints;
 mod group_commit;
@@ -30,6 +31,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
 pub use append::{Append, AppendError, EventMetadata, Idempotency, NewEvent};
+pub use cadence::Cadence;
 pub use chain_rows::{ChainRow, ChainRows, LedgerExtent};
 pub use history::RecordedFact;
 pub use ingest::{ParkedFact, PublisherRecord, QuarantineItem, ReceiptRecord};

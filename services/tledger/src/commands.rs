@@ -30,7 +30,8 @@ use tledger_events::{
     AggregateKind, Date, EnrollmentId, Fact, FactError, FactType, OfficialId, UnitId,
 };
 use tledger_store::{
-    Append, AppendError, EventMetadata, Idempotency, NewEvent, Sequenced, Store, StoreError,
+    Append, AppendError, Cadence, EventMetadata, Idempotency, NewEvent, Sequenced, Store,
+    StoreError,
 };
 use tokio::sync::{broadcast, Notify};
 use uuid::Uuid;
@@ -1018,6 +1019,8 @@ fn admin_only(caller: &Caller, what: &str) -> Result<(), Refusal> {
 /// The system identity policies act under (its idempotency keys are its own).
 const POLICY_TOKEN: Uuid = Uuid::from_u128(0x706f_6c69_6379_0000_0000_0000_0000_0001);
 const POLICY_READER: &str = "qualification-policy";
+/// Ledger events the policy reads per batch.
+const POLICY_BATCH: u32 = 200;
 
 impl CommandService {
     /// Runs the qualification policy over the ledger in order, from its
@@ -1025,18 +1028,25 @@ impl CommandService {
     /// qualification; a retracted completion retracts it. Each effect carries
     /// an idempotency key derived from the triggering event, so a replay
     /// after a crash records nothing twice.
-    pub async fn run_policies(&self, shutdown: impl Future<Output = ()>) {
+    pub async fn run_policies(&self, least_gap: Duration, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut announced = self.inner.sequenced.subscribe();
+        let mut cadence = Cadence::new(least_gap);
         loop {
-            let progressed = match self.policy_step().await {
-                Ok(n) => n > 0,
+            cadence.before_batch().await;
+            // Announcements of what this batch reads need no batch of their own.
+            while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = announced.try_recv()
+            {
+            }
+            // Short of a full batch, the policy has reached the head.
+            let more = match self.policy_step().await {
+                Ok(n) => n >= POLICY_BATCH as usize,
                 Err(error) => {
                     tracing::warn!(%error, "qualification policy step failed; retrying");
                     false
                 }
             };
-            if progressed {
+            if more {
                 continue;
             }
             tokio::select! {
@@ -1062,7 +1072,7 @@ impl CommandService {
                 })?
                 .unwrap_or(0);
         let events = store
-            .read_ledger(u64::try_from(after).unwrap_or(0), 200)
+            .read_ledger(u64::try_from(after).unwrap_or(0), POLICY_BATCH)
             .await?;
         for event in &events {
             match event.event_type.as_str() {

@@ -87,6 +87,8 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
     tokio::spawn(Projector::new(store.clone()).run(
         projector_wake,
         Duration::from_millis(100),
+        // As the service paces it (ADR 18).
+        Duration::from_millis(10),
         async move {
             let _ = projector_stopped.changed().await;
         },
