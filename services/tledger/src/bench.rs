@@ -1318,6 +1318,7 @@ async fn measure(
     profile.push(profile_bare_service(&store, &settings.prefix, &token, &officials).await?);
     let ids: Vec<String> = officials.into_iter().map(|o| o.id).collect();
     profile.extend(profile_store(&store, &ids).await?);
+    profile.push(profile_floor(&store).await?);
     environment.database_size_bytes =
         sqlx::query_scalar("SELECT pg_database_size(current_database())")
             .fetch_one(store.pool())
@@ -2021,6 +2022,98 @@ async fn profile_store(store: &Store, officials: &[String]) -> Result<Vec<Phase>
             note: Some(sequence_note),
         },
     ])
+}
+
+/// The least a command can wait under ARCHITECTURE.md decision 4: its
+/// append's commit, then the running sequencer's batch that gives it a
+/// position, with nothing else (no HTTP, no loads, no decision, no relay,
+/// projector or policy). One over its median bounds the commands per
+/// second of one client, whatever the rest of the path costs.
+async fn profile_floor(store: &Store) -> Result<Phase, BenchError> {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let (announce, _) = tokio::sync::broadcast::channel(1024);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let sequencer = tokio::spawn(Sequencer::new(store.clone()).run(
+        wake.clone(),
+        announce.clone(),
+        Duration::from_millis(200),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let official = Official {
+        id: official_id(1),
+        unit: commune_id(1),
+    };
+    let mut samples = Vec::with_capacity(PROFILE_CALLS);
+    let mut outcome = Ok(());
+    for i in 0..PROFILE_CALLS {
+        let enrollment = format!("p-floor-{i:06}");
+        let append = match Fact::from_data(
+            FactType::TrainingNominated,
+            &nomination(&enrollment, &official),
+        ) {
+            Ok(fact) => Append {
+                aggregate: AggregateKind::Enrollment,
+                aggregate_id: enrollment,
+                expected_version: 0,
+                events: vec![NewEvent {
+                    event_id: Uuid::now_v7(),
+                    fact,
+                    metadata: EventMetadata {
+                        publisher: "/commands/bench".into(),
+                        actor: "bench".into(),
+                        command_id: None,
+                        correlation_id: None,
+                        causation_id: None,
+                    },
+                }],
+                idempotency: None,
+            },
+            Err(e) => {
+                outcome = Err(BenchError::Seed(format!(
+                    "the nomination does not parse: {e}"
+                )));
+                break;
+            }
+        };
+        let event_id = append.events[0].event_id;
+        let mut announced = announce.subscribe();
+        let started = Instant::now();
+        if let Err(e) = store.append(&append).await {
+            outcome = Err(e.into());
+            break;
+        }
+        wake.notify_one();
+        let sequenced = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Ok(batch) = announced.recv().await {
+                if batch.events.iter().any(|(id, _)| *id == event_id) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        if sequenced != Ok(true) {
+            outcome = Err(BenchError::Seed(format!(
+                "the floor's event {event_id} was not sequenced within 10 s"
+            )));
+            break;
+        }
+        samples.push(started.elapsed());
+    }
+    let _ = stop.send(());
+    let _ = sequencer.await;
+    outcome?;
+    Ok(Phase {
+        phase: "(g) the floor: Store::append, then the running sequencer's announcement".into(),
+        latency: Latency::of(samples),
+        note: Some(
+            "what every command waits for under decision 4, and nothing else; one client \
+             can send at most 1,000 ÷ its mean commands/s"
+                .into(),
+        ),
+    })
 }
 
 /// Writes `<out>/commands.md` and `<out>/commands.json`.
