@@ -120,7 +120,7 @@ async fn a_small_run_reports_every_figure_for_commands_and_baseline_and_cleans_u
         "a target at 1: {p99_at_1}"
     );
     let phases = report["profile"].as_array().expect("profile");
-    for phase in ["(a) ", "(b) ", "(c) ", "(d) ", "(e) ", "(f) "] {
+    for phase in ["(a) ", "(b) ", "(c) ", "(d) ", "(e) ", "(f) ", "(g) "] {
         let found = phases
             .iter()
             .find(|p| p["phase"].as_str().is_some_and(|n| n.starts_with(phase)))
