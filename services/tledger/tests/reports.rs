@@ -5,12 +5,14 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::{nomination, official, spawn, Ledger};
 use tledger::access::Role;
 use tledger_projections::projector::{self, Projector};
+use tokio::sync::{oneshot, Notify};
 
 fn qualification(
     official_id: &str,
@@ -890,4 +892,81 @@ async fn a_projector_killed_mid_batch_counts_nothing_twice_and_misses_nothing() 
     projector.catch_up().await.expect("catch up");
     let killed: Vec<String> = snapshot(&ledger, "rm_killed").await.into_iter().collect();
     assert_same_rows(&killed, &expected);
+}
+
+/// A projector paced as the service paces it (ADR 18), and never woken by
+/// its idle interval (an hour here), still reaches the head: woken after
+/// each command, within its gap, it keeps the wake-ups that came during a
+/// batch; woken once after many commands, it goes on from one full batch to
+/// the next without another wake-up. It writes the rows the live projector
+/// wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_projector_reaches_the_head_on_wake_ups_alone() {
+    let ledger = spawn().await;
+    ledger.seed().await;
+    let pool = ledger.store.pool();
+    projector::ensure_schema(pool, "rm_paced")
+        .await
+        .expect("schema");
+    let wake = Arc::new(Notify::new());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let paced = tokio::spawn(
+        Projector::for_schema(ledger.store.clone(), "rm_paced")
+            .with_batch_size(2)
+            .run(
+                wake.clone(),
+                Duration::from_secs(3600),
+                Duration::from_millis(10),
+                async move {
+                    let _ = stopped.await;
+                },
+            ),
+    );
+    let reaches_head = |head: u64| async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let at = projector::checkpoint(pool, "rm_paced")
+                .await
+                .expect("checkpoint");
+            if at == head {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the paced projector stopped at {at} of {head}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+
+    for i in 0..20 {
+        let (status, answer) = ledger
+            .post(
+                "nominate",
+                &nomination(&format!("e-woken-{i}"), "2008-08-15"),
+            )
+            .await;
+        assert_eq!(status, 201, "{answer}");
+        wake.notify_one();
+    }
+    reaches_head(ledger.store.head().await.expect("head")).await;
+
+    for i in 0..20 {
+        let (status, answer) = ledger
+            .post(
+                "nominate",
+                &nomination(&format!("e-later-{i}"), "2008-08-15"),
+            )
+            .await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    wake.notify_one();
+    let head = ledger.projected().await;
+    reaches_head(head).await;
+    assert_same_rows(
+        &snapshot(&ledger, "rm_paced").await,
+        &snapshot(&ledger, "rm").await,
+    );
+    let _ = stop.send(());
+    paced.await.expect("the paced projector stops");
 }
