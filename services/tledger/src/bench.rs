@@ -1946,29 +1946,7 @@ async fn profile_store(store: &Store, officials: &[String]) -> Result<Vec<Phase>
     // Anything the stopped service left unsequenced goes first, untimed.
     while !sequencer.sequence_batch().await?.events.is_empty() {}
     for i in 0..PROFILE_CALLS {
-        let enrollment = format!("p-append-{i:06}");
-        let fact = Fact::from_data(
-            FactType::TrainingNominated,
-            &nomination(&enrollment, &official),
-        )
-        .map_err(|e| BenchError::Seed(format!("the nomination does not parse: {e}")))?;
-        let append = Append {
-            aggregate: AggregateKind::Enrollment,
-            aggregate_id: enrollment,
-            expected_version: 0,
-            events: vec![NewEvent {
-                event_id: Uuid::now_v7(),
-                fact,
-                metadata: EventMetadata {
-                    publisher: "/commands/bench".into(),
-                    actor: "bench".into(),
-                    command_id: Some(Uuid::now_v7().to_string()),
-                    correlation_id: None,
-                    causation_id: None,
-                },
-            }],
-            idempotency: None,
-        };
+        let append = nomination_append(format!("p-append-{i:06}"), &official)?;
         let started = Instant::now();
         store.append(&append).await?;
         appends.push(started.elapsed());
@@ -2024,6 +2002,32 @@ async fn profile_store(store: &Store, officials: &[String]) -> Result<Vec<Phase>
     ])
 }
 
+/// The append of one nomination by the benchmark, as a command makes it.
+fn nomination_append(enrollment: String, official: &Official) -> Result<Append, BenchError> {
+    let fact = Fact::from_data(
+        FactType::TrainingNominated,
+        &nomination(&enrollment, official),
+    )
+    .map_err(|e| BenchError::Seed(format!("the nomination does not parse: {e}")))?;
+    Ok(Append {
+        aggregate: AggregateKind::Enrollment,
+        aggregate_id: enrollment,
+        expected_version: 0,
+        events: vec![NewEvent {
+            event_id: Uuid::now_v7(),
+            fact,
+            metadata: EventMetadata {
+                publisher: "/commands/bench".into(),
+                actor: "bench".into(),
+                command_id: Some(Uuid::now_v7().to_string()),
+                correlation_id: None,
+                causation_id: None,
+            },
+        }],
+        idempotency: None,
+    })
+}
+
 /// The least a command can wait under ARCHITECTURE.md decision 4: its
 /// append's commit, then the running sequencer's batch that gives it a
 /// position, with nothing else (no HTTP, no loads, no decision, no relay,
@@ -2048,32 +2052,10 @@ async fn profile_floor(store: &Store) -> Result<Phase, BenchError> {
     let mut samples = Vec::with_capacity(PROFILE_CALLS);
     let mut outcome = Ok(());
     for i in 0..PROFILE_CALLS {
-        let enrollment = format!("p-floor-{i:06}");
-        let append = match Fact::from_data(
-            FactType::TrainingNominated,
-            &nomination(&enrollment, &official),
-        ) {
-            Ok(fact) => Append {
-                aggregate: AggregateKind::Enrollment,
-                aggregate_id: enrollment,
-                expected_version: 0,
-                events: vec![NewEvent {
-                    event_id: Uuid::now_v7(),
-                    fact,
-                    metadata: EventMetadata {
-                        publisher: "/commands/bench".into(),
-                        actor: "bench".into(),
-                        command_id: None,
-                        correlation_id: None,
-                        causation_id: None,
-                    },
-                }],
-                idempotency: None,
-            },
+        let append = match nomination_append(format!("p-floor-{i:06}"), &official) {
+            Ok(append) => append,
             Err(e) => {
-                outcome = Err(BenchError::Seed(format!(
-                    "the nomination does not parse: {e}"
-                )));
+                outcome = Err(e);
                 break;
             }
         };

@@ -894,6 +894,13 @@ async fn a_projector_killed_mid_batch_counts_nothing_twice_and_misses_nothing() 
     assert_same_rows(&killed, &expected);
 }
 
+async fn nominate(ledger: &Ledger, enrollment: &str) {
+    let (status, answer) = ledger
+        .post("nominate", &nomination(enrollment, "2008-08-15"))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+}
+
 /// A projector paced as the service paces it (ADR 18), and never woken by
 /// its idle interval (an hour here), still reaches the head: woken after
 /// each command, within its gap, it keeps the wake-ups that came during a
@@ -940,25 +947,13 @@ async fn a_paced_projector_reaches_the_head_on_wake_ups_alone() {
     };
 
     for i in 0..20 {
-        let (status, answer) = ledger
-            .post(
-                "nominate",
-                &nomination(&format!("e-woken-{i}"), "2008-08-15"),
-            )
-            .await;
-        assert_eq!(status, 201, "{answer}");
+        nominate(&ledger, &format!("e-woken-{i}")).await;
         wake.notify_one();
     }
     reaches_head(ledger.store.head().await.expect("head")).await;
 
     for i in 0..20 {
-        let (status, answer) = ledger
-            .post(
-                "nominate",
-                &nomination(&format!("e-later-{i}"), "2008-08-15"),
-            )
-            .await;
-        assert_eq!(status, 201, "{answer}");
+        nominate(&ledger, &format!("e-later-{i}")).await;
     }
     wake.notify_one();
     let head = ledger.projected().await;
