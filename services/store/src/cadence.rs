@@ -1,5 +1,5 @@
 //! How often a reader that follows the ledger in the background (the
-//! projector, the qualification policy, the relay) starts a batch
+//! projector, the qualification policy) starts a batch
 //! (docs/adr/0018-background-readers-gather.md).
 //!
 //! Each batch costs a fixed number of statements whatever it holds. Woken

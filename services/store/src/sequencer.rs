@@ -124,8 +124,8 @@ impl Sequencer {
             .await
             .map_err(db("connecting the sequencer"))?
             .detach();
-        // A generic plan for its two statements: planned for each batch's
-        // values, binding them took as long as running them.
+        // Generic plans for its two statements: planned for each batch's
+        // values, binding its UPDATE took two thirds as long as running it.
         let locked: bool = sqlx::query_scalar(
             "SELECT set_config('synchronous_commit', 'off', false) IS NOT NULL \
                     AND set_config('plan_cache_mode', 'force_generic_plan', false) IS NOT NULL \

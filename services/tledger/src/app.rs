@@ -43,7 +43,7 @@ const PROJECTOR_IDLE: Duration = Duration::from_millis(500);
 /// The least time between the starts of two projection batches, and of two
 /// qualification policy batches: under load each takes what several
 /// sequencer batches sequenced, for the statements of one (ADR 18).
-const PROJECTOR_GAP: Duration = Duration::from_millis(10);
+const READER_GAP: Duration = Duration::from_millis(10);
 /// How long in-flight HTTP and NATS commands get to finish.
 const FRONT_GRACE: Duration = Duration::from_secs(30);
 /// How long the sequencer gets for its last batches.
@@ -301,7 +301,7 @@ impl App {
         });
         let stopped = front_stop.wait();
         front.spawn(async move {
-            commands.run_policies(PROJECTOR_GAP, stopped).await;
+            commands.run_policies(READER_GAP, stopped).await;
             ("policies", Ok(()))
         });
 
@@ -329,7 +329,7 @@ impl App {
             .waking_after_commit(wake.clone());
         relays.spawn(async move {
             projector
-                .run(woken, PROJECTOR_IDLE, PROJECTOR_GAP, stopped)
+                .run(woken, PROJECTOR_IDLE, READER_GAP, stopped)
                 .await;
             ("projector", Ok(()))
         });

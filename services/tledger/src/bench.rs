@@ -2031,7 +2031,7 @@ fn nomination_append(enrollment: String, official: &Official) -> Result<Append, 
 /// The least a command can wait under ARCHITECTURE.md decision 4: its
 /// append's commit, then the running sequencer's batch that gives it a
 /// position, with nothing else (no HTTP, no loads, no decision, no relay,
-/// projector or policy). One over its median bounds the commands per
+/// projector or policy). One over its mean bounds the commands per
 /// second of one client, whatever the rest of the path costs.
 async fn profile_floor(store: &Store) -> Result<Phase, BenchError> {
     let wake = Arc::new(tokio::sync::Notify::new());

@@ -423,9 +423,9 @@ impl Relay {
             match outcome {
                 Ok(published) => {
                     backoff = MIN_BACKOFF;
-                    // Short of a full batch, the relay has reached what is
-                    // durable: it waits for the next wake-up (kept if it
-                    // came meanwhile) rather than asking for nothing.
+                    // Short of a full batch, the relay has published up to
+                    // the head it read: it waits for the next wake-up (kept
+                    // if it came meanwhile) rather than asking for nothing.
                     if published >= usize::try_from(self.batch_size).unwrap_or(usize::MAX) {
                         if futures::FutureExt::now_or_never(shutdown.as_mut()).is_some() {
                             break;
