@@ -109,6 +109,8 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     let replicas = usize::try_from(settings.stream_replicas).unwrap_or(1);
     let relay = Relay::new(store.clone(), jetstream.clone(), settings.prefix.clone())
         .with_replicas(replicas);
+    // Every fact must fit the server's max_payload once wrapped.
+    let max_payload = client.server_info().max_payload;
     relay.ensure_stream().await?;
     let ingest = crate::ingest_stream::ensure(
         &jetstream,
@@ -137,6 +139,8 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         wake.clone(),
         sequenced.clone(),
     );
+    commands.set_max_payload(max_payload);
+    tracing::info!(max_payload, "facts must fit the NATS server's max_payload");
     let intake = Intake::new(
         store.clone(),
         commands.clone(),
@@ -250,6 +254,7 @@ impl App {
         let sequencer_stop = Stop::new();
         let relay_stop = Stop::new();
         let relay_wake = Arc::new(Notify::new());
+        let relay_watch = relay.watch();
         let mut failures = Vec::new();
 
         let mut front: JoinSet<Outcome> = JoinSet::new();
@@ -260,6 +265,7 @@ impl App {
             jetstream: Some(jetstream),
             dashboard: crate::dashboard::DashboardState::new(Some(verifier)),
             read_models: ReadModels::new(store.pool().clone()),
+            relay: relay_watch,
         });
         let stopped = front_stop.wait();
         front.spawn(async move {

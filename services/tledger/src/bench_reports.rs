@@ -702,6 +702,7 @@ impl Server {
             jetstream: None,
             dashboard: crate::dashboard::DashboardState::new(None),
             read_models: ReadModels::new(store.pool().clone()),
+            relay: crate::relay::RelayWatch::default(),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await

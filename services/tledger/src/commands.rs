@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +38,12 @@ use tokio::sync::{broadcast, Notify};
 use uuid::Uuid;
 
 use crate::access::{Access, AccessError, Caller, Role};
+use crate::admission::{
+    check_header, check_publishable, CORRELATION_HEADER, DEFAULT_MAX_PAYLOAD, IDEMPOTENCY_HEADER,
+    MAX_CORRELATION_ID, MAX_IDEMPOTENCY_KEY,
+};
 use crate::lookups::{load, Hierarchy, Loaded, Taxonomies};
+use crate::relay::published_size;
 use crate::Prefix;
 
 /// How often a command is re-decided after another writer moved its stream.
@@ -127,6 +133,22 @@ impl Refusal {
 
 impl From<StoreError> for Refusal {
     fn from(error: StoreError) -> Self {
+        // SQLSTATE class 22 (data exception: a NUL in a string, a number out
+        // of range) is about a value the request carried, not about the
+        // database: a client's mistake that the door should have refused.
+        if let StoreError::Database {
+            source: sqlx::Error::Database(db),
+            ..
+        } = &error
+        {
+            if db.code().is_some_and(|code| code.starts_with("22")) {
+                tracing::error!(%error, "a value reached the database unchecked (a bug at the door); refused as malformed");
+                return Refusal::new(
+                    ErrorCode::Malformed,
+                    format!("a value of the request cannot be stored: {}", db.message()),
+                );
+            }
+        }
         tracing::error!(%error, "store error while handling a command");
         Refusal::new(
             ErrorCode::NotReady,
@@ -177,6 +199,9 @@ struct Inner {
     prefix: Prefix,
     wake: Arc<Notify>,
     sequenced: broadcast::Sender<Arc<Sequenced>>,
+    /// The NATS server's `max_payload`: every recorded fact must fit it
+    /// once wrapped for JetStream ([`crate::admission::check_publishable`]).
+    max_payload: AtomicUsize,
 }
 
 /// What a decision produced: the append to make.
@@ -248,8 +273,25 @@ impl CommandService {
                 prefix,
                 wake,
                 sequenced,
+                max_payload: AtomicUsize::new(DEFAULT_MAX_PAYLOAD),
             }),
         }
+    }
+
+    /// Sets the `max_payload` facts must fit once wrapped (the NATS
+    /// server's, read at start; 0, a server that did not say, keeps 1 MiB).
+    pub fn set_max_payload(&self, bytes: usize) {
+        let bytes = if bytes == 0 {
+            DEFAULT_MAX_PAYLOAD
+        } else {
+            bytes
+        };
+        self.inner.max_payload.store(bytes, Ordering::Relaxed);
+    }
+
+    /// The `max_payload` facts must fit once wrapped.
+    pub fn max_payload(&self) -> usize {
+        self.inner.max_payload.load(Ordering::Relaxed)
     }
 
     pub fn prefix(&self) -> &Prefix {
@@ -306,6 +348,13 @@ impl CommandService {
                 )
             })?;
         check_role(caller, fact_type)?;
+        // Stored header fields, checked with the body's shape (400).
+        if let Some(key) = &request.idempotency_key {
+            check_header(IDEMPOTENCY_HEADER, key, MAX_IDEMPOTENCY_KEY)?;
+        }
+        if let Some(correlation) = &request.correlation_id {
+            check_header(CORRELATION_HEADER, correlation, MAX_CORRELATION_ID)?;
+        }
 
         let hash = request_hash(&request.name, &request.body);
         match self.record(caller, request, fact_type, &hash).await {
@@ -375,6 +424,7 @@ impl CommandService {
             for event in &mut append.events {
                 event.metadata = metadata.clone();
             }
+            self.check_publishable(&append)?;
             append.idempotency = idempotency.clone();
             match store.append(&append).await {
                 Ok(()) => {
@@ -415,6 +465,39 @@ impl CommandService {
             format!("the stream kept changing: gave up after {MAX_ATTEMPTS} attempts; retry"),
         )
         .into())
+    }
+
+    /// 413 unless every event of `append`, wrapped as the relay will wrap
+    /// it, fits the server's `max_payload`: a recorded fact that cannot be
+    /// published would stop publication for good. Position and time are
+    /// not known yet; the widest ones are assumed.
+    fn check_publishable(&self, append: &Append) -> Result<(), Refusal> {
+        let max_payload = self.max_payload();
+        for (i, event) in append.events.iter().enumerate() {
+            let as_published = tledger_store::LedgerEvent {
+                position: u64::MAX,
+                event_id: event.event_id,
+                aggregate_type: append.aggregate.as_str().to_owned(),
+                aggregate_id: append.aggregate_id.clone(),
+                version: append.expected_version + 1 + i as u64,
+                event_type: event.fact.fact_type().as_str().to_owned(),
+                effective_date: event.fact.effective_date().naive(),
+                recorded_at: chrono::Utc::now(),
+                data: event.fact.data(),
+                metadata: Value::Null,
+                publisher: event.metadata.publisher.clone(),
+                correlation_id: event.metadata.correlation_id.clone(),
+                hash: Vec::new(),
+            };
+            let size = published_size(&self.inner.prefix, &as_published).map_err(|e| {
+                Refusal::new(
+                    ErrorCode::Malformed,
+                    format!("the fact cannot be encoded for JetStream: {e}"),
+                )
+            })?;
+            check_publishable(size, max_payload)?;
+        }
+        Ok(())
     }
 
     /// The first answer to a request already made with this key, if any; a

@@ -605,6 +605,9 @@ async fn answer(
     }
     let Query(params) = params.map_err(|e| Refusal::new(ErrorCode::Malformed, e.body_text()))?;
     let query = parse_query(&params)?;
+    // An id outside the ids' rule names no stream, and a NUL in it must
+    // not reach PostgreSQL (422, not an outage).
+    crate::admission::check_id_param(trail.id_key(), id)?;
     let history = History::load(&state.store, trail, id)
         .await?
         .ok_or_else(|| {

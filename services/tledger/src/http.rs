@@ -82,6 +82,8 @@ pub struct HttpState {
     /// The read models for reports and the dashboard: their clones share
     /// what they keep between requests (the unit hierarchy).
     pub read_models: tledger_projections::reports::ReadModels,
+    /// Whether this process's relay is stuck, and why.
+    pub relay: crate::relay::RelayWatch,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -126,6 +128,15 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+/// A header whose value is stored with the facts (idempotency key,
+/// correlation id): read whatever its bytes, so that a value the command
+/// pipeline refuses is refused there and never silently dropped.
+fn stored_header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 /// The caller of a request: the token of its `Authorization: Bearer`
@@ -181,8 +192,8 @@ async fn command(
         name,
         body,
         bearer: bearer(header(&headers, "authorization").as_deref()),
-        idempotency_key: header(&headers, "idempotency-key"),
-        correlation_id: header(&headers, "x-correlation-id"),
+        idempotency_key: stored_header(&headers, "idempotency-key"),
+        correlation_id: stored_header(&headers, "x-correlation-id"),
     };
     reply(state.commands.execute(request).await)
 }
@@ -209,7 +220,12 @@ async fn head(State(state): State<HttpState>) -> Response {
     match state.store.head().await {
         Ok(position) => {
             let published = published_position(&state).await;
-            Json(json!({"position": position, "published_position": published})).into_response()
+            let mut body = json!({"position": position, "published_position": published});
+            // Present only while the relay is stuck (the contract's keys stay).
+            if let Some(stuck) = state.relay.stuck() {
+                body["relay"] = stuck.to_json();
+            }
+            Json(body).into_response()
         }
         Err(e) => reply(Refusal::from(e).reply()),
     }
@@ -218,7 +234,15 @@ async fn head(State(state): State<HttpState>) -> Response {
 async fn ready(State(state): State<HttpState>) -> Response {
     let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(state.store.pool());
     match tokio::time::timeout(Duration::from_secs(2), ping).await {
-        Ok(Ok(_)) => Json(json!({"status": "ready"})).into_response(),
+        // Ready while PostgreSQL answers: commands go on when publishing
+        // is stuck, but the body says why it is.
+        Ok(Ok(_)) => {
+            let mut body = json!({"status": "ready"});
+            if let Some(stuck) = state.relay.stuck() {
+                body["relay"] = stuck.to_json();
+            }
+            Json(body).into_response()
+        }
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "not_ready", "reason": "PostgreSQL does not answer"})),

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod access_log;
+pub mod admission;
 pub mod app;
 pub mod bench;
 pub mod bench_all;

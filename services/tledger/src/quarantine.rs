@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use crate::access::{Caller, Role};
 use crate::access_log::refusal_response;
+use crate::admission::{check_id_param, check_text_param};
 use crate::commands::Refusal;
 use crate::http::HttpState;
 use crate::ingest::{Arrival, Intake, IntakeError, Receipt};
@@ -173,6 +174,8 @@ pub async fn receipt(
         let id = params
             .get("id")
             .ok_or_else(|| malformed("id", "give id (the CloudEvent id)"))?;
+        check_text_param("source", source)?;
+        check_text_param("id", id)?;
         let not_found = || {
             Refusal::new(
                 ErrorCode::NotFound,
@@ -223,6 +226,9 @@ pub async fn quarantine(
                     r
                 })?,
         };
+        if let Some(publisher) = params.get("publisher") {
+            check_id_param("publisher", publisher)?;
+        }
         let publisher = match (params.get("publisher"), &caller.publisher_id) {
             (Some(p), _) => Some(p.clone()),
             (None, Some(own)) if caller.role == Role::Publisher => Some(own.to_string()),

@@ -24,7 +24,12 @@
 //! error an operator must look at; it is never skipped over.
 //!
 //! NATS being down or the stream being full only delays publishing:
-//! [`Relay::run`] logs, backs off and retries, and commands go on. A
+//! [`Relay::run`] logs, backs off and retries, and commands go on. After
+//! [`STUCK_AFTER`] failures in a row at one position the relay counts as
+//! stuck: its [`RelayWatch`] gives the position, the reason and since when
+//! to `/v1/ledger/head` and `/readyz`, the gauge `tledger_relay_stuck` is
+//! 1, and an error is logged at most once a minute (each failure counts in
+//! `tledger_relay_publish_failures_total`). A
 //! deleted stream is created again and refilled from position 1 (PostgreSQL
 //! is the source of truth).
 //!
@@ -35,9 +40,9 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use async_nats::header::NATS_MESSAGE_ID;
+use async_nats::header::{NATS_EXPECTED_LAST_SEQUENCE, NATS_EXPECTED_STREAM, NATS_MESSAGE_ID};
 use async_nats::jetstream::context::{
     CreateStreamError, GetStreamError, GetStreamErrorKind, PublishAckFuture, PublishError,
 };
@@ -45,7 +50,9 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{self, RawMessageError, RawMessageErrorKind};
 use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::{self};
+use async_nats::HeaderMap;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use tledger_events::chain::format_instant;
 use tledger_events::envelope::CONTENT_TYPE;
 use tledger_events::CloudEvent;
@@ -65,6 +72,11 @@ pub const DEFAULT_IDLE_INTERVAL: Duration = Duration::from_millis(500);
 /// The first back-off after an error; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Failures in a row at one position after which the relay counts as
+/// stuck (shown in `/v1/ledger/head`, `/readyz` and `tledger_relay_stuck`).
+pub const STUCK_AFTER: u64 = 3;
+/// The least time between two error logs about the same stuck position.
+const STUCK_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Why the relay could not publish (for now). Every variant says what it
 /// was doing; [`Relay::run`] logs them and retries.
@@ -148,6 +160,18 @@ pub enum RelayError {
 }
 
 impl RelayError {
+    /// The ledger position the failure is about, when it is about one.
+    pub fn position(&self) -> Option<u64> {
+        match self {
+            RelayError::Encode { position, .. }
+            | RelayError::Publish { position, .. }
+            | RelayError::SequenceMismatch { position, .. } => Some(*position),
+            RelayError::StreamMismatch { sequence, .. } => Some(*sequence),
+            RelayError::LedgerGap { expected, .. } => Some(*expected),
+            _ => None,
+        }
+    }
+
     /// Whether the stream and the ledger disagree: no retry fixes that, an
     /// operator must look (the relay keeps retrying and logging meanwhile).
     pub fn is_inconsistency(&self) -> bool {
@@ -165,6 +189,132 @@ impl RelayError {
     }
 }
 
+/// Why the relay cannot get past a position, once it has failed there
+/// [`STUCK_AFTER`] times in a row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stuck {
+    /// The first position not published; `None` when the failure came
+    /// before the relay read the ledger (NATS not answering, say).
+    pub position: Option<u64>,
+    /// The last failure, as logged.
+    pub reason: String,
+    /// When the first of these failures happened.
+    pub since: DateTime<Utc>,
+    pub failures: u64,
+}
+
+impl Stuck {
+    /// As `/v1/ledger/head` and `/readyz` show it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "stuck_at": self.position,
+            "reason": self.reason,
+            "since": format_instant(self.since),
+            "failures": self.failures,
+        })
+    }
+}
+
+/// What the relay's failures call for in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Note {
+    /// The first failure at a position: a warning.
+    First,
+    /// A retry that failed again, not yet stuck or logged within the
+    /// minute: debug only.
+    Again,
+    /// Stuck, and not logged as such in the last minute: an error.
+    Stuck,
+}
+
+/// The failures since the relay last made progress.
+#[derive(Debug, Default)]
+struct Failures {
+    current: Option<Stuck>,
+    logged: Option<Instant>,
+}
+
+impl Failures {
+    fn failed(
+        &mut self,
+        position: Option<u64>,
+        reason: String,
+        now: DateTime<Utc>,
+        clock: Instant,
+    ) -> Note {
+        let failures = match &mut self.current {
+            Some(current) if current.position == position => {
+                current.failures += 1;
+                current.reason = reason;
+                current.failures
+            }
+            _ => {
+                self.current = Some(Stuck {
+                    position,
+                    reason,
+                    since: now,
+                    failures: 1,
+                });
+                self.logged = None;
+                1
+            }
+        };
+        if failures < STUCK_AFTER {
+            return if failures == 1 {
+                Note::First
+            } else {
+                Note::Again
+            };
+        }
+        match self.logged {
+            Some(at) if clock.saturating_duration_since(at) < STUCK_LOG_EVERY => Note::Again,
+            _ => {
+                self.logged = Some(clock);
+                Note::Stuck
+            }
+        }
+    }
+
+    /// Clears the failures; what was stuck, if anything.
+    fn progressed(&mut self) -> Option<Stuck> {
+        self.logged = None;
+        self.current.take().filter(|c| c.failures >= STUCK_AFTER)
+    }
+
+    fn stuck(&self) -> Option<Stuck> {
+        self.current.clone().filter(|c| c.failures >= STUCK_AFTER)
+    }
+}
+
+/// The relay's state as the HTTP handlers read it: a handle shared with
+/// the running [`Relay`] ([`Relay::watched_by`]). It shows this process's
+/// relay only.
+#[derive(Clone, Debug, Default)]
+pub struct RelayWatch(Arc<Mutex<Failures>>);
+
+impl RelayWatch {
+    /// Why publishing is stuck, or `None` while it goes on (or has only
+    /// just failed).
+    pub fn stuck(&self) -> Option<Stuck> {
+        self.lock().stuck()
+    }
+
+    fn failed(&self, position: Option<u64>, reason: String) -> (Note, u64) {
+        let mut failures = self.lock();
+        let note = failures.failed(position, reason, Utc::now(), Instant::now());
+        let count = failures.current.as_ref().map_or(0, |c| c.failures);
+        (note, count)
+    }
+
+    fn progressed(&self) -> Option<Stuck> {
+        self.lock().progressed()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Failures> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Copies sequenced events to `<PREFIX>_EVENTS`, exactly once in effect.
 #[derive(Debug)]
 pub struct Relay {
@@ -177,6 +327,7 @@ pub struct Relay {
     idle: Duration,
     checkpoint: Mutex<Checkpoint>,
     replicas: usize,
+    watch: RelayWatch,
 }
 
 /// Where the relay believes the stream is.
@@ -203,7 +354,20 @@ impl Relay {
             idle: DEFAULT_IDLE_INTERVAL,
             checkpoint: Mutex::new(Checkpoint::Unknown { verify_from: None }),
             replicas: 1,
+            watch: RelayWatch::default(),
         }
+    }
+
+    /// Reports the relay's failures to `watch` (the HTTP handlers' copy).
+    #[must_use]
+    pub fn watched_by(mut self, watch: RelayWatch) -> Self {
+        self.watch = watch;
+        self
+    }
+
+    /// The handle that shows whether this relay is stuck.
+    pub fn watch(&self) -> RelayWatch {
+        self.watch.clone()
     }
 
     /// Replicas of the stream when the relay creates it (a JetStream
@@ -403,6 +567,7 @@ impl Relay {
         let mut backoff = MIN_BACKOFF;
         let mut stream_ready = false;
         tracing::info!("relay started");
+        metrics::gauge!("tledger_relay_stuck").set(0.0);
         loop {
             // Registered before the batch, so a wake-up during it is kept.
             let woken = wake.notified();
@@ -423,6 +588,14 @@ impl Relay {
             match outcome {
                 Ok(published) => {
                     backoff = MIN_BACKOFF;
+                    if let Some(was) = self.watch.progressed() {
+                        metrics::gauge!("tledger_relay_stuck").set(0.0);
+                        tracing::info!(
+                            position = ?was.position,
+                            failures = was.failures,
+                            "the relay publishes again"
+                        );
+                    }
                     // Short of a full batch, the relay has published up to
                     // the head it read: it waits for the next wake-up (kept
                     // if it came meanwhile) rather than asking for nothing.
@@ -443,15 +616,33 @@ impl Relay {
                         stream_ready = false;
                     }
                     let retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX);
-                    if error.is_inconsistency() {
-                        tracing::error!(
+                    metrics::counter!("tledger_relay_publish_failures_total").increment(1);
+                    let position = error.position();
+                    // Logged once when it starts and once a minute while
+                    // stuck, not on every retry.
+                    match self.watch.failed(position, error.to_string()) {
+                        (Note::First, _) if error.is_inconsistency() => tracing::error!(
                             %error,
                             retry_in_ms,
                             "the stream does not follow the ledger; publishing is stopped \
                              until an operator repairs it"
-                        );
-                    } else {
-                        tracing::warn!(%error, retry_in_ms, "the relay cannot publish now; retrying");
+                        ),
+                        (Note::First, _) => {
+                            tracing::warn!(%error, retry_in_ms, "the relay cannot publish now; retrying")
+                        }
+                        (Note::Again, failures) => {
+                            tracing::debug!(%error, retry_in_ms, failures, "the relay failed again")
+                        }
+                        (Note::Stuck, failures) => {
+                            metrics::gauge!("tledger_relay_stuck").set(1.0);
+                            tracing::error!(
+                                %error,
+                                position = ?position,
+                                failures,
+                                "the relay is stuck: it keeps failing at the same place and \
+                                 publishes nothing after it; /v1/ledger/head shows why"
+                            );
+                        }
                     }
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
@@ -553,19 +744,14 @@ impl Relay {
     /// The message of `event`: its CloudEvent, with the headers that make
     /// the server store it only right after position − 1.
     fn message(&self, event: &LedgerEvent) -> Result<PublishMessage, RelayError> {
-        let body =
-            serde_json::to_vec(&ledger_cloud_event(&self.prefix, event)).map_err(|source| {
+        let (headers, body) =
+            ledger_message(&self.prefix, &self.stream, event).map_err(|source| {
                 RelayError::Encode {
                     position: event.position,
                     source,
                 }
             })?;
-        Ok(PublishMessage::build()
-            .payload(Bytes::from(body))
-            .message_id(event.event_id.to_string())
-            .expected_last_sequence(event.position.saturating_sub(1))
-            .expected_stream(&self.stream)
-            .header("content-type", CONTENT_TYPE))
+        Ok(PublishMessage::build().headers(headers).payload(body))
     }
 
     /// Reads the stream's last sequence and checks it against the ledger:
@@ -719,6 +905,46 @@ fn count(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
+/// The message the relay publishes for `event` on `stream`: the headers
+/// (`Nats-Msg-Id` = the event id, `Nats-Expected-Last-Sequence` = position
+/// − 1, `Nats-Expected-Stream`, the content type) and the CloudEvent.
+pub fn ledger_message(
+    prefix: &Prefix,
+    stream: &str,
+    event: &LedgerEvent,
+) -> Result<(HeaderMap, Bytes), serde_json::Error> {
+    let body = serde_json::to_vec(&ledger_cloud_event(prefix, event))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(NATS_MESSAGE_ID, event.event_id.to_string());
+    headers.insert(
+        NATS_EXPECTED_LAST_SEQUENCE,
+        event.position.saturating_sub(1).to_string(),
+    );
+    headers.insert(NATS_EXPECTED_STREAM, stream);
+    headers.insert("content-type", CONTENT_TYPE);
+    Ok((headers, Bytes::from(body)))
+}
+
+/// The bytes the server counts against its `max_payload` for a message:
+/// the header block as sent (`NATS/1.0␍␊`, one `name: value␍␊` per value,
+/// a blank line) and the payload.
+pub fn wire_size(headers: &HeaderMap, payload: &[u8]) -> usize {
+    let block = headers
+        .iter()
+        .flat_map(|(name, values)| values.iter().map(move |v| (name, v)))
+        .map(|(name, value)| {
+            AsRef::<str>::as_ref(name).len() + ": ".len() + value.as_str().len() + 2
+        })
+        .sum::<usize>();
+    "NATS/1.0\r\n".len() + block + "\r\n".len() + payload.len()
+}
+
+/// The size of `event` as the relay would publish it on `<PREFIX>_EVENTS`.
+pub fn published_size(prefix: &Prefix, event: &LedgerEvent) -> Result<usize, serde_json::Error> {
+    let (headers, body) = ledger_message(prefix, &prefix.events_stream(), event)?;
+    Ok(wire_size(&headers, &body))
+}
+
 /// The structured-mode CloudEvent of a ledger event, as published on the
 /// ledger's own stream (CONTRACT.md "The ledger's own stream").
 pub fn ledger_cloud_event(prefix: &Prefix, event: &LedgerEvent) -> CloudEvent {
@@ -802,6 +1028,76 @@ mod tests {
         let value =
             serde_json::to_value(ledger_cloud_event(&prefix, &event(1, None))).expect("serialises");
         assert!(value.get("correlationid").is_none(), "{value}");
+    }
+
+    #[test]
+    fn the_wire_size_counts_the_header_block_as_nats_sends_it() {
+        let prefix: Prefix = "tl".parse().expect("prefix");
+        let event = event(7, Some("c-1"));
+        let (headers, body) = ledger_message(&prefix, "TL_EVENTS", &event).expect("encodes");
+        // NATS/1.0␍␊ + four "name: value␍␊" lines + ␍␊, then the payload.
+        let block = "NATS/1.0\r\n".len()
+            + "Nats-Msg-Id: 01900000-0000-7000-8000-000000000001\r\n".len()
+            + "Nats-Expected-Last-Sequence: 6\r\n".len()
+            + "Nats-Expected-Stream: TL_EVENTS\r\n".len()
+            + format!("content-type: {CONTENT_TYPE}\r\n").len()
+            + "\r\n".len();
+        assert_eq!(wire_size(&headers, &body), block + body.len());
+        assert_eq!(
+            published_size(&prefix, &event).expect("encodes"),
+            block + body.len()
+        );
+    }
+
+    #[test]
+    fn the_relay_is_stuck_after_repeated_failures_at_one_position_and_logs_once_a_minute() {
+        let mut failures = Failures::default();
+        let now = Utc::now();
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        assert_eq!(
+            failures.failed(Some(9), "a".into(), now, at(0)),
+            Note::First
+        );
+        assert_eq!(
+            failures.failed(Some(9), "b".into(), now, at(1)),
+            Note::Again
+        );
+        assert_eq!(failures.stuck(), None, "two failures are not stuck yet");
+        assert_eq!(
+            failures.failed(Some(9), "c".into(), now, at(2)),
+            Note::Stuck
+        );
+        let stuck = failures.stuck().expect("stuck");
+        assert_eq!(
+            (
+                stuck.position,
+                stuck.reason.as_str(),
+                stuck.since,
+                stuck.failures
+            ),
+            (Some(9), "c", now, 3)
+        );
+        assert_eq!(
+            failures.failed(Some(9), "c".into(), now, at(30)),
+            Note::Again
+        );
+        assert_eq!(
+            failures.failed(Some(9), "c".into(), now, at(62)),
+            Note::Stuck
+        );
+        // Another position starts over.
+        assert_eq!(
+            failures.failed(Some(10), "d".into(), now, at(63)),
+            Note::First
+        );
+        assert_eq!(failures.stuck(), None);
+        assert_eq!(failures.progressed(), None, "it was not stuck there yet");
+        for s in 0..3 {
+            failures.failed(None, "e".into(), now, at(70 + s));
+        }
+        assert_eq!(failures.progressed().map(|s| s.failures), Some(3));
+        assert_eq!(failures.stuck(), None, "progress clears it");
     }
 
     #[test]

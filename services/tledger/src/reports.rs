@@ -272,6 +272,9 @@ async fn answer(
         ));
     }
     let query = parse_query(&params?)?;
+    if let Some(unit) = &query.unit {
+        crate::admission::check_id_param("unit", unit)?;
+    }
     let models = state.read_models.clone();
     let date = match name {
         "training-volume" => query.to.unwrap_or_else(today),

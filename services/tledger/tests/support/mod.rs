@@ -29,6 +29,9 @@ pub struct Ledger {
     pub base: String,
     pub admin: String,
     pub http: reqwest::Client,
+    /// What `/v1/ledger/head` and `/readyz` show of a relay (none runs
+    /// unless a test starts one with [`tledger::relay::Relay::watched_by`]).
+    pub relay: tledger::relay::RelayWatch,
     pub _stop: oneshot::Sender<()>,
 }
 
@@ -93,6 +96,8 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
             let _ = projector_stopped.changed().await;
         },
     ));
+    // A test that runs a relay reports to this, as the service does.
+    let relay = tledger::relay::RelayWatch::default();
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .build_recorder()
         .handle();
@@ -103,6 +108,7 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
         jetstream: None,
         dashboard: tledger::dashboard::DashboardState::new(None),
         read_models: tledger_projections::reports::ReadModels::new(store.pool().clone()),
+        relay: relay.clone(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -122,6 +128,7 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
         base,
         admin,
         http: reqwest::Client::new(),
+        relay,
         _stop: stop,
     };
     for (i, (published, _)) in reference::shipped()
