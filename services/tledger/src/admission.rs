@@ -115,8 +115,9 @@ impl From<TooLargeToPublish> for Refusal {
     }
 }
 
-/// An id from a path or a query (`name` is the field the refusal names:
-/// `/official_id`, `/unit`): the ids' rule, else 422 `invalid_value`.
+/// An id from a query (`name` is the parameter, and the refusal's field is
+/// `/<name>`): the ids' rule, else 422 `invalid_value`. (An id in a path
+/// that breaks the rule names nothing: the handler answers 404.)
 pub fn check_id_param(name: &str, value: &str) -> Result<(), Refusal> {
     check_id(value).map_err(|error| {
         let mut refusal = Refusal::new(
@@ -221,11 +222,11 @@ mod tests {
 
     #[test]
     fn path_and_query_values_are_checked_before_the_database_sees_them() {
-        assert_eq!(check_id_param("official_id", "o-1"), Ok(()));
-        let bad = check_id_param("official_id", "a\0b").expect_err("NUL");
+        assert_eq!(check_id_param("unit", "dai-loc"), Ok(()));
+        let bad = check_id_param("unit", "a\0b").expect_err("NUL");
         assert_eq!(
             (bad.code, bad.field.as_deref()),
-            (ErrorCode::InvalidValue, Some("/official_id"))
+            (ErrorCode::InvalidValue, Some("/unit"))
         );
         assert_eq!(check_text_param("source", "/bodies/dai-loc"), Ok(()));
         let bad = check_text_param("source", "/bodies\0").expect_err("NUL");

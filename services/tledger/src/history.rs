@@ -238,6 +238,11 @@ impl History {
     /// The trail of `<trail>-<id>`; `None` when the stream has no sequenced
     /// fact (unknown id).
     pub async fn load(store: &Store, trail: Trail, id: &str) -> Result<Option<Self>, StoreError> {
+        // An id outside the ids' rule names no stream: none, without asking
+        // PostgreSQL (a NUL in it would be answered as an outage).
+        if tledger_events::ids::check_id(id).is_err() {
+            return Ok(None);
+        }
         let facts = store.recorded_facts(trail.kind(), id).await?;
         if facts.is_empty() {
             return Ok(None);
@@ -605,9 +610,6 @@ async fn answer(
     }
     let Query(params) = params.map_err(|e| Refusal::new(ErrorCode::Malformed, e.body_text()))?;
     let query = parse_query(&params)?;
-    // An id outside the ids' rule names no stream, and a NUL in it must
-    // not reach PostgreSQL (422, not an outage).
-    crate::admission::check_id_param(trail.id_key(), id)?;
     let history = History::load(&state.store, trail, id)
         .await?
         .ok_or_else(|| {
