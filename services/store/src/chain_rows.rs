@@ -28,7 +28,32 @@ pub struct ChainRow<'r> {
     pub position: u64,
     pub record: ChainRecord<'r, JsonText<'r>>,
     pub hash: &'r [u8],
+    /// The row's columns that copy hashed content and disagree with it
+    /// (who recorded it, the schema version), comma-separated; empty when
+    /// all agree.
+    pub disagreeing_copies: &'r str,
 }
+
+/// The columns outside the hash that copy what it covers, each named when
+/// it differs from its hashed form: `publisher`, `actor`, `command_id` and
+/// `correlation_id` copy the metadata's members, `schema_version` the
+/// `.v<n>` ending of the type. Nothing the ledger shows reads them, but
+/// other code may: an edited copy is damage even though the chain holds.
+/// (One comparison of the whole row first: the names are worked out only
+/// for a row that disagrees, which keeps `tledger verify`'s read cheap.)
+const COPIES_THAT_DISAGREE: &str = "CASE WHEN \
+    (publisher, actor, command_id, correlation_id) IS DISTINCT FROM \
+    (metadata->>'publisher', metadata->>'actor', metadata->>'command_id', \
+     metadata->>'correlation_id') \
+    OR event_type NOT LIKE ('%.v' || schema_version) \
+THEN concat_ws(', ', \
+    CASE WHEN publisher IS DISTINCT FROM metadata->>'publisher' THEN 'publisher' END, \
+    CASE WHEN actor IS DISTINCT FROM metadata->>'actor' THEN 'actor' END, \
+    CASE WHEN command_id IS DISTINCT FROM metadata->>'command_id' THEN 'command_id' END, \
+    CASE WHEN correlation_id IS DISTINCT FROM metadata->>'correlation_id' \
+         THEN 'correlation_id' END, \
+    CASE WHEN event_type NOT LIKE ('%.v' || schema_version) THEN 'schema_version' END) \
+ELSE '' END";
 
 impl ChainRows {
     pub fn len(&self) -> usize {
@@ -53,6 +78,7 @@ impl ChainRows {
             let data: &str = row.try_get(7)?;
             let metadata: &str = row.try_get(8)?;
             let hash: &[u8] = row.try_get(9)?;
+            let disagreeing_copies: &str = row.try_get(10)?;
             Ok::<_, sqlx::Error>(ChainRow {
                 position,
                 record: ChainRecord {
@@ -67,6 +93,7 @@ impl ChainRows {
                     metadata: JsonText(metadata),
                 },
                 hash,
+                disagreeing_copies,
             })
         })();
         decoded.map_err(StoreError::db("decoding a ledger row"))
@@ -75,13 +102,15 @@ impl ChainRows {
 
 impl Store {
     /// The sequenced events with `after < position <= through`, in order,
-    /// as [`ChainRows`].
+    /// as [`ChainRows`], each with the copies of hashed content that
+    /// disagree with it.
     pub async fn read_chain(&self, after: u64, through: u64) -> Result<ChainRows, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT position, event_id, aggregate_type || '-' || aggregate_id, version, \
-                    event_type, effective_date, recorded_at, data::text, metadata::text, hash \
+                    event_type, effective_date, recorded_at, data::text, metadata::text, hash, \
+                    {COPIES_THAT_DISAGREE} \
              FROM events WHERE position > $1 AND position <= $2 ORDER BY position",
-        )
+        ))
         .bind(to_i64(after))
         .bind(to_i64(through))
         .fetch_all(self.pool())

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::append::to_i64;
 use crate::group_commit::{replicate, BatchAnswers};
+use crate::history::Provenance;
 use crate::{Store, StoreError};
 
 /// How long to let other commits flush the log before forcing a flush.
@@ -39,6 +40,8 @@ pub struct LedgerEvent {
     pub recorded_at: DateTime<Utc>,
     pub data: Value,
     pub metadata: Value,
+    /// `metadata`'s publisher and correlation id (the chain covers them
+    /// there, not in the columns of the same names).
     pub publisher: String,
     pub correlation_id: Option<String>,
     pub hash: Vec<u8>,
@@ -221,7 +224,7 @@ impl Store {
     ) -> Result<Vec<LedgerEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT position, event_id, aggregate_type, aggregate_id, version, event_type, \
-                    effective_date, recorded_at, data, metadata, publisher, correlation_id, hash \
+                    effective_date, recorded_at, data, metadata, hash \
              FROM events WHERE position > $1 ORDER BY position LIMIT $2",
         )
         .bind(to_i64(after))
@@ -231,20 +234,26 @@ impl Store {
         .map_err(StoreError::db("reading the ledger"))?;
         Ok(rows
             .iter()
-            .map(|row| LedgerEvent {
-                position: to_u64(row.get("position")),
-                event_id: row.get("event_id"),
-                aggregate_type: row.get("aggregate_type"),
-                aggregate_id: row.get("aggregate_id"),
-                version: to_u64(row.get("version")),
-                event_type: row.get("event_type"),
-                effective_date: row.get("effective_date"),
-                recorded_at: row.get("recorded_at"),
-                data: row.get("data"),
-                metadata: row.get("metadata"),
-                publisher: row.get("publisher"),
-                correlation_id: row.get("correlation_id"),
-                hash: row.get("hash"),
+            .map(|row| {
+                let metadata: Value = row.get("metadata");
+                // What is published is what the chain covers (see
+                // `history`): the hashed metadata, not the column copies.
+                let by = Provenance::recorded_in(&metadata);
+                LedgerEvent {
+                    position: to_u64(row.get("position")),
+                    event_id: row.get("event_id"),
+                    aggregate_type: row.get("aggregate_type"),
+                    aggregate_id: row.get("aggregate_id"),
+                    version: to_u64(row.get("version")),
+                    event_type: row.get("event_type"),
+                    effective_date: row.get("effective_date"),
+                    recorded_at: row.get("recorded_at"),
+                    data: row.get("data"),
+                    metadata,
+                    publisher: by.publisher,
+                    correlation_id: by.correlation_id,
+                    hash: row.get("hash"),
+                }
             })
             .collect())
     }

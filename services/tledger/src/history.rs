@@ -17,7 +17,9 @@
 //!   stream, so a retracted fact says so even when its retraction is
 //!   filtered out.
 //! - `Accept: text/csv`: one row per fact, the retraction in five
-//!   `retracted_by_…` columns and `data` as a JSON string column.
+//!   `retracted_by_…` columns and `data` as a JSON string column; cells
+//!   as `crate::csv` writes them (text that would start a spreadsheet
+//!   formula gets a leading `'`).
 //! - `tledger history official|enrollment <id>` prints the same rows from
 //!   the database (table, JSON or CSV).
 //!
@@ -56,10 +58,10 @@ use uuid::Uuid;
 use crate::access::Role;
 use crate::access_log::{self, refusal_response, Read};
 use crate::commands::Refusal;
+use crate::csv;
 use crate::http::HttpState;
 use crate::lookups::Hierarchy;
 use crate::report_cli::Format;
-use crate::reports::csv_field;
 
 const PARAMETERS: &[&str] = &["from", "to", "type"];
 
@@ -394,7 +396,7 @@ impl History {
                 json!(r.map(|r| &r.reason)),
                 json!(f.data.to_string()),
             ];
-            let row: Vec<String> = cells.iter().map(csv_field).collect();
+            let row: Vec<String> = cells.iter().map(csv::cell).collect();
             out.push_str(&row.join(","));
             out.push('\n');
         }

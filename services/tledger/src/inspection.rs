@@ -15,7 +15,7 @@ use tledger_events::chain::{self, CanonicalError, ChainRecord, Hash};
 use tledger_events::checkpoint::{Checkpoint, CheckpointError, CheckpointVerifier};
 use tledger_events::merkle::{self, Frontier};
 use tledger_events::proof::{InclusionProof, ProvedRecord};
-use tledger_store::{ChainRows, LedgerEvent, Store, StoreError};
+use tledger_store::{ChainRow, ChainRows, LedgerEvent, Store, StoreError};
 
 use crate::access::Role;
 use crate::access_log::refusal_response;
@@ -528,6 +528,25 @@ struct FirstInRange {
     position: u64,
     canonical: Result<Vec<u8>, CanonicalError>,
     stored_hash: Vec<u8>,
+    copies: Result<(), BadPosition>,
+}
+
+/// A row whose columns copying hashed content (who recorded it, the schema
+/// version) disagree with what the hash covers is damaged where it stands,
+/// even though its hash still chains: views read the hashed form, but other
+/// code may read the copies.
+fn copies_agree(row: &ChainRow<'_>) -> Result<(), BadPosition> {
+    if row.disagreeing_copies.is_empty() {
+        return Ok(());
+    }
+    Err(BadPosition {
+        position: row.position,
+        reason: format!(
+            "its column(s) {} disagree with the metadata and type its hash covers: copied \
+             columns were edited after it was recorded",
+            row.disagreeing_copies
+        ),
+    })
 }
 
 impl LinkedRange {
@@ -549,11 +568,13 @@ impl LinkedRange {
                         position: row.position,
                         canonical: bytes.map(<[u8]>::to_vec).map_err(Clone::clone),
                         stored_hash: row.hash.to_vec(),
+                        copies: copies_agree(&row),
                     });
                 }
                 Some((last, stored)) => {
                     let outcome = match Hash::try_from(stored) {
                         Ok(previous) => chain_step(last, &previous, row.position, bytes, row.hash)
+                            .and_then(|hash| copies_agree(&row).map(|()| hash))
                             .map(|hash| (hash, merkle::leaf_hash(&hash))),
                         Err(_) => Err(BadPosition {
                             position: last,
@@ -576,6 +597,9 @@ impl LinkedRange {
                 first.canonical.as_deref(),
                 &first.stored_hash,
             );
+            if let Err(bad) = first.copies {
+                check.bad(bad.position, bad.reason);
+            }
         }
         for (position, outcome) in self.rest {
             if check.failed() {

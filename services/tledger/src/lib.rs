@@ -19,6 +19,7 @@ pub mod bench_reports;
 pub mod checkpointer;
 pub mod commands;
 pub mod config;
+mod csv;
 pub mod dashboard;
 pub mod demo;
 pub mod export;

@@ -20,6 +20,7 @@ use tledger_projections::reports::{ReadModels, ReportError};
 use crate::access::Role;
 use crate::access_log::{self, Read};
 use crate::commands::Refusal;
+use crate::csv;
 use crate::http::HttpState;
 
 /// How long `min_position` (or an `at_position` the read models have not
@@ -343,20 +344,6 @@ pub fn five_years_ending(to: Date) -> Date {
     Date::from_ymd(to.year() - 4, 1, 1).unwrap_or(to)
 }
 
-/// A CSV cell (RFC 4180): quoted when it holds a comma, quote or line break.
-pub(crate) fn csv_field(v: &Value) -> String {
-    let text = match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
-
 /// One row per figure, as the contract's CSV shapes say.
 pub fn to_csv(name: &str, body: &Value) -> String {
     let mut out = String::new();
@@ -371,10 +358,11 @@ pub fn to_csv(name: &str, body: &Value) -> String {
             ] {
                 let f = &body[figure];
                 out.push_str(&format!(
-                    "{figure},{},{},{}\n",
-                    csv_field(&f["count"]),
-                    csv_field(&f["of"]),
-                    csv_field(&f["rate"])
+                    "{},{},{},{}\n",
+                    csv::text(figure),
+                    csv::cell(&f["count"]),
+                    csv::cell(&f["of"]),
+                    csv::cell(&f["rate"])
                 ));
             }
         }
@@ -382,10 +370,19 @@ pub fn to_csv(name: &str, body: &Value) -> String {
             out.push_str("track,level,count\n");
             if let Some(tracks) = body["by_track"].as_object() {
                 for (track, t) in tracks {
-                    out.push_str(&format!("{track},,{}\n", csv_field(&t["total"])));
+                    out.push_str(&format!(
+                        "{},,{}\n",
+                        csv::text(track),
+                        csv::cell(&t["total"])
+                    ));
                     if let Some(levels) = t["by_level"].as_object() {
                         for (level, n) in levels {
-                            out.push_str(&format!("{track},{level},{}\n", csv_field(n)));
+                            out.push_str(&format!(
+                                "{},{},{}\n",
+                                csv::text(track),
+                                csv::text(level),
+                                csv::cell(n)
+                            ));
                         }
                     }
                 }
@@ -400,20 +397,20 @@ pub fn to_csv(name: &str, body: &Value) -> String {
             {
                 out.push_str(&format!(
                     "training_outside_plan,{},{},,{},{},,{}\n",
-                    csv_field(&row["enrollment_id"]),
-                    csv_field(&row["official_id"]),
-                    csv_field(&row["program_specialty"]),
-                    csv_field(&row["planned_specialty"]),
-                    csv_field(&row["reason"])
+                    csv::cell(&row["enrollment_id"]),
+                    csv::cell(&row["official_id"]),
+                    csv::cell(&row["program_specialty"]),
+                    csv::cell(&row["planned_specialty"]),
+                    csv::cell(&row["reason"])
                 ));
             }
             for row in body["misassigned"].as_array().into_iter().flatten() {
                 out.push_str(&format!(
                     "misassigned,,{},{},,,{},{}\n",
-                    csv_field(&row["official_id"]),
-                    csv_field(&row["post"]),
-                    csv_field(&row["specialty"]),
-                    csv_field(&row["reason"])
+                    csv::cell(&row["official_id"]),
+                    csv::cell(&row["post"]),
+                    csv::cell(&row["specialty"]),
+                    csv::cell(&row["reason"])
                 ));
             }
         }

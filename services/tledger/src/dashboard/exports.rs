@@ -3,7 +3,8 @@
 //!
 //! One [`Table`] feeds all three, so a download always holds what the page
 //! shows. CSV headers are column codes and values are raw (rates as
-//! fractions, as the API's CSV has them), for tools; the workbook has the
+//! fractions, as the API's CSV has them; text that would start a formula
+//! neutralised, `crate::csv`), for tools; the workbook has the
 //! page's column labels in the page's language, numbers as numbers and
 //! rates formatted as percentages, for people.
 //!
@@ -20,7 +21,7 @@ use tledger_projections::reports::{AlignmentReport, StandardsReport};
 use super::figures::{funding, track_total, Trend, Volume};
 use super::i18n::Words;
 use super::timeline::Timeline;
-use crate::reports::csv_field;
+use crate::csv;
 
 /// One cell.
 #[derive(Clone, Debug, PartialEq)]
@@ -90,7 +91,7 @@ impl Table {
         let mut out = self.columns.join(",");
         out.push('\n');
         for row in &self.rows {
-            let cells: Vec<String> = row.iter().map(|c| csv_field(&c.raw())).collect();
+            let cells: Vec<String> = row.iter().map(|c| csv::cell(&c.raw())).collect();
             out.push_str(&cells.join(","));
             out.push('\n');
         }
@@ -123,6 +124,8 @@ impl Table {
                         sheet.write_number_with_format(row, col, *r, &percent)?;
                     }
                     Cell::Empty | Cell::Rate(None) => {}
+                    // Text is a string cell, never a formula, whatever it
+                    // begins with (`=`, `@`, …): no `'` is needed here.
                     other => {
                         sheet.write_string(row, col, other.shown(words))?;
                     }
