@@ -146,14 +146,13 @@ pub async fn caller(
         .await?)
 }
 
-/// `Authorization: Bearer <token>` → the token.
+/// `Authorization: Bearer <token>` → the token. The scheme's name is
+/// case-insensitive (RFC 7235 §2.1): `bearer` and `BEARER` are the same.
 pub fn bearer(authorization: Option<&str>) -> Option<String> {
-    authorization
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_owned())
+    let (scheme, token) = authorization?.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
 }
 
 async fn command(

@@ -265,3 +265,56 @@ async fn a_client_that_trickles_its_request_head_is_cut_off() {
     let (status, _) = call(&ledger, "GET", "/healthz", None).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let ledger = support::spawn().await;
+    ledger.seed().await;
+    let before = ledger.events().await;
+    let path = format!("{}{}", ledger.base, PROTECTED[1].1);
+    for (i, scheme) in ["Bearer", "bearer", "BEARER", "BeArEr"]
+        .into_iter()
+        .enumerate()
+    {
+        let authorization = format!("{scheme} {}", ledger.admin);
+        let read = ledger
+            .http
+            .get(&path)
+            .header("authorization", &authorization)
+            .send()
+            .await
+            .expect("HTTP");
+        assert_eq!(read.status().as_u16(), 200, "{scheme}");
+        let command = ledger
+            .http
+            .post(format!("{}/v1/commands/register_unit", ledger.base))
+            .header("authorization", &authorization)
+            .header("content-type", "application/json")
+            .body(
+                json!({"unit_id": format!("x-{i}"), "name": "X", "level": "commune", "parent_id": "dai-loc", "effective_date": "2000-01-01"})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .expect("HTTP");
+        let status = command.status().as_u16();
+        assert_eq!(
+            status,
+            201,
+            "{scheme}: {}",
+            command.text().await.expect("body")
+        );
+    }
+    assert_eq!(ledger.events().await, before + 4, "one fact per command");
+    // Another scheme is no bearer token.
+    let (status, _) = call(&ledger, "GET", PROTECTED[1].1, None).await;
+    assert_eq!(status, 401);
+    let basic = ledger
+        .http
+        .get(&path)
+        .header("authorization", format!("Basic {}", ledger.admin))
+        .send()
+        .await
+        .expect("HTTP");
+    assert_eq!(basic.status().as_u16(), 401);
+}
