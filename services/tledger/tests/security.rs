@@ -318,3 +318,61 @@ async fn the_bearer_scheme_is_case_insensitive() {
         .expect("HTTP");
     assert_eq!(basic.status().as_u16(), 401);
 }
+
+#[tokio::test]
+async fn a_client_that_trickles_its_request_body_is_answered_408_within_the_bound() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let ledger = support::spawn().await;
+    ledger.seed().await;
+    let before = ledger.events().await;
+    let address = ledger.base.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let body = json!({"unit_id": "slow-1", "name": "Slow", "level": "commune", "parent_id": "dai-loc", "effective_date": "2000-01-01"})
+        .to_string();
+    let head = format!(
+        "POST /v1/commands/register_unit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        ledger.admin,
+        body.len()
+    );
+    writer.write_all(head.as_bytes()).await.expect("the head");
+    let started = std::time::Instant::now();
+    // One byte every 200 ms: the whole body would take minutes... or, here,
+    // about 20 s; the writer stops when the server closes.
+    let trickle = tokio::spawn(async move {
+        for byte in body.into_bytes() {
+            if writer.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        support::SUPPORT_BODY_TIMEOUT * 4,
+        reader.read_to_end(&mut answer),
+    )
+    .await;
+    trickle.abort();
+    let elapsed = started.elapsed();
+    assert!(
+        read.is_ok(),
+        "the connection was still open after {elapsed:?}: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(answer.contains("\"code\":\"malformed\""), "{answer}");
+    assert!(elapsed >= support::SUPPORT_BODY_TIMEOUT, "{elapsed:?}");
+    assert!(
+        elapsed < support::SUPPORT_BODY_TIMEOUT + std::time::Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    // Nothing was recorded, and other clients are served.
+    assert_eq!(ledger.events().await, before);
+    let (status, _) = call(&ledger, "GET", "/healthz", None).await;
+    assert_eq!(status, 200);
+}

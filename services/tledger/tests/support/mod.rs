@@ -21,6 +21,8 @@ use tokio::sync::{broadcast, oneshot, Notify};
 
 /// How long the test server waits for a request head.
 pub const SUPPORT_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the test server waits for a request body once its head is in.
+pub const SUPPORT_BODY_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct Ledger {
     pub _db: TestDatabase,
@@ -108,11 +110,14 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    // A short head deadline: the security tests play a slow client.
-    tokio::spawn(tledger::http::serve(
+    // Short deadlines: the security tests play slow clients.
+    tokio::spawn(tledger::http::serve_with_deadlines(
         listener,
         app,
-        SUPPORT_HEADER_TIMEOUT,
+        tledger::http::Deadlines {
+            head: SUPPORT_HEADER_TIMEOUT,
+            body: SUPPORT_BODY_TIMEOUT,
+        },
         std::future::pending(),
     ));
     let ledger = Ledger {
