@@ -320,6 +320,46 @@ async fn the_bearer_scheme_is_case_insensitive() {
 }
 
 #[tokio::test]
+async fn a_token_revoked_by_another_process_is_refused_within_a_second() {
+    let ledger = support::spawn().await;
+    ledger.seed().await;
+    let inspector = ledger.token(Role::Inspector, None).await;
+    // The service verifies the token once and keeps it in its cache.
+    for _ in 0..2 {
+        let (status, body) = call(&ledger, "GET", PROTECTED[1].1, Some(&inspector)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // `tledger tokens revoke` is another process: its own pool on the same
+    // database, the same code.
+    let other = tledger_store::Store::connect(ledger._db.url(), 2)
+        .await
+        .expect("another process's pool");
+    let revoked = tledger::access::Access::new(other)
+        .revoke("inspector-token")
+        .await
+        .expect("revoke");
+    assert_eq!(revoked, 1);
+    let since = std::time::Instant::now();
+    loop {
+        let (status, body) = call(&ledger, "GET", PROTECTED[1].1, Some(&inspector)).await;
+        if status == 401 {
+            assert_eq!(body["error"]["code"], "unauthenticated");
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(1),
+            "the revoked token was still accepted after {:?}",
+            since.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    // The admin token, which was not revoked, still works.
+    let (status, _) = call(&ledger, "GET", PROTECTED[1].1, Some(&ledger.admin)).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
 async fn a_client_that_trickles_its_request_body_is_answered_408_within_the_bound() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let ledger = support::spawn().await;

@@ -59,6 +59,13 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
         wake.clone(),
         announce.clone(),
     );
+    // As the service does: a token revoked by another process is dropped.
+    let follower = commands.access().clone();
+    tokio::spawn(async move {
+        follower
+            .follow_token_changes(std::future::pending::<()>())
+            .await
+    });
     let (stop, stopped) = oneshot::channel::<()>();
     let (stop_all, stopped_all) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
