@@ -139,7 +139,7 @@ fn new_secret() -> Result<String, AccessError> {
     Ok(format!("tl_{}", hex::encode(bytes)))
 }
 
-fn caller_from(row: &sqlx::postgres::PgRow) -> Result<Caller, AccessError> {
+pub(crate) fn caller_from(row: &sqlx::postgres::PgRow) -> Result<Caller, AccessError> {
     let role: String = row.get("role");
     let parse_unit = |s: String| UnitId::parse(s).ok();
     let parse_publisher = |s: String| PublisherId::parse(s).ok();
