@@ -239,6 +239,7 @@ pub fn router(state: HttpState) -> Router {
         // error body; this only stops axum's own default (2 MiB) getting in
         // the way.
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(crate::browser_policy::apply))
         .with_state(state)
 }
 

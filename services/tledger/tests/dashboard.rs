@@ -378,6 +378,69 @@ async fn the_session_cookie_is_a_server_session_that_expires_and_ends_with_its_t
 }
 
 #[tokio::test]
+async fn pages_and_personal_answers_are_never_framed_or_cached() {
+    let ledger = ledger().await;
+    let admin = bearer(&ledger.admin);
+    let auth = Some(("authorization", admin.as_str()));
+    for path in [
+        format!("/?{VIEW}"),
+        "/people/o-1".to_owned(),
+        "/sign-in".to_owned(),
+        format!("/exports/standards.csv?{VIEW}"),
+        "/v1/officials/o-1/history".to_owned(),
+        "/v1/enrollments/e-1/history".to_owned(),
+        "/v1/reports/standards?unit=dai-loc&as_of=2011-12-31".to_owned(),
+        "/v1/access-log".to_owned(),
+        "/v1/quarantine".to_owned(),
+        "/v1/receipts?source=%2Fs&id=1".to_owned(),
+    ] {
+        let response = client()
+            .get(format!("{}{path}", ledger.base))
+            .header("authorization", &admin)
+            .send()
+            .await
+            .expect("HTTP");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("cache-control"), "no-store", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        let policy = header("content-security-policy");
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+    }
+    let page = get(&ledger, &format!("/?{VIEW}"), auth).await;
+    assert_eq!(page.status, 200);
+    let response = client()
+        .get(format!("{}/?{VIEW}", ledger.base))
+        .header("authorization", &admin)
+        .send()
+        .await
+        .expect("HTTP");
+    let policy = response
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(policy.starts_with("default-src 'self'; "), "{policy}");
+    assert!(policy.contains("script-src 'none'"), "{policy}");
+    // The page's one style block is allowed by its hash, nothing inline else.
+    assert!(policy.contains("style-src 'sha256-"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    let html = response.text().await.expect("HTML");
+    assert!(!html.contains(" style=\""), "no style attributes");
+}
+
+#[tokio::test]
 async fn a_unit_officer_sees_its_own_subtree_and_a_403_page_outside_it() {
     let ledger = ledger().await;
     let dien_ban = ledger.token(Role::UnitOfficer, Some("dien-ban")).await;

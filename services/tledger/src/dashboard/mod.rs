@@ -28,6 +28,8 @@
 //! page); a page without a valid token or session sends the browser to the
 //! sign-in form. A view of a unit's figures is recorded in the access log
 //! like a report read for a unit, and a person's history like a trail read.
+//! Every page carries a content security policy that allows nothing but
+//! its own style block ([`pages::content_security_policy`]).
 
 pub mod charts;
 pub mod exports;
@@ -165,6 +167,10 @@ fn html(status: StatusCode, body: String) -> Response {
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             // Personal data: never kept by a shared cache.
             (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                pages::content_security_policy(),
+            ),
         ],
         body,
     )
