@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -196,20 +197,27 @@ impl Access {
     /// Listens for PostgreSQL's announcements of changed tokens until
     /// `stopped` completes, dropping each changed token from the cache. Run
     /// by every serving process. While it cannot listen (PostgreSQL down)
-    /// it retries every second, and the cache is emptied whenever
-    /// announcements may have been missed.
+    /// it retries every second (saying so once, not at every try), and the
+    /// cache is emptied whenever announcements may have been missed.
     pub async fn follow_token_changes(&self, stopped: impl std::future::Future<Output = ()>) {
         tokio::pin!(stopped);
+        let failing = AtomicBool::new(false);
         loop {
             tokio::select! {
                 () = &mut stopped => return,
-                ended = self.listen_for_token_changes() => {
+                ended = self.listen_for_token_changes(&failing) => {
                     self.forget_all();
                     if self.store.pool().is_closed() {
                         return;
                     }
                     if let Err(error) = ended {
-                        tracing::warn!(%error, "listening for revoked tokens; trying again in 1 s");
+                        if !failing.swap(true, Ordering::Relaxed) {
+                            tracing::warn!(
+                                %error,
+                                "cannot listen for revoked tokens; trying every second \
+                                 (meanwhile a revocation elsewhere takes up to 5 s)"
+                            );
+                        }
                     }
                 }
             }
@@ -221,9 +229,12 @@ impl Access {
     }
 
     /// Listens until the connection is lost (`Ok`) or cannot be made.
-    async fn listen_for_token_changes(&self) -> Result<(), sqlx::Error> {
+    async fn listen_for_token_changes(&self, failing: &AtomicBool) -> Result<(), sqlx::Error> {
         let mut listener = sqlx::postgres::PgListener::connect_with(self.store.pool()).await?;
         listener.listen(TOKEN_CHANGED_CHANNEL).await?;
+        if failing.swap(false, Ordering::Relaxed) {
+            tracing::info!("listening for revoked tokens again");
+        }
         // What was verified before listening may have been revoked since.
         self.forget_all();
         while let Some(notification) = listener.try_recv().await? {
