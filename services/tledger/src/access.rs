@@ -3,13 +3,17 @@
 //! A token is a random secret shown once; the ledger keeps only its SHA-256.
 //! Each token has a role (`admin`, `unit_officer` scoped to a unit subtree,
 //! `inspector`, `publisher` scoped to a publisher). Verified tokens are
-//! cached for a few seconds so that a command costs no extra round trip; a
-//! revocation through this process takes effect at once, one made by
-//! another process within the cache's lifetime.
+//! cached for a few seconds so that a command costs no extra round trip. A
+//! revocation through this process takes effect at once; one made by
+//! another process (`tledger tokens revoke`) is announced by PostgreSQL
+//! (`NOTIFY tledger_token_changed`, a trigger on `tokens`) and takes effect
+//! as soon as [`Access::follow_token_changes`] hears it, well within a
+//! second. The cache's lifetime bounds what a lost announcement could cost.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,8 +23,17 @@ use tledger_events::{PublisherId, UnitId};
 use tledger_store::{Store, StoreError};
 use uuid::Uuid;
 
-/// How long a verified token is trusted without asking the database again.
+/// How long a verified token is trusted without asking the database again:
+/// the bound on a revocation's delay should its announcement be lost (the
+/// listening connection dropped).
 const CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// The channel on which PostgreSQL announces each changed token's id
+/// (migration `20261127090000_token_changes.sql`).
+pub const TOKEN_CHANGED_CHANNEL: &str = "tledger_token_changed";
+
+/// How long to wait before listening again after the listener failed.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
 /// The roles of the contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -100,7 +113,15 @@ pub enum AccessError {
 }
 
 /// Verified tokens by secret hash, with when they were verified.
-type TokenCache = Arc<Mutex<HashMap<[u8; 32], (Caller, Instant)>>>;
+type TokenCache = Arc<Mutex<VerifiedTokens>>;
+
+#[derive(Debug, Default)]
+struct VerifiedTokens {
+    by_hash: HashMap<[u8; 32], (Caller, Instant)>,
+    /// Counts the forgettings: a verification that started before one
+    /// (and may have read the token before its revocation) is not kept.
+    forgotten: u64,
+}
 
 /// Token storage and verification.
 #[derive(Clone, Debug)]
@@ -119,7 +140,7 @@ fn new_secret() -> Result<String, AccessError> {
     Ok(format!("tl_{}", hex::encode(bytes)))
 }
 
-fn caller_from(row: &sqlx::postgres::PgRow) -> Result<Caller, AccessError> {
+pub(crate) fn caller_from(row: &sqlx::postgres::PgRow) -> Result<Caller, AccessError> {
     let role: String = row.get("role");
     let parse_unit = |s: String| UnitId::parse(s).ok();
     let parse_publisher = |s: String| PublisherId::parse(s).ok();
@@ -152,6 +173,7 @@ impl Access {
         if let Some(caller) = self.cached(&hash) {
             return Ok(caller);
         }
+        let forgotten = self.cache.lock().map(|c| c.forgotten).unwrap_or_default();
         let row = sqlx::query(
             "SELECT token_id, name, role, unit_id, publisher_id FROM tokens \
              WHERE secret_hash = $1 AND revoked_at IS NULL",
@@ -165,14 +187,86 @@ impl Access {
         })?;
         let caller = caller_from(&row.ok_or(AccessError::Invalid)?)?;
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(hash, (caller.clone(), Instant::now()));
+            if cache.forgotten == forgotten {
+                cache.by_hash.insert(hash, (caller.clone(), Instant::now()));
+            }
         }
         Ok(caller)
+    }
+
+    /// Listens for PostgreSQL's announcements of changed tokens until
+    /// `stopped` completes, dropping each changed token from the cache. Run
+    /// by every serving process. While it cannot listen (PostgreSQL down)
+    /// it retries every second (saying so once, not at every try), and the
+    /// cache is emptied whenever announcements may have been missed.
+    pub async fn follow_token_changes(&self, stopped: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stopped);
+        let failing = AtomicBool::new(false);
+        loop {
+            tokio::select! {
+                () = &mut stopped => return,
+                ended = self.listen_for_token_changes(&failing) => {
+                    self.forget_all();
+                    if self.store.pool().is_closed() {
+                        return;
+                    }
+                    if let Err(error) = ended {
+                        if !failing.swap(true, Ordering::Relaxed) {
+                            tracing::warn!(
+                                %error,
+                                "cannot listen for revoked tokens; trying every second \
+                                 (meanwhile a revocation elsewhere takes up to 5 s)"
+                            );
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                () = &mut stopped => return,
+                () = tokio::time::sleep(LISTEN_RETRY) => {}
+            }
+        }
+    }
+
+    /// Listens until the connection is lost (`Ok`) or cannot be made.
+    async fn listen_for_token_changes(&self, failing: &AtomicBool) -> Result<(), sqlx::Error> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(self.store.pool()).await?;
+        listener.listen(TOKEN_CHANGED_CHANNEL).await?;
+        if failing.swap(false, Ordering::Relaxed) {
+            tracing::info!("listening for revoked tokens again");
+        }
+        // What was verified before listening may have been revoked since.
+        self.forget_all();
+        while let Some(notification) = listener.try_recv().await? {
+            match Uuid::parse_str(notification.payload()) {
+                Ok(token_id) => self.forget(token_id),
+                Err(_) => self.forget_all(),
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops a token from the cache.
+    fn forget(&self, token_id: Uuid) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache
+                .by_hash
+                .retain(|_, (caller, _)| caller.token_id != token_id);
+            cache.forgotten += 1;
+        }
+    }
+
+    fn forget_all(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.by_hash.clear();
+            cache.forgotten += 1;
+        }
     }
 
     fn cached(&self, hash: &[u8; 32]) -> Option<Caller> {
         let cache = self.cache.lock().ok()?;
         cache
+            .by_hash
             .get(hash)
             .filter(|(_, at)| at.elapsed() < CACHE_TTL)
             .map(|(caller, _)| caller.clone())
@@ -316,9 +410,7 @@ impl Access {
         if done == 0 {
             return Err(AccessError::NotFound(id_or_name.to_owned()));
         }
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.clear();
-        }
+        self.forget_all();
         Ok(done)
     }
 

@@ -235,7 +235,7 @@ impl App {
             listener,
             address,
             store,
-            access: _,
+            access,
             commands,
             client,
             jetstream,
@@ -364,6 +364,12 @@ impl App {
                 woken.notify_one();
                 projector_woken.notify_one();
             }
+        });
+        // A token revoked by another process stops working here at once.
+        helpers.spawn(async move {
+            access
+                .follow_token_changes(std::future::pending::<()>())
+                .await;
         });
         helpers.spawn(async move {
             let mut every = tokio::time::interval(METRICS_UPKEEP);

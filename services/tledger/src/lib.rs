@@ -16,6 +16,7 @@ pub mod bench_ledger;
 pub mod bench_load;
 pub mod bench_rebuild;
 pub mod bench_reports;
+pub mod browser_policy;
 pub mod checkpointer;
 pub mod commands;
 pub mod config;

@@ -413,6 +413,14 @@ pub async fn connect_nats(
     let login = servers
         .iter()
         .find_map(|s| Some((s.username()?.to_owned(), s.password()?.to_owned())));
+    // The client logs each server address at debug, password and all
+    // (`ServerAddr`'s `Debug` is the URL's): it gets the addresses without
+    // their login, which goes in the options.
+    let servers = servers
+        .into_iter()
+        .map(without_login)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| unreachable(one_line(&e.to_string())))?;
     let options = match login {
         Some((user, password)) => {
             async_nats::ConnectOptions::with_user_and_password(user, password)
@@ -462,6 +470,18 @@ pub async fn connect_nats(
     Ok((client, jetstream))
 }
 
+/// A NATS server address without its `user:password@`.
+fn without_login(server: async_nats::ServerAddr) -> std::io::Result<async_nats::ServerAddr> {
+    if !server.has_user_pass() {
+        return Ok(server);
+    }
+    let mut url = server.into_inner();
+    // Neither fails on a `nats://host` URL, which has a host to log in to.
+    let _ = url.set_password(None);
+    let _ = url.set_username("");
+    async_nats::ServerAddr::from_url(url)
+}
+
 fn nats_reason(error: &async_nats::ConnectError) -> String {
     use async_nats::ConnectErrorKind;
     use std::error::Error as _;
@@ -478,6 +498,17 @@ fn nats_reason(error: &async_nats::ConnectError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nats_address_loses_its_login_and_keeps_the_rest() {
+        let server: async_nats::ServerAddr = "nats://tledger:pw@127.0.0.1:4223"
+            .parse()
+            .expect("an address");
+        let bare = without_login(server).expect("still an address");
+        assert!(!format!("{bare:?}").contains("pw"), "{bare:?}");
+        assert!(!bare.has_user_pass());
+        assert_eq!(bare.into_inner().as_str(), "nats://127.0.0.1:4223");
+    }
 
     #[test]
     fn quote_ident_doubles_quotes() {

@@ -533,3 +533,39 @@ async fn the_first_start_prints_an_admin_token_once_and_no_secret_is_logged() {
     );
     setup.remove_streams().await;
 }
+
+#[tokio::test]
+async fn the_nats_password_is_never_logged_even_at_debug() {
+    let db = TestDatabase::create().await;
+    let setup = Setup::new(db.url());
+    let password = "nats-pw-0c5e9d";
+    let nats = tledger_tests::PrivateNats::start(&format!(
+        "authorization {{ users: [ {{ user: \"tledger\", password: \"{password}\" }} ] }}\n"
+    ))
+    .await;
+    let mut command = setup.command(&["serve"]);
+    command
+        .env(
+            "TLEDGER_NATS_URL",
+            format!("nats://tledger:{password}@127.0.0.1:{}", nats.port()),
+        )
+        .env("TLEDGER_LOG", "debug");
+    let serving = start_serving(command).await;
+    // Logged in with the password: the service serves.
+    assert_eq!(healthz(serving.port).await, 200);
+    let (code, _, stderr) = serving.stop().await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("NATS connection"),
+        "the client's events are logged: {stderr}"
+    );
+    assert!(
+        !stderr.contains(password),
+        "the NATS password was logged:\n{}",
+        stderr
+            .lines()
+            .filter(|l| l.contains(password))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

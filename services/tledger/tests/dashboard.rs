@@ -125,6 +125,7 @@ async fn an_inspector_signs_in_with_the_form_and_reads_the_district_s_figures() 
         client()
             .post(format!("{}/sign-in", ledger.base))
             .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", &ledger.base)
             .body(form(&[
                 ("token", "tl_wrong"),
                 ("next", "/"),
@@ -139,32 +140,21 @@ async fn an_inspector_signs_in_with_the_form_and_reads_the_district_s_figures() 
     assert!(refused.text().contains("id=\"sign-in-refused\""));
     assert!(refused.set_cookie.is_none());
 
-    let signed_in = page(
-        client()
-            .post(format!("{}/sign-in", ledger.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&[
-                ("token", inspector.as_str()),
-                ("next", &format!("/?{VIEW}")),
-                ("lang", "en"),
-            ]))
-            .send()
-            .await
-            .expect("HTTP"),
-    )
-    .await;
+    let signed_in = sign_in(&ledger, &inspector, &format!("/?{VIEW}")).await;
     assert_eq!(signed_in.status, 303);
     assert_eq!(
         signed_in.location.as_deref(),
         Some("/?unit=dai-loc&as_of=2011-12-31")
     );
     let cookie = signed_in.set_cookie.expect("a session cookie");
-    assert_eq!(
-        cookie,
-        format!("tledger_session={inspector}; HttpOnly; Secure; SameSite=Strict; Path=/")
+    // The cookie names a session of the server's, never the token itself.
+    let session = cookie.split(';').next().expect("the pair").to_owned();
+    assert!(!cookie.contains(&inspector), "{cookie}");
+    assert!(
+        cookie.ends_with("; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=28800"),
+        "{cookie}"
     );
 
-    let session = format!("tledger_session={inspector}");
     let page = get(&ledger, &format!("/?{VIEW}"), Some(("cookie", &session))).await;
     assert_eq!(page.status, 200, "{}", page.text());
     assert!(page.content_type.starts_with("text/html"));
@@ -185,23 +175,269 @@ async fn an_inspector_signs_in_with_the_form_and_reads_the_district_s_figures() 
     // An inspector reads: the page offers no command.
     assert!(!html.contains("/v1/commands"));
 
-    let out = page_after_sign_out(&ledger).await;
+    let out = page_after_sign_out(&ledger, &session).await;
     assert_eq!(out.status, 303);
     assert_eq!(out.location.as_deref(), Some("/sign-in?lang=en"));
     assert!(out.set_cookie.expect("cleared").contains("Max-Age=0"));
+    // Signing out ends the session on the server too: the old cookie no
+    // longer opens a page.
+    let after = get(&ledger, &format!("/?{VIEW}"), Some(("cookie", &session))).await;
+    assert_eq!(after.status, 303);
 }
 
-async fn page_after_sign_out(ledger: &Ledger) -> Page {
+async fn page_after_sign_out(ledger: &Ledger, session: &str) -> Page {
     page(
         client()
             .post(format!("{}/sign-out", ledger.base))
             .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", &ledger.base)
+            .header("cookie", session)
             .body(form(&[("lang", "en")]))
             .send()
             .await
             .expect("HTTP"),
     )
     .await
+}
+
+/// The sign-in form sent as a browser sends it from the sign-in page.
+async fn sign_in(ledger: &Ledger, token: &str, next: &str) -> Page {
+    page(
+        client()
+            .post(format!("{}/sign-in", ledger.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", &ledger.base)
+            .body(form(&[("token", token), ("next", next), ("lang", "en")]))
+            .send()
+            .await
+            .expect("HTTP"),
+    )
+    .await
+}
+
+/// The `tledger_session=<id>` pair of a sign-in's cookie.
+async fn session_of(ledger: &Ledger, token: &str) -> String {
+    let signed_in = sign_in(ledger, token, "/").await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.text());
+    signed_in
+        .set_cookie
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .expect("the pair")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn it_should_send_no_one_to_another_site_after_signing_in() {
+    let ledger = ledger().await;
+    let inspector = ledger.token(Role::Inspector, None).await;
+    for next in [
+        // A tab (and CR, LF) is dropped by browsers: `/\t/host` is `//host`.
+        "/\t/evil.example",
+        "/\r\n/evil.example",
+        "/%09/evil.example",
+        "/%0a/evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "/%5Cevil.example",
+        "/%2F/evil.example",
+        "https://evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "",
+    ] {
+        let signed_in = sign_in(&ledger, &inspector, next).await;
+        assert_eq!(signed_in.status, 303, "{next:?}: {}", signed_in.text());
+        assert_eq!(signed_in.location.as_deref(), Some("/"), "{next:?}");
+        let form = get(&ledger, &format!("/sign-in?next={}", encode(next)), None).await;
+        assert!(
+            form.text().contains("name=\"next\" value=\"/\""),
+            "{next:?}: {}",
+            form.text()
+        );
+    }
+    // A path of this site is kept, query and all.
+    let signed_in = sign_in(&ledger, &inspector, "/people/o-1?lang=vi").await;
+    assert_eq!(signed_in.location.as_deref(), Some("/people/o-1?lang=vi"));
+}
+
+#[tokio::test]
+async fn a_form_sent_from_another_site_signs_no_one_in_or_out() {
+    let ledger = ledger().await;
+    let inspector = ledger.token(Role::Inspector, None).await;
+    let post = |path: &str, origin: Option<(&str, &str)>, body: String| {
+        let mut request = client()
+            .post(format!("{}{path}", ledger.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some((name, value)) = origin {
+            request = request.header(name, value);
+        }
+        async move { page(request.send().await.expect("HTTP")).await }
+    };
+    let fields = form(&[("token", &inspector), ("next", "/"), ("lang", "en")]);
+    for origin in [
+        Some(("origin", "http://evil.example")),
+        Some(("origin", "null")),
+        Some(("referer", "http://evil.example/sign-in")),
+        // Neither: refused (a browser always sends one of them with a form).
+        None,
+    ] {
+        let refused = post("/sign-in", origin, fields.clone()).await;
+        assert_eq!(refused.status, 403, "{origin:?}: {}", refused.text());
+        assert!(refused.set_cookie.is_none(), "{origin:?}");
+        assert!(refused.text().contains("id=\"error\""), "{origin:?}");
+    }
+    let session = session_of(&ledger, &inspector).await;
+    // A cross-site sign-out neither clears the cookie nor ends the session.
+    let signed_out = post(
+        "/sign-out",
+        Some(("origin", "http://evil.example")),
+        form(&[("lang", "en")]),
+    )
+    .await;
+    assert_eq!(signed_out.status, 403);
+    assert!(signed_out.set_cookie.is_none());
+    // The page's own Referer (no Origin) is accepted.
+    let referer = format!("{}/sign-in?lang=en", ledger.base);
+    let accepted = post("/sign-in", Some(("referer", &referer)), fields).await;
+    assert_eq!(accepted.status, 303, "{}", accepted.text());
+    let still = get(&ledger, "/", Some(("cookie", &session))).await;
+    assert_eq!(still.status, 200);
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_a_server_session_that_expires_and_ends_with_its_token() {
+    let ledger = ledger().await;
+    let inspector = ledger.token(Role::Inspector, None).await;
+    let session = session_of(&ledger, &inspector).await;
+    let id = session
+        .strip_prefix("tledger_session=")
+        .expect("the cookie's name");
+    assert_ne!(id, inspector);
+    assert_eq!(id.len(), 64, "32 random bytes in hex: {id}");
+    assert_eq!(
+        get(&ledger, "/", Some(("cookie", &session))).await.status,
+        200
+    );
+    // The raw token in the cookie, or an id the server never gave, is no
+    // session.
+    for forged in [
+        format!("tledger_session={inspector}"),
+        format!("tledger_session={}", "ab".repeat(32)),
+    ] {
+        let page = get(&ledger, "/", Some(("cookie", &forged))).await;
+        assert_eq!(page.status, 303, "{forged}");
+    }
+    // The database keeps only a hash of the id, with its expiry.
+    let (stored, hours): (i64, f64) = sqlx::query_as(
+        "SELECT count(*), max(EXTRACT(EPOCH FROM expires_at - created_at))::float8 / 3600 \
+         FROM dashboard_sessions",
+    )
+    .fetch_one(ledger.store.pool())
+    .await
+    .expect("sessions");
+    assert_eq!((stored, hours), (1, 8.0));
+    let raw: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM dashboard_sessions WHERE encode(session_hash, 'hex') = $1",
+    )
+    .bind(id)
+    .fetch_one(ledger.store.pool())
+    .await
+    .expect("sessions");
+    assert_eq!(raw, 0, "the id itself is not stored");
+
+    // A session opened 8 hours and a second ago has expired.
+    sqlx::query(
+        "UPDATE dashboard_sessions SET created_at = created_at - interval '8 hours 1 second', \
+         expires_at = expires_at - interval '8 hours 1 second'",
+    )
+    .execute(ledger.store.pool())
+    .await
+    .expect("expire");
+    assert_eq!(
+        get(&ledger, "/", Some(("cookie", &session))).await.status,
+        303
+    );
+
+    // Revoking the token ends its sessions.
+    let fresh = session_of(&ledger, &inspector).await;
+    assert_eq!(
+        get(&ledger, "/", Some(("cookie", &fresh))).await.status,
+        200
+    );
+    tledger::access::Access::new(ledger.store.clone())
+        .revoke("inspector-token")
+        .await
+        .expect("revoke");
+    assert_eq!(
+        get(&ledger, "/", Some(("cookie", &fresh))).await.status,
+        303
+    );
+}
+
+#[tokio::test]
+async fn pages_and_personal_answers_are_never_framed_or_cached() {
+    let ledger = ledger().await;
+    let admin = bearer(&ledger.admin);
+    let auth = Some(("authorization", admin.as_str()));
+    for path in [
+        format!("/?{VIEW}"),
+        "/people/o-1".to_owned(),
+        "/sign-in".to_owned(),
+        format!("/exports/standards.csv?{VIEW}"),
+        "/v1/officials/o-1/history".to_owned(),
+        "/v1/enrollments/e-1/history".to_owned(),
+        "/v1/reports/standards?unit=dai-loc&as_of=2011-12-31".to_owned(),
+        "/v1/access-log".to_owned(),
+        "/v1/quarantine".to_owned(),
+        "/v1/receipts?source=%2Fs&id=1".to_owned(),
+    ] {
+        let response = client()
+            .get(format!("{}{path}", ledger.base))
+            .header("authorization", &admin)
+            .send()
+            .await
+            .expect("HTTP");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("cache-control"), "no-store", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        let policy = header("content-security-policy");
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+    }
+    let page = get(&ledger, &format!("/?{VIEW}"), auth).await;
+    assert_eq!(page.status, 200);
+    let response = client()
+        .get(format!("{}/?{VIEW}", ledger.base))
+        .header("authorization", &admin)
+        .send()
+        .await
+        .expect("HTTP");
+    let policy = response
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(policy.starts_with("default-src 'self'; "), "{policy}");
+    assert!(policy.contains("script-src 'none'"), "{policy}");
+    // The page's one style block is allowed by its hash, nothing inline else.
+    assert!(policy.contains("style-src 'sha256-"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    let html = response.text().await.expect("HTML");
+    assert!(!html.contains(" style=\""), "no style attributes");
 }
 
 #[tokio::test]
@@ -385,12 +621,8 @@ async fn each_view_of_a_person_s_history_is_an_access_record() {
     let ledger = ledger().await;
     let inspector = ledger.token(Role::Inspector, None).await;
     let path = "/people/o-1?unit=dai-loc&as_of=2011-12-31&lang=en";
-    let page = get(
-        &ledger,
-        path,
-        Some(("cookie", &format!("tledger_session={inspector}"))),
-    )
-    .await;
+    let session = session_of(&ledger, &inspector).await;
+    let page = get(&ledger, path, Some(("cookie", &session))).await;
     assert_eq!(page.status, 200);
     let html = page.text();
     assert!(html.contains("History of Nguyễn Văn A (o-1)"));

@@ -245,3 +245,39 @@ async fn bad_commands_over_nats_get_the_contracts_errors_and_record_nothing() {
     }
     assert_eq!(ledger.events().await, 1);
 }
+
+#[tokio::test]
+async fn the_bearer_scheme_of_a_nats_command_is_case_insensitive() {
+    let ledger = spawn().await;
+    for (i, scheme) in ["bearer", "BEARER", "BeArEr"].into_iter().enumerate() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "Authorization",
+            format!("{scheme} {}", ledger.admin).as_str(),
+        );
+        let body = json!({"unit_id": format!("p-{i}"), "name": "P", "level": "province", "effective_date": "1997-01-01"});
+        let reply = tokio::time::timeout(
+            Duration::from_secs(5),
+            ledger.client.request_with_headers(
+                ledger.prefix.command_subject("register_unit"),
+                headers,
+                body.to_string().into_bytes().into(),
+            ),
+        )
+        .await
+        .expect("a reply within 5 s")
+        .expect("a reply");
+        let status = reply
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Tledger-Status"))
+            .map(|v| v.as_str().to_owned());
+        assert_eq!(
+            status.as_deref(),
+            Some("201"),
+            "{scheme}: {}",
+            String::from_utf8_lossy(&reply.payload)
+        );
+    }
+    assert_eq!(ledger.events().await, 3, "one fact per command");
+}

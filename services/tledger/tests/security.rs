@@ -265,3 +265,154 @@ async fn a_client_that_trickles_its_request_head_is_cut_off() {
     let (status, _) = call(&ledger, "GET", "/healthz", None).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let ledger = support::spawn().await;
+    ledger.seed().await;
+    let before = ledger.events().await;
+    let path = format!("{}{}", ledger.base, PROTECTED[1].1);
+    for (i, scheme) in ["Bearer", "bearer", "BEARER", "BeArEr"]
+        .into_iter()
+        .enumerate()
+    {
+        let authorization = format!("{scheme} {}", ledger.admin);
+        let read = ledger
+            .http
+            .get(&path)
+            .header("authorization", &authorization)
+            .send()
+            .await
+            .expect("HTTP");
+        assert_eq!(read.status().as_u16(), 200, "{scheme}");
+        let command = ledger
+            .http
+            .post(format!("{}/v1/commands/register_unit", ledger.base))
+            .header("authorization", &authorization)
+            .header("content-type", "application/json")
+            .body(
+                json!({"unit_id": format!("x-{i}"), "name": "X", "level": "commune", "parent_id": "dai-loc", "effective_date": "2000-01-01"})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .expect("HTTP");
+        let status = command.status().as_u16();
+        assert_eq!(
+            status,
+            201,
+            "{scheme}: {}",
+            command.text().await.expect("body")
+        );
+    }
+    assert_eq!(ledger.events().await, before + 4, "one fact per command");
+    // Another scheme is no bearer token.
+    let (status, _) = call(&ledger, "GET", PROTECTED[1].1, None).await;
+    assert_eq!(status, 401);
+    let basic = ledger
+        .http
+        .get(&path)
+        .header("authorization", format!("Basic {}", ledger.admin))
+        .send()
+        .await
+        .expect("HTTP");
+    assert_eq!(basic.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn a_token_revoked_by_another_process_is_refused_within_a_second() {
+    let ledger = support::spawn().await;
+    ledger.seed().await;
+    let inspector = ledger.token(Role::Inspector, None).await;
+    // The service verifies the token once and keeps it in its cache.
+    for _ in 0..2 {
+        let (status, body) = call(&ledger, "GET", PROTECTED[1].1, Some(&inspector)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // `tledger tokens revoke` is another process: its own pool on the same
+    // database, the same code.
+    let other = tledger_store::Store::connect(ledger._db.url(), 2)
+        .await
+        .expect("another process's pool");
+    let revoked = tledger::access::Access::new(other)
+        .revoke("inspector-token")
+        .await
+        .expect("revoke");
+    assert_eq!(revoked, 1);
+    let since = std::time::Instant::now();
+    loop {
+        let (status, body) = call(&ledger, "GET", PROTECTED[1].1, Some(&inspector)).await;
+        if status == 401 {
+            assert_eq!(body["error"]["code"], "unauthenticated");
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(1),
+            "the revoked token was still accepted after {:?}",
+            since.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    // The admin token, which was not revoked, still works.
+    let (status, _) = call(&ledger, "GET", PROTECTED[1].1, Some(&ledger.admin)).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_request_body_is_answered_408_within_the_bound() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let ledger = support::spawn().await;
+    ledger.seed().await;
+    let before = ledger.events().await;
+    let address = ledger.base.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let body = json!({"unit_id": "slow-1", "name": "Slow", "level": "commune", "parent_id": "dai-loc", "effective_date": "2000-01-01"})
+        .to_string();
+    let head = format!(
+        "POST /v1/commands/register_unit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        ledger.admin,
+        body.len()
+    );
+    writer.write_all(head.as_bytes()).await.expect("the head");
+    let started = std::time::Instant::now();
+    // One byte every 200 ms: the whole body would take minutes... or, here,
+    // about 20 s; the writer stops when the server closes.
+    let trickle = tokio::spawn(async move {
+        for byte in body.into_bytes() {
+            if writer.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        support::SUPPORT_BODY_TIMEOUT * 4,
+        reader.read_to_end(&mut answer),
+    )
+    .await;
+    trickle.abort();
+    let elapsed = started.elapsed();
+    assert!(
+        read.is_ok(),
+        "the connection was still open after {elapsed:?}: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(answer.contains("\"code\":\"malformed\""), "{answer}");
+    assert!(elapsed >= support::SUPPORT_BODY_TIMEOUT, "{elapsed:?}");
+    assert!(
+        elapsed < support::SUPPORT_BODY_TIMEOUT + std::time::Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    // Nothing was recorded, and other clients are served.
+    assert_eq!(ledger.events().await, before);
+    let (status, _) = call(&ledger, "GET", "/healthz", None).await;
+    assert_eq!(status, 200);
+}

@@ -18,14 +18,18 @@
 //!   access record.
 //! - `GET /exports/<table>.csv|.xlsx?…` (`standards`, `trend`, `volume`,
 //!   `funding`, `alignment`) and `GET /people/<id>/history.csv|.xlsx`.
-//! - `GET /sign-in`, `POST /sign-in` (a form that keeps the token in a
-//!   session cookie), `POST /sign-out`.
+//! - `GET /sign-in`, `POST /sign-in` (a form that opens a session: the
+//!   cookie names it, the token stays on the server), `POST /sign-out`
+//!   (ends it). Both forms are refused (403) unless sent from this site's
+//!   pages ([`session::sent_from_this_site`]).
 //!
 //! Access is the API's ([`session`]): a token of any role but publisher
 //! reads; a unit officer reads only its subtree (a unit outside it is a 403
-//! page); a page without a valid token sends the browser to the sign-in
-//! form. A view of a unit's figures is recorded in the access log like a
-//! report read for a unit, and a person's history like a trail read.
+//! page); a page without a valid token or session sends the browser to the
+//! sign-in form. A view of a unit's figures is recorded in the access log
+//! like a report read for a unit, and a person's history like a trail read.
+//! Every page carries a content security policy that allows nothing but
+//! its own style block ([`pages::content_security_policy`]).
 
 pub mod charts;
 pub mod exports;
@@ -59,6 +63,7 @@ use crate::history::{History, Trail};
 use crate::http::HttpState;
 use exports::Table;
 use i18n::{lang_of, Lang, Words};
+use session::{Credential, Sessions};
 use timeline::Timeline;
 use verification::LedgerVerification;
 use view::{encode, View, ViewError};
@@ -162,6 +167,10 @@ fn html(status: StatusCode, body: String) -> Response {
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             // Personal data: never kept by a shared cache.
             (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                pages::content_security_policy(),
+            ),
         ],
         body,
     )
@@ -207,15 +216,19 @@ fn failure(error: DashboardError, lang: Lang, uri: &Uri) -> Response {
     }
 }
 
-/// The caller, if the request carries a valid token (header or cookie);
-/// publishers read no figures.
+/// The caller, if the request carries a valid token (header) or session
+/// (cookie); publishers read no figures.
 async fn signed_in(state: &HttpState, headers: &HeaderMap) -> Result<Caller, DashboardError> {
-    let token = session::token_of(headers);
-    let caller = state
-        .commands
-        .access()
-        .authenticate(token.as_deref())
-        .await?;
+    let caller = match session::credential_of(headers) {
+        Some(Credential::Bearer(token)) => {
+            state.commands.access().authenticate(Some(&token)).await?
+        }
+        Some(Credential::Session(id)) => Sessions::new(state.store.clone())
+            .caller(&id)
+            .await?
+            .ok_or(DashboardError::SignedOut)?,
+        None => return Err(DashboardError::SignedOut),
+    };
     if caller.role == Role::Publisher {
         return Err(Refusal::new(
             ErrorCode::Forbidden,
@@ -561,31 +574,54 @@ pub struct SignIn {
     lang: Option<String>,
 }
 
-async fn sign_in(State(state): State<HttpState>, Form(form): Form<SignIn>) -> Response {
+/// The 403 page for a form sent from another site.
+fn foreign_form(words: &Words, refused: &session::ForeignForm) -> Response {
+    html(
+        StatusCode::FORBIDDEN,
+        pages::error_page(words, ErrorCode::Forbidden, &refused.to_string()),
+    )
+}
+
+fn refused_page(words: &Words, error: AccessError) -> Response {
+    let refusal = Refusal::from(error);
+    html(
+        status_of(refusal.code),
+        pages::error_page(words, refusal.code, &refusal.message),
+    )
+}
+
+async fn sign_in(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Form(form): Form<SignIn>,
+) -> Response {
     let lang = lang_of(form.lang.as_deref());
     let words = Words::new(lang);
+    // Before the token is looked at: another site's form signs no one in.
+    if let Err(refused) = session::sent_from_this_site(&headers) {
+        return foreign_form(&words, &refused);
+    }
     let next = session::local_path(form.next.as_deref());
     let token = form.token.trim();
-    match state.commands.access().authenticate(Some(token)).await {
-        Ok(_) => {
-            let mut response = see_other(&next);
-            if let Ok(cookie) = HeaderValue::from_str(&session::session_cookie(token)) {
-                response.headers_mut().insert(header::SET_COOKIE, cookie);
-            }
-            response
-        }
-        Err(AccessError::Missing | AccessError::Invalid) => html(
-            StatusCode::UNAUTHORIZED,
-            pages::sign_in_page(&words, &next, true),
-        ),
-        Err(other) => {
-            let refusal = Refusal::from(other);
-            html(
-                status_of(refusal.code),
-                pages::error_page(&words, refusal.code, &refusal.message),
+    let caller = match state.commands.access().authenticate(Some(token)).await {
+        Ok(caller) => caller,
+        Err(AccessError::Missing | AccessError::Invalid) => {
+            return html(
+                StatusCode::UNAUTHORIZED,
+                pages::sign_in_page(&words, &next, true),
             )
         }
+        Err(other) => return refused_page(&words, other),
+    };
+    let id = match Sessions::new(state.store.clone()).open(&caller).await {
+        Ok(id) => id,
+        Err(error) => return refused_page(&words, error),
+    };
+    let mut response = see_other(&next);
+    if let Ok(cookie) = HeaderValue::from_str(&session::session_cookie(&id)) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
+    response
 }
 
 /// The sign-out form's field.
@@ -594,8 +630,21 @@ pub struct SignOut {
     lang: Option<String>,
 }
 
-async fn sign_out(Form(form): Form<SignOut>) -> Response {
+async fn sign_out(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Form(form): Form<SignOut>,
+) -> Response {
     let lang = lang_of(form.lang.as_deref());
+    let words = Words::new(lang);
+    if let Err(refused) = session::sent_from_this_site(&headers) {
+        return foreign_form(&words, &refused);
+    }
+    if let Some(id) = session::cookie(&headers, session::COOKIE) {
+        if let Err(error) = Sessions::new(state.store.clone()).close(&id).await {
+            return refused_page(&words, error);
+        }
+    }
     let mut response = see_other(&format!("/sign-in?lang={}", i18n::code(lang)));
     if let Ok(cookie) = HeaderValue::from_str(&session::cleared_cookie()) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);

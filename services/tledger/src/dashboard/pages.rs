@@ -49,7 +49,25 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}\
 ol.path,ul.children{padding-left:1.1em;margin:.3em 0}ol.path li.current{font-weight:bold}\
 ol.timeline{list-style:none;padding:0}ol.timeline li{border-left:3px solid #1f77b4;padding:.2em .8em;margin:.5em 0}\
 ol.timeline li.retracted{border-color:#d62728;opacity:.75}code{font-size:.8em;word-break:break-all}\
-.ok{color:#1a7f37;font-weight:bold}.bad{color:#d62728;font-weight:bold}label{display:block;margin:.3em 0}";
+.ok{color:#1a7f37;font-weight:bold}.bad{color:#d62728;font-weight:bold}label{display:block;margin:.3em 0}\
+main.single{display:block}main.narrow{max-width:30em}main.medium{max-width:40em}";
+
+/// The pages' `Content-Security-Policy`: nothing from elsewhere, no script,
+/// no frame around them (`frame-ancestors 'none'`), forms posted only here,
+/// and of inline styles only [`STYLE`] (by its hash; the pages have no
+/// `style` attributes). Inline SVG charts need nothing more.
+pub fn content_security_policy() -> &'static str {
+    static POLICY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE));
+        format!(
+            "default-src 'self'; script-src 'none'; style-src 'sha256-{hash}'; img-src 'self' data:; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        )
+    })
+}
 
 /// The page around a body: header with the language switch and sign-out.
 fn layout(
@@ -532,7 +550,7 @@ pub fn person_page(words: &Words, view: &View, caller: &Caller, timeline: &Timel
     let path = format!("/people/{}", encode(&history.id));
     let _ = write!(
         body,
-        "<main style=\"display:block\"><section id=\"person\"><p><a id=\"back\" href=\"{}\">{}</a></p><h2>{}</h2>\
+        "<main class=\"single\"><section id=\"person\"><p><a id=\"back\" href=\"{}\">{}</a></p><h2>{}</h2>\
          <p class=\"muted\">{}</p><p class=\"downloads\"><a id=\"history-csv\" href=\"{path}/history.csv?{q}\" download>{}</a>\
          <a id=\"history-xlsx\" href=\"{path}/history.xlsx?{q}\" download>{}</a></p><ol class=\"timeline\">",
         esc(&view.href("/")),
@@ -599,7 +617,7 @@ pub fn sign_in_page(words: &Words, next: &str, refused: bool) -> String {
     let mut body = String::new();
     let _ = write!(
         body,
-        "<main style=\"display:block;max-width:30em\"><section><h2>{}</h2>",
+        "<main class=\"single narrow\"><section><h2>{}</h2>",
         esc(&words.t("signin.heading"))
     );
     if refused {
@@ -638,7 +656,7 @@ pub fn sign_in_page(words: &Words, next: &str, refused: bool) -> String {
 pub fn error_page(words: &Words, code: ErrorCode, detail: &str) -> String {
     let heading = words.code("error", code.as_str());
     let body = format!(
-        "<main style=\"display:block;max-width:40em\"><section id=\"error\"><h2>{}</h2><p>{}</p>\
+        "<main class=\"single medium\"><section id=\"error\"><h2>{}</h2><p>{}</p>\
          <p class=\"muted\">{}</p><p><a href=\"/?lang={}\">{}</a></p></section></main>",
         esc(&heading),
         esc(&words.code("error_hint", code.as_str())),
@@ -652,6 +670,19 @@ pub fn error_page(words: &Words, code: ErrorCode, detail: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_policy_allows_the_style_block_the_pages_carry() {
+        let page = error_page(&Words::new(Lang::En), ErrorCode::NotFound, "x");
+        let block = page
+            .split_once("<style>")
+            .and_then(|(_, rest)| rest.split_once("</style>"))
+            .map(|(style, _)| style)
+            .expect("a style block");
+        assert_eq!(block, STYLE);
+        assert!(!page.contains(" style=\""));
+        assert!(content_security_policy().contains("style-src 'sha256-"));
+    }
 
     #[test]
     fn text_is_escaped_for_content_and_attributes() {

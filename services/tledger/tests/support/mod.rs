@@ -21,6 +21,8 @@ use tokio::sync::{broadcast, oneshot, Notify};
 
 /// How long the test server waits for a request head.
 pub const SUPPORT_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the test server waits for a request body once its head is in.
+pub const SUPPORT_BODY_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct Ledger {
     pub _db: TestDatabase,
@@ -60,6 +62,13 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
         wake.clone(),
         announce.clone(),
     );
+    // As the service does: a token revoked by another process is dropped.
+    let follower = commands.access().clone();
+    tokio::spawn(async move {
+        follower
+            .follow_token_changes(std::future::pending::<()>())
+            .await
+    });
     let (stop, stopped) = oneshot::channel::<()>();
     let (stop_all, stopped_all) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -114,11 +123,14 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    // A short head deadline: the security tests play a slow client.
-    tokio::spawn(tledger::http::serve(
+    // Short deadlines: the security tests play slow clients.
+    tokio::spawn(tledger::http::serve_with_deadlines(
         listener,
         app,
-        SUPPORT_HEADER_TIMEOUT,
+        tledger::http::Deadlines {
+            head: SUPPORT_HEADER_TIMEOUT,
+            body: SUPPORT_BODY_TIMEOUT,
+        },
         std::future::pending(),
     ));
     let ledger = Ledger {
