@@ -280,6 +280,37 @@ impl Check for Funding {
     }
 }
 
+/// The door's bounds on a nomination's funding (see [`Fact::admit`]):
+/// the line count at `/funding`, an amount at its line.
+///
+/// [`Fact::admit`]: crate::Fact::admit
+pub(crate) fn funding_bounds(funding: &[Funding]) -> Result<(), FactError> {
+    if funding.len() > TrainingNominated::MAX_FUNDING_LINES {
+        return Err(FactError::invalid(
+            "/funding",
+            format!(
+                "a nomination has at most {} funding lines, this has {}",
+                TrainingNominated::MAX_FUNDING_LINES,
+                funding.len()
+            ),
+        ));
+    }
+    match funding
+        .iter()
+        .position(|line| line.amount_vnd.amount() > Funding::MAX_AMOUNT_VND)
+    {
+        Some(i) => Err(FactError::invalid(
+            format!("/funding/{i}/amount_vnd"),
+            format!(
+                "a funding line is at most {} đồng, this is {}",
+                Funding::MAX_AMOUNT_VND,
+                funding[i].amount_vnd.amount()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 impl Check for TrainingNominated {
     fn check(&self) -> Result<(), FactError> {
         self.program.check().map_err(|e| e.under("/program"))?;

@@ -20,8 +20,16 @@ use crate::facts::{Fact, FactType};
 pub const CONTENT_TYPE: &str = "application/cloudevents+json";
 
 /// The longest CloudEvent `id` a publisher may use: it is kept for ever as
-/// a deduplication key and travels in `Nats-Msg-Id`.
+/// a deduplication key and travels in `Nats-Msg-Id`. 64 characters are at
+/// most 256 bytes, so with [`MAX_SOURCE_BYTES`] a receipt's key stays far
+/// below PostgreSQL's btree row limit.
 pub const MAX_ID_CHARS: usize = 64;
+
+/// The longest CloudEvent `source`, in bytes: it is half of the key of the
+/// receipts and parked facts (`(source, id)`, a PostgreSQL btree index,
+/// whose rows hold at most about 2,700 bytes) and travels in `Nats-Msg-Id`.
+/// A registered URI needs far fewer.
+pub const MAX_SOURCE_BYTES: usize = 255;
 
 /// A CloudEvent in structured JSON mode, with the ledger's extensions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -101,8 +109,9 @@ impl CloudEvent {
     /// the fact in its `data`. Ledger extension attributes are refused here:
     /// only the ledger sets them. Pointers are relative to the whole message.
     pub fn parse_published(body: &[u8]) -> Result<(CloudEvent, Fact), FactError> {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| FactError::malformed("", format!("the message is not JSON: {e}")))?;
+        // Duplicate member names and U+0000 are refused anywhere in the
+        // message, envelope and data alike (see `json_text`).
+        let value = crate::json_text::parse(body, "message")?;
         let event: CloudEvent = strict(&value)?;
         event.check_published()?;
         let fact_type: FactType = event
@@ -134,6 +143,15 @@ impl CloudEvent {
         }
         if self.source.is_empty() {
             return Err(FactError::malformed("/source", "source must not be empty"));
+        }
+        if self.source.len() > MAX_SOURCE_BYTES {
+            return Err(FactError::invalid(
+                "/source",
+                format!(
+                    "source must be at most {MAX_SOURCE_BYTES} bytes, this has {}",
+                    self.source.len()
+                ),
+            ));
         }
         if let Some(t) = &self.time {
             DateTime::parse_from_rfc3339(t).map_err(|_| {

@@ -180,6 +180,15 @@ pub struct Funding {
     pub amount_vnd: Vnd,
 }
 
+impl Funding {
+    /// The largest line a new nomination may carry: 10^12 đồng (one
+    /// trillion, some 40 million US dollars), hundreds of times any real
+    /// training cost (a doctorate abroad costs a few billion đồng), so that
+    /// a mistyped or hostile amount is refused while every real one passes.
+    /// A door bound ([`Fact::admit`]): recorded facts keep what they hold.
+    pub const MAX_AMOUNT_VND: i64 = 1_000_000_000_000;
+}
+
 /// `training.nominated.v1`: sent to training (cử đi đào tạo), by decision.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -195,6 +204,15 @@ pub struct TrainingNominated {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_no: Option<String>,
     pub effective_date: Date,
+}
+
+impl TrainingNominated {
+    /// The most funding lines a new nomination may carry: a place is paid
+    /// by a few of the five sources, maybe in instalments; 16 lines leave
+    /// room for that. A door bound ([`Fact::admit`]), like
+    /// [`Funding::MAX_AMOUNT_VND`]: together they keep one place's funding
+    /// below 1.6 × 10^13 đồng.
+    pub const MAX_FUNDING_LINES: usize = 16;
 }
 
 /// `training.enrolled.v1`
@@ -425,6 +443,27 @@ impl Fact {
         Ok(fact)
     }
 
+    /// Parses the data of a fact arriving at the door (a command, a
+    /// published fact) as [`Fact::from_data`] does, then applies the door's
+    /// bounds ([`Fact::within_door_bounds`]). Recorded facts are read with
+    /// [`Fact::from_data`] or [`Fact::from_recorded`], without them: a fact
+    /// accepted before a bound existed is never judged again.
+    pub fn admit(fact_type: FactType, data: &Value) -> Result<Self, FactError> {
+        let fact = Self::from_data(fact_type, data)?;
+        fact.within_door_bounds()?;
+        Ok(fact)
+    }
+
+    /// Bounds no real fact comes near, which keep what one fact can weigh
+    /// on the ledger's sums: at most [`TrainingNominated::MAX_FUNDING_LINES`]
+    /// funding lines of at most [`Funding::MAX_AMOUNT_VND`] each (422).
+    pub fn within_door_bounds(&self) -> Result<(), FactError> {
+        match self {
+            Fact::TrainingNominated(n) => crate::check::funding_bounds(&n.funding),
+            _ => Ok(()),
+        }
+    }
+
     /// Parses only the JSON shape of the data (400 errors), without checking
     /// values: ids may break the id rule, unknown codes read as the first
     /// code and bad dates as the earliest date. For look-ups that must come
@@ -455,10 +494,10 @@ impl Fact {
         Self::from_data(fact_type, &value)
     }
 
-    /// Parses a command or message body (bytes) as the data of `fact_type`.
+    /// Parses a command or message body (bytes) as the data of `fact_type`,
+    /// refusing duplicate member names and U+0000 (see `json_text`).
     pub fn from_slice(fact_type: FactType, body: &[u8]) -> Result<Self, FactError> {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| FactError::malformed("", format!("the body is not JSON: {e}")))?;
+        let value = crate::json_text::parse(body, "body")?;
         Self::from_data(fact_type, &value)
     }
 

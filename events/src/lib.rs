@@ -19,6 +19,7 @@ pub mod envelope;
 pub mod error;
 pub mod facts;
 pub mod ids;
+pub mod json_text;
 pub mod merkle;
 pub mod proof;
 pub mod reference;

@@ -141,7 +141,7 @@ struct Place {
     track: Track,
     level: Option<Name>,
     specialty: Option<Name>,
-    funding: [i64; 5],
+    funding: [i128; 5],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -347,10 +347,12 @@ impl OfflineLedger {
             // Ratings are in no report.
             Fact::Rated(_) => {}
             Fact::TrainingNominated(n) => {
-                let mut funding = [0i64; 5];
+                // Exact, as the read models' `numeric` (a recorded place may
+                // hold more than i64).
+                let mut funding = [0i128; 5];
                 for line in &n.funding {
                     if let Some(slot) = FUNDING_SOURCES.iter().position(|s| *s == line.source) {
-                        funding[slot] = funding[slot].saturating_add(line.amount_vnd.amount());
+                        funding[slot] += i128::from(line.amount_vnd.amount());
                     }
                 }
                 self.places.push(Place {
@@ -484,7 +486,7 @@ impl OfflineLedger {
         let units = self.scope(unit, to, cut)?;
         // Counted by interned level first: one string per level, not per place.
         let mut counted: HashMap<(Track, Option<Name>), u64> = HashMap::new();
-        let mut funding: BTreeMap<FundingSource, i64> = BTreeMap::new();
+        let mut funding: BTreeMap<FundingSource, i128> = BTreeMap::new();
         for place in &self.places {
             if !self.live(place.position, cut)
                 || units
@@ -506,8 +508,8 @@ impl OfflineLedger {
             }
             *counted.entry((place.track, place.level)).or_insert(0) += 1;
             for (source, amount) in FUNDING_SOURCES.iter().zip(place.funding) {
-                let sum = funding.entry(*source).or_insert(0);
-                *sum = sum.saturating_add(amount);
+                // i128 holds 2^74 places of 2^53 đồng: no saturation.
+                *funding.entry(*source).or_insert(0) += amount;
             }
         }
         let mut places: BTreeMap<(Track, String), u64> = BTreeMap::new();

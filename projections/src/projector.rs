@@ -563,7 +563,9 @@ struct PlaceRow {
     specialty: Option<String>,
     institution_id: String,
     in_province: bool,
-    funding: [i64; 5],
+    /// Exact: a recorded nomination may hold more than `i64` (its lines are
+    /// each at most 2^53 − 1, their number unbounded before the door's bound).
+    funding: [i128; 5],
 }
 
 impl Rows {
@@ -713,7 +715,7 @@ impl Rows {
                     r.rating.as_str().to_owned(),
                 )),
                 Fact::TrainingNominated(n) => {
-                    let mut funding = [0i64; 5];
+                    let mut funding = [0i128; 5];
                     for line in &n.funding {
                         let slot = match line.source {
                             FundingSource::Province => 0,
@@ -722,7 +724,8 @@ impl Rows {
                             FundingSource::SelfFunded => 3,
                             FundingSource::Other => 4,
                         };
-                        funding[slot] = funding[slot].saturating_add(line.amount_vnd.amount());
+                        // At most 2^53 lines of 2^53 each fit in i128.
+                        funding[slot] += i128::from(line.amount_vnd.amount());
                     }
                     rows.places.push(PlaceRow {
                         event_id: id,
@@ -916,7 +919,12 @@ impl Rows {
         }
         if !self.places.is_empty() {
             let r = &self.places;
-            let funding = |slot: usize| r.iter().map(|r| r.funding[slot]).collect::<Vec<i64>>();
+            // Sent as decimal text into `numeric` (sqlx has no i128).
+            let funding = |slot: usize| {
+                r.iter()
+                    .map(|r| r.funding[slot].to_string())
+                    .collect::<Vec<String>>()
+            };
             sqlx::query(&format!(
                 "INSERT INTO {s}.places (event_id, position, enrollment_id, official_id, \
                      nominating_unit_id, effective_date, track, level, rank, specialty, \
@@ -924,8 +932,8 @@ impl Rows {
                      funding_agency, funding_self, funding_other) \
                  SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
                      $6::date[], $7::text[], $8::text[], $9::smallint[], $10::text[], $11::text[], \
-                     $12::bool[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], \
-                     $17::bigint[])"
+                     $12::bool[], $13::text[]::numeric[], $14::text[]::numeric[], \
+                     $15::text[]::numeric[], $16::text[]::numeric[], $17::text[]::numeric[])"
             ))
             .bind(r.iter().map(|r| r.event_id).collect::<Vec<_>>())
             .bind(r.iter().map(|r| r.position).collect::<Vec<_>>())

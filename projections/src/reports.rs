@@ -32,6 +32,13 @@ pub enum ReportError {
     NoReferenceData { kind: &'static str, date: Date },
     #[error("the reference data {name} in the ledger does not parse: {reason}")]
     BadReferenceData { name: String, reason: String },
+    /// Cannot happen while the funding columns hold whole đồng; named
+    /// rather than read as 0, which would give a wrong sum.
+    #[error("the read models' {funding_source} funding sum {sum:?} is not a whole number of đồng")]
+    FundingSum {
+        funding_source: &'static str,
+        sum: String,
+    },
     #[error("PostgreSQL: {context}: {source}")]
     Database {
         context: &'static str,
@@ -118,7 +125,33 @@ pub struct TrainingVolume {
     pub position: u64,
     /// Places by track and level (`""` for no level).
     pub places: BTreeMap<(Track, String), u64>,
-    pub funding: BTreeMap<FundingSource, i64>,
+    /// Exact sums (see [`funding_json`] for how they are written).
+    pub funding: BTreeMap<FundingSource, i128>,
+}
+
+/// A funding sum as the report writes it: a JSON integer, exact, up to
+/// `u64::MAX` (18,446,744,073,709,551,615 đồng; the most a
+/// `serde_json::Number` holds without its arbitrary-precision feature), and
+/// beyond it the decimal digits as a string, still exact. Only facts recorded
+/// before the door's funding bounds can take a sum that far: within them a
+/// place holds at most 1.6 × 10^13 đồng.
+pub fn funding_json(sum: i128) -> Value {
+    match u64::try_from(sum) {
+        Ok(n) => Value::from(n),
+        Err(_) => Value::String(sum.to_string()),
+    }
+}
+
+/// A funding sum PostgreSQL wrote as `numeric::text` (no fraction: the
+/// columns hold whole đồng); none (no row) is 0.
+fn funding_sum(funding_source: &'static str, text: Option<String>) -> Result<i128, ReportError> {
+    match text {
+        None => Ok(0),
+        Some(t) => t.parse().map_err(|_| ReportError::FundingSum {
+            funding_source,
+            sum: t,
+        }),
+    }
 }
 
 impl TrainingVolume {
@@ -177,7 +210,7 @@ impl TrainingVolume {
             .map(|s| {
                 (
                     s.as_str().to_owned(),
-                    json!(self.funding.get(s).copied().unwrap_or(0)),
+                    funding_json(self.funding.get(s).copied().unwrap_or(0)),
                 )
             })
             .collect();
@@ -641,9 +674,9 @@ impl ReadModels {
         // the window, with their places' attributes, counts the places.
         let places = format!(
             "SELECT t.track, COALESCE(t.level, '') AS level, count(*) AS places, \
-                    sum(t.funding_province)::bigint AS province, sum(t.funding_district)::bigint AS district, \
-                    sum(t.funding_agency)::bigint AS agency, sum(t.funding_self)::bigint AS self_funded, \
-                    sum(t.funding_other)::bigint AS other \
+                    sum(t.funding_province)::text AS province, sum(t.funding_district)::text AS district, \
+                    sum(t.funding_agency)::text AS agency, sum(t.funding_self)::text AS self_funded, \
+                    sum(t.funding_other)::text AS other \
              FROM rm.enrolled_places t \
              WHERE {LIVE} AND t.effective_date BETWEEN $2 AND $3{} \
              GROUP BY t.track, COALESCE(t.level, '')",
@@ -658,9 +691,9 @@ impl ReadModels {
         } else {
             format!(
                 "SELECT t.track, t.level, sum(t.places)::bigint AS places, \
-                        sum(t.funding_province)::bigint AS province, sum(t.funding_district)::bigint AS district, \
-                        sum(t.funding_agency)::bigint AS agency, sum(t.funding_self)::bigint AS self_funded, \
-                        sum(t.funding_other)::bigint AS other \
+                        sum(t.funding_province)::text AS province, sum(t.funding_district)::text AS district, \
+                        sum(t.funding_agency)::text AS agency, sum(t.funding_self)::text AS self_funded, \
+                        sum(t.funding_other)::text AS other \
                  FROM rm.enrolled_by_day t \
                  WHERE t.effective_date BETWEEN $2 AND $3 AND (SELECT c.position FROM rm.checkpoint c) <= $1 \
                  GROUP BY t.track, t.level \
@@ -683,7 +716,7 @@ impl ReadModels {
             .await
             .map_err(db("counting training places"))?;
         let mut places = BTreeMap::new();
-        let mut funding: BTreeMap<FundingSource, i64> = BTreeMap::new();
+        let mut funding: BTreeMap<FundingSource, i128> = BTreeMap::new();
         for r in &rows {
             let Ok(track) = r.get::<String, _>("track").parse::<Track>() else {
                 continue;
@@ -699,7 +732,8 @@ impl ReadModels {
                 (FundingSource::SelfFunded, "self_funded"),
                 (FundingSource::Other, "other"),
             ] {
-                *funding.entry(source).or_insert(0) += r.get::<Option<i64>, _>(column).unwrap_or(0);
+                let sum = funding_sum(column, r.get::<Option<String>, _>(column))?;
+                *funding.entry(source).or_insert(0) += sum;
             }
         }
         Ok(TrainingVolume {

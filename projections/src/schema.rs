@@ -17,8 +17,11 @@
 /// (ADR 17), and no `placements_by_unit`, `place_steps_by_state` or
 /// `enrolled_places_by_date`, which no query reads any more: who is in post
 /// in a unit comes from `standing`, the places enrolled from
-/// `enrolled_places` by unit or `enrolled_by_day`.
-pub const VERSION: i32 = 4;
+/// `enrolled_places` by unit or `enrolled_by_day`. 5: funding in `numeric`
+/// rather than `bigint`, so that a place's funding and every sum of it are
+/// exact whatever a recorded fact holds (issue 19: one place of 1,100 lines
+/// of 2^53 − 1 đồng is past `bigint`).
+pub const VERSION: i32 = 5;
 
 /// The live schema.
 pub const LIVE: &str = "rm";
@@ -113,11 +116,11 @@ CREATE TABLE IF NOT EXISTS {s}.places (
     specialty          text,
     institution_id     text    NOT NULL,
     in_province        boolean NOT NULL,
-    funding_province   bigint  NOT NULL,
-    funding_district   bigint  NOT NULL,
-    funding_agency     bigint  NOT NULL,
-    funding_self       bigint  NOT NULL,
-    funding_other      bigint  NOT NULL
+    funding_province   numeric NOT NULL,
+    funding_district   numeric NOT NULL,
+    funding_agency     numeric NOT NULL,
+    funding_self       numeric NOT NULL,
+    funding_other      numeric NOT NULL
 );
 CREATE INDEX IF NOT EXISTS places_by_enrollment ON {s}.places (enrollment_id);
 CREATE TABLE IF NOT EXISTS {s}.place_steps (
@@ -143,11 +146,11 @@ CREATE TABLE IF NOT EXISTS {s}.enrolled_places (
     nominating_unit_id text    NOT NULL,
     track              text    NOT NULL,
     level              text,
-    funding_province   bigint  NOT NULL,
-    funding_district   bigint  NOT NULL,
-    funding_agency     bigint  NOT NULL,
-    funding_self       bigint  NOT NULL,
-    funding_other      bigint  NOT NULL
+    funding_province   numeric NOT NULL,
+    funding_district   numeric NOT NULL,
+    funding_agency     numeric NOT NULL,
+    funding_self       numeric NOT NULL,
+    funding_other      numeric NOT NULL
 );
 -- Each person's standing in both times (ADR 17, `crate::standing`): as
 -- known at cuts in [known_from, known_to), in post at `unit_id` as
@@ -177,11 +180,11 @@ CREATE TABLE IF NOT EXISTS {s}.enrolled_by_day (
     track            text   NOT NULL,
     level            text   NOT NULL,
     places           bigint NOT NULL,
-    funding_province bigint NOT NULL,
-    funding_district bigint NOT NULL,
-    funding_agency   bigint NOT NULL,
-    funding_self     bigint NOT NULL,
-    funding_other    bigint NOT NULL,
+    funding_province numeric NOT NULL,
+    funding_district numeric NOT NULL,
+    funding_agency   numeric NOT NULL,
+    funding_self     numeric NOT NULL,
+    funding_other    numeric NOT NULL,
     PRIMARY KEY (effective_date, track, level)
 );
 INSERT INTO {s}.checkpoint (position, version) VALUES (0, {version}) ON CONFLICT DO NOTHING;

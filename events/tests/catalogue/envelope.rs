@@ -244,3 +244,66 @@ fn it_should_not_accept_an_empty_id_or_source() {
         "source must not be empty",
     );
 }
+
+/// The message as text with `member` written again first in the document.
+fn with_repeated(message: &Value, member: &str) -> Vec<u8> {
+    format!("{{{member},{}", &message.to_string()[1..]).into_bytes()
+}
+
+#[test]
+fn it_should_not_accept_an_envelope_attribute_or_data_member_twice() {
+    for (member, pointer) in [
+        (r#""id":"moha-2008-000999""#, "/id"),
+        (r#""type":"training.enrolled.v1""#, "/type"),
+        (r#""source":"/publishers/other""#, "/source"),
+    ] {
+        assert_error(
+            CloudEvent::parse_published(&with_repeated(&published(), member)),
+            Malformed,
+            pointer,
+            "appears more than once",
+        );
+    }
+    let text =
+        published()
+            .to_string()
+            .replacen("\"data\":{", "\"data\":{\"enrollment_id\":\"other\",", 1);
+    assert_error(
+        CloudEvent::parse_published(text.as_bytes()),
+        Malformed,
+        "/data/enrollment_id",
+        "appears more than once",
+    );
+}
+
+#[test]
+fn it_should_not_accept_nul_in_an_envelope_attribute_or_in_data() {
+    for pointer in ["/source", "/id", "/subject", "/data/program/title"] {
+        let message = with(&published(), |e| set(e, pointer, json!("x\u{0}")));
+        assert_error(
+            CloudEvent::parse_published(&bytes(&message)),
+            Malformed,
+            pointer,
+            "U+0000",
+        );
+    }
+}
+
+#[test]
+fn a_source_has_at_most_255_bytes() {
+    // Vietnamese letters are two or three bytes: bytes are what the
+    // receipts' index holds.
+    let long = format!("/publishers/{}", "ộ".repeat(81));
+    assert_eq!(long.len(), 255);
+    let message = with(&published(), |e| set(e, "/source", json!(long)));
+    assert!(CloudEvent::parse_published(&bytes(&message)).is_ok());
+    let longer = with(&published(), |e| {
+        set(e, "/source", json!(format!("{long}x")))
+    });
+    assert_error(
+        CloudEvent::parse_published(&bytes(&longer)),
+        InvalidValue,
+        "/source",
+        "at most 255 bytes",
+    );
+}

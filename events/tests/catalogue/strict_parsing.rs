@@ -1,7 +1,7 @@
 //! Strict parsing of a fact's data: each refusal with its exact kind,
 //! JSON Pointer and the gist of its message.
 
-use serde_json::json;
+use serde_json::{json, Value};
 use tledger_events::FactErrorKind::{InvalidValue, Malformed};
 use tledger_events::{Fact, FactType};
 
@@ -573,4 +573,132 @@ fn it_should_not_accept_reference_content_with_an_unknown_field_even_after_an_in
         "/content/positions/0/note",
         "unknown field `note`",
     );
+}
+
+/// `doc` as JSON text with `member` written again first inside the object
+/// that starts at `after` (`{` for the document).
+fn with_repeated(doc: &Value, after: &str, member: &str) -> String {
+    let text = doc.to_string();
+    let at = text.find(after).expect("the object is in the text") + after.len();
+    format!("{}{member},{}", &text[..at], &text[at..])
+}
+
+#[test]
+fn it_should_not_accept_a_member_name_twice_at_any_depth() {
+    for (after, member, pointer) in [
+        ("{", r#""official_id":"other""#, "/official_id"),
+        (r#""program":{"#, r#""title":"x""#, "/program/title"),
+        (r#""funding":[{"#, r#""source":"self""#, "/funding/0/source"),
+    ] {
+        let text = with_repeated(&nomination(), after, member);
+        assert_error(
+            Fact::from_slice(FactType::TrainingNominated, text.as_bytes()),
+            Malformed,
+            pointer,
+            "appears more than once",
+        );
+    }
+    // A duplicate is malformed even where the rest is invalid too (400 first).
+    let invalid = with(&nomination(), |d| set(d, "/official_id", json!("a.b")));
+    let text = with_repeated(&invalid, r#""institution":{"#, r#""name":"x""#);
+    assert_error(
+        Fact::from_slice(FactType::TrainingNominated, text.as_bytes()),
+        Malformed,
+        "/institution/name",
+        "appears more than once",
+    );
+}
+
+#[test]
+fn it_should_not_accept_nul_in_any_string() {
+    for (pointer, value) in [
+        ("/program/title", json!("Trung cấp\u{0}")),
+        ("/decision_no", json!("\u{0}")),
+        ("/official_id", json!("dl\u{0}")),
+        ("/funding/1/source", json!("self\u{0}")),
+    ] {
+        let doc = with(&nomination(), |d| set(d, pointer, value));
+        assert_error(
+            Fact::from_slice(FactType::TrainingNominated, doc.to_string().as_bytes()),
+            Malformed,
+            pointer,
+            "U+0000",
+        );
+    }
+    let text = nomination()
+        .to_string()
+        .replacen('{', "{\"a\\u0000\":1,", 1);
+    assert_error(
+        Fact::from_slice(FactType::TrainingNominated, text.as_bytes()),
+        Malformed,
+        "",
+        "member name holds U+0000",
+    );
+}
+
+#[test]
+fn it_should_not_accept_a_lone_surrogate_escape() {
+    let text = nomination()
+        .to_string()
+        .replace("Trung cấp Địa chính", "\\ud800");
+    assert_error(
+        Fact::from_slice(FactType::TrainingNominated, text.as_bytes()),
+        Malformed,
+        "",
+        "the body is not JSON",
+    );
+}
+
+fn funding_lines(lines: usize, amount: i64) -> Value {
+    Value::Array(vec![
+        json!({"source": "district", "amount_vnd": amount});
+        lines
+    ])
+}
+
+#[test]
+fn a_nomination_at_the_door_has_at_most_16_funding_lines_of_at_most_10_to_the_12_dong() {
+    let many = with(&nomination(), |d| set(d, "/funding", funding_lines(17, 1)));
+    assert_error(
+        Fact::admit(FactType::TrainingNominated, &many),
+        InvalidValue,
+        "/funding",
+        "at most 16 funding lines",
+    );
+    let large = with(&nomination(), |d| {
+        set(d, "/funding", funding_lines(4, 1));
+        set(d, "/funding/3/amount_vnd", json!(1_000_000_000_001i64));
+    });
+    assert_error(
+        Fact::admit(FactType::TrainingNominated, &large),
+        InvalidValue,
+        "/funding/3/amount_vnd",
+        "at most 1000000000000",
+    );
+    let largest = with(&nomination(), |d| {
+        set(d, "/funding", funding_lines(16, 1_000_000_000_000));
+    });
+    assert!(Fact::admit(FactType::TrainingNominated, &largest).is_ok());
+    // Shape errors still come first.
+    let also_malformed = with(&many, |d| set(d, "/planned_start", json!(20080901)));
+    assert_error(
+        Fact::admit(FactType::TrainingNominated, &also_malformed),
+        Malformed,
+        "/planned_start",
+        "invalid type",
+    );
+}
+
+#[test]
+fn a_recorded_nomination_beyond_the_door_bounds_is_read_as_recorded() {
+    // Recorded facts are never judged again: the door's bounds are not
+    // part of the fact's rules.
+    let old = with(&nomination(), |d| {
+        set(d, "/funding", funding_lines(1100, (1 << 53) - 1));
+    });
+    let text = old.to_string();
+    let read = Fact::from_recorded(FactType::TrainingNominated, &text).expect("recorded");
+    assert_eq!(read.data(), old);
+    assert!(Fact::from_data(FactType::TrainingNominated, &old).is_ok());
+    assert!(Fact::admit(FactType::TrainingNominated, &old).is_err());
 }

@@ -382,9 +382,10 @@ impl CommandService {
         fact_type: FactType,
         hash: &[u8],
     ) -> Result<Vec<Value>, Refused> {
-        let value: Value = serde_json::from_slice(&request.body).map_err(|e| {
-            Refusal::new(ErrorCode::Malformed, format!("the body is not JSON: {e}"))
-        })?;
+        // Duplicate member names and U+0000 are malformed here, before
+        // anything is looked up or stored (see `json_text`).
+        let value =
+            tledger_events::json_text::parse(&request.body, "body").map_err(Refusal::from)?;
         let metadata = EventMetadata {
             publisher: format!("/commands/{}", caller.name),
             actor: caller.name.clone(),
@@ -415,7 +416,9 @@ impl CommandService {
     ) -> Result<Vec<Value>, Refused> {
         let store = &self.inner.store;
         let shape = Fact::shape_only(fact_type, value).map_err(Refusal::from)?;
-        let parsed = Fact::from_data(fact_type, value);
+        // With the door's bounds: what a new fact may hold, not what a
+        // recorded one is read as.
+        let parsed = Fact::admit(fact_type, value);
 
         // Subscribed before appending, so no announcement of ours is missed.
         let mut announced = self.inner.sequenced.subscribe();

@@ -142,8 +142,10 @@ impl NewPublisher {
     pub fn record(&self) -> Result<PublisherRecord, PublisherError> {
         PublisherId::parse(self.id.clone())
             .map_err(|_| PublisherError::InvalidId(self.id.clone()))?;
+        // No longer than a published message may carry it (its receipts
+        // are keyed by it).
         let source_ok = !self.source.is_empty()
-            && self.source.len() <= 1024
+            && self.source.len() <= tledger_events::envelope::MAX_SOURCE_BYTES
             && !self
                 .source
                 .chars()
@@ -342,6 +344,13 @@ mod tests {
             bad.record(),
             Err(PublisherError::InvalidSource(_))
         ));
+        bad.source = format!("/{}", "x".repeat(255));
+        assert!(matches!(
+            bad.record(),
+            Err(PublisherError::InvalidSource(_))
+        ));
+        bad.source = format!("/{}", "x".repeat(254));
+        assert!(bad.record().is_ok());
         let mut bad = new("p");
         bad.types = Some(vec!["training.started.v1".into()]);
         assert!(

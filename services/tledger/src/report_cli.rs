@@ -93,6 +93,12 @@ pub async fn render(store: &Store, request: &ReportRequest) -> Result<String, Re
 
 /// A whole number with thousands separators: `9,384` or `9.384`.
 pub fn number(n: u64, lang: Lang) -> String {
+    large_number(n.into(), lang)
+}
+
+/// [`number`] past `u64`, which a funding sum may be (see
+/// `tledger_projections::reports::funding_json`).
+pub fn large_number(n: u128, lang: Lang) -> String {
     let digits = n.to_string();
     let sep = if lang == Lang::Vi { '.' } else { ',' };
     let mut out = String::new();

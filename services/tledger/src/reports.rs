@@ -55,7 +55,9 @@ impl From<ReportError> for Refusal {
             ReportError::NoReferenceData { .. } => {
                 refuse(ErrorCode::InvalidValue, error.to_string())
             }
-            ReportError::BadReferenceData { .. } | ReportError::Database { .. } => {
+            ReportError::BadReferenceData { .. }
+            | ReportError::FundingSum { .. }
+            | ReportError::Database { .. } => {
                 tracing::error!(%error, "report failed");
                 refuse(
                     ErrorCode::NotReady,

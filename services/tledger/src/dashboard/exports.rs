@@ -33,7 +33,8 @@ pub enum Cell {
         code: String,
     },
     Count(u64),
-    Money(i64),
+    /// Whole đồng, exact (a sum may be past `i64`).
+    Money(i128),
     /// count/of, `None` when the population is empty.
     Rate(Option<f64>),
     Date(tledger_events::Date),
@@ -48,7 +49,7 @@ impl Cell {
             Cell::Text(s) | Cell::Person(s) => json!(s),
             Cell::Code { code, .. } => json!(code),
             Cell::Count(n) => json!(n),
-            Cell::Money(n) => json!(n),
+            Cell::Money(n) => tledger_projections::reports::funding_json(*n),
             Cell::Rate(r) => json!(r),
             Cell::Date(d) => json!(d.to_string()),
             Cell::Empty => Value::Null,
@@ -117,8 +118,13 @@ impl Table {
                     Cell::Count(n) => {
                         sheet.write_number_with_format(row, col, *n as f64, &whole)?;
                     }
-                    Cell::Money(n) => {
+                    // A spreadsheet number is a double: past 2^53 the
+                    // digits go in as text, exact.
+                    Cell::Money(n) if n.unsigned_abs() <= 1 << 53 => {
                         sheet.write_number_with_format(row, col, *n as f64, &whole)?;
+                    }
+                    Cell::Money(n) => {
+                        sheet.write_string(row, col, n.to_string())?;
                     }
                     Cell::Rate(Some(r)) => {
                         sheet.write_number_with_format(row, col, *r, &percent)?;

@@ -111,7 +111,7 @@ pub fn headline(volume: &TrainingVolume) -> [(&'static str, u64); 3] {
 }
 
 /// Funding of the counted places by source, every source listed.
-pub fn funding(volume: &TrainingVolume) -> Vec<(FundingSource, i64)> {
+pub fn funding(volume: &TrainingVolume) -> Vec<(FundingSource, i128)> {
     FundingSource::ALL
         .iter()
         .map(|s| (*s, volume.funding.get(s).copied().unwrap_or(0)))

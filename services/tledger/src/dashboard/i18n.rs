@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use tledger_events::Date;
 
 pub use crate::report_cli::Lang;
-use crate::report_cli::{number, percent};
+use crate::report_cli::{large_number, number, percent};
 
 const EN: &str = include_str!("messages/en.toml");
 const VI: &str = include_str!("messages/vi.toml");
@@ -151,8 +151,8 @@ impl Words {
 
     /// Signed amounts (money is integer đồng and never negative in the
     /// ledger, but the type allows it).
-    pub fn amount(&self, n: i64) -> String {
-        let digits = number(n.unsigned_abs(), self.lang);
+    pub fn amount(&self, n: i128) -> String {
+        let digits = large_number(n.unsigned_abs(), self.lang);
         if n < 0 {
             format!("-{digits}")
         } else {
@@ -160,7 +160,7 @@ impl Words {
         }
     }
 
-    pub fn money(&self, vnd: i64) -> String {
+    pub fn money(&self, vnd: i128) -> String {
         self.f("format.money", &[("amount", &self.amount(vnd))])
     }
 
