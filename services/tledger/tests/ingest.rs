@@ -903,3 +903,313 @@ async fn nats_permissions_keep_each_body_to_its_own_subjects() {
         .await;
     assert_eq!(code, 404);
 }
+
+fn completed(source: &str, id: &str, enrollment: &str) -> Value {
+    event(
+        source,
+        id,
+        "training.completed.v1",
+        json!({"enrollment_id": enrollment, "effective_date": "2010-06-30", "result": "good"}),
+    )
+}
+
+/// The types of a place's facts in the order of its stream, with their
+/// ledger positions.
+async fn place_stream(b: &Bodies, enrollment: &str) -> Vec<(String, i64)> {
+    sqlx::query_as(
+        "SELECT event_type, position FROM events \
+         WHERE aggregate_type = 'enrollment' AND aggregate_id = $1 ORDER BY version",
+    )
+    .bind(enrollment)
+    .fetch_all(b.ledger.store.pool())
+    .await
+    .expect("the place's stream")
+}
+
+/// The place's latest state in the read models.
+async fn place_state(b: &Bodies, enrollment: &str) -> Option<String> {
+    b.ledger.projected().await;
+    sqlx::query_scalar(
+        "SELECT state FROM rm.place_steps WHERE enrollment_id = $1 ORDER BY position DESC LIMIT 1",
+    )
+    .bind(enrollment)
+    .fetch_optional(b.ledger.store.pool())
+    .await
+    .expect("read model")
+}
+
+/// Nomination, enrolment, completion: one fact each, in that order.
+async fn assert_completed_in_order(b: &Bodies, enrollment: &str, ids: [&str; 3]) {
+    let nomination = b.receipt_when(SOURCE, ids[0], "accepted").await;
+    let enrolment = b.receipt_when(SCHOOL, ids[1], "accepted").await;
+    let completion = b.receipt_when(SCHOOL, ids[2], "accepted").await;
+    let positions: Vec<i64> = [&nomination, &enrolment, &completion]
+        .iter()
+        .map(|r| r["position"].as_i64().expect("position"))
+        .collect();
+    let stream = place_stream(b, enrollment).await;
+    assert_eq!(
+        stream,
+        vec![
+            ("training.nominated.v1".to_owned(), positions[0]),
+            ("training.enrolled.v1".to_owned(), positions[1]),
+            ("training.completed.v1".to_owned(), positions[2]),
+        ],
+        "{enrollment}: one fact each, at the positions answered, in the body's order"
+    );
+    assert_eq!(
+        place_state(b, enrollment).await.as_deref(),
+        Some("completed"),
+        "{enrollment}"
+    );
+}
+
+#[tokio::test]
+async fn a_later_fact_of_a_parked_stream_waits_behind_it_and_is_decided_after_it() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    let mut school = b.receipts("qn-school").await;
+
+    // Enrolment and completion both before the nomination.
+    b.publish("qn-school", &signed(enrolled(SCHOOL, "enr-a1", "e-a1"), 1))
+        .await;
+    assert_eq!(next_receipt(&mut school).await["status"], "parked");
+    b.publish(
+        "qn-school",
+        &signed(completed(SCHOOL, "done-a1", "e-a1"), 1),
+    )
+    .await;
+    let behind = next_receipt(&mut school).await;
+    assert_eq!(behind["status"], "parked", "{behind}");
+    assert_eq!(behind["field"], "/data/enrollment_id", "{behind}");
+    let reason = behind["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("enr-a1") && reason.contains("behind"),
+        "the receipt names the fact it waits behind: {behind}"
+    );
+    b.publish("dai-loc", &nominated("nom-a1", "e-a1")).await;
+    assert_completed_in_order(&b, "e-a1", ["nom-a1", "enr-a1", "done-a1"]).await;
+
+    // The completion published after the nomination, while the enrolment
+    // is still parked: it is decided after the enrolment all the same.
+    b.publish("qn-school", &signed(enrolled(SCHOOL, "enr-a2", "e-a2"), 1))
+        .await;
+    b.receipt_when(SCHOOL, "enr-a2", "parked").await;
+    b.publish("dai-loc", &nominated("nom-a2", "e-a2")).await;
+    b.publish(
+        "qn-school",
+        &signed(completed(SCHOOL, "done-a2", "e-a2"), 1),
+    )
+    .await;
+    assert_completed_in_order(&b, "e-a2", ["nom-a2", "enr-a2", "done-a2"]).await;
+
+    assert_eq!(b.ledger.store.parked_count().await.expect("count"), 0);
+    assert!(b.quarantine("qn-school").await.is_empty());
+    assert_eq!(b.published_facts(SCHOOL).await, 4);
+    assert_eq!(b.published_facts(SOURCE).await, 2);
+}
+
+/// A small seeded generator (xorshift64*): the same rounds on every run.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+#[tokio::test]
+async fn two_bodies_publishing_with_random_delays_end_with_every_fact_once_in_order() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    const ROUNDS: usize = 3;
+    const PLACES: usize = 4;
+    let mut dice = Dice(0x1905_2026);
+    let run = async {
+        for round in 0..ROUNDS {
+            let places: Vec<String> = (0..PLACES).map(|p| format!("r{round}-p{p}")).collect();
+            // Each body publishes in its own order, with its own pauses.
+            let school_pauses: Vec<u64> = (0..2 * PLACES).map(|_| dice.below(150)).collect();
+            let ministry_pauses: Vec<u64> = (0..PLACES).map(|_| dice.below(300)).collect();
+            let school = async {
+                for (i, place) in places.iter().enumerate() {
+                    for (j, message) in [
+                        enrolled(SCHOOL, &format!("enr-{place}"), &format!("e-{place}")),
+                        completed(SCHOOL, &format!("done-{place}"), &format!("e-{place}")),
+                    ]
+                    .into_iter()
+                    .enumerate()
+                    {
+                        let pause = school_pauses[2 * i + j];
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                        b.publish("qn-school", &signed(message, 1)).await;
+                    }
+                }
+            };
+            let ministry = async {
+                for (i, place) in places.iter().enumerate() {
+                    tokio::time::sleep(Duration::from_millis(ministry_pauses[i])).await;
+                    b.publish(
+                        "dai-loc",
+                        &nominated(&format!("nom-{place}"), &format!("e-{place}")),
+                    )
+                    .await;
+                }
+            };
+            tokio::join!(school, ministry);
+            for place in &places {
+                assert_completed_in_order(
+                    &b,
+                    &format!("e-{place}"),
+                    [
+                        &format!("nom-{place}"),
+                        &format!("enr-{place}"),
+                        &format!("done-{place}"),
+                    ],
+                )
+                .await;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the rounds finish in time");
+    assert_eq!(
+        b.published_facts(SCHOOL).await,
+        (2 * ROUNDS * PLACES) as i64
+    );
+    assert_eq!(b.published_facts(SOURCE).await, (ROUNDS * PLACES) as i64);
+    assert_eq!(b.ledger.store.parked_count().await.expect("count"), 0);
+    assert!(b.quarantine("qn-school").await.is_empty());
+}
+
+#[tokio::test]
+async fn facts_parked_in_order_stay_in_order_across_a_restart_of_the_ingest_worker() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    b.publish("qn-school", &signed(enrolled(SCHOOL, "enr-r1", "e-r1"), 1))
+        .await;
+    b.receipt_when(SCHOOL, "enr-r1", "parked").await;
+
+    // The worker stops; what is published meanwhile waits in the stream.
+    let Bodies {
+        ledger,
+        client,
+        jetstream,
+        prefix,
+        intake,
+        _stop: stop,
+    } = b;
+    drop(stop);
+    // Past the last fetch's expiry, so no message goes to a stopped worker.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let b = Bodies {
+        ledger,
+        client,
+        jetstream,
+        prefix,
+        intake,
+        _stop: tokio::sync::watch::channel(false).0,
+    };
+    b.publish("dai-loc", &nominated("nom-r1", "e-r1")).await;
+    b.publish(
+        "qn-school",
+        &signed(completed(SCHOOL, "done-r1", "e-r1"), 1),
+    )
+    .await;
+    // A new worker on the same database.
+    let (_, _, _, stop) = support::serve_ingest(
+        &b.ledger,
+        NATS_URL,
+        Publishers::new(b.ledger.store.clone()),
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    assert_completed_in_order(&b, "e-r1", ["nom-r1", "enr-r1", "done-r1"]).await;
+    assert_eq!(b.ledger.store.parked_count().await.expect("count"), 0);
+    assert!(b.quarantine("qn-school").await.is_empty());
+    drop(stop);
+}
+
+#[tokio::test]
+async fn when_the_fact_ahead_is_rejected_for_its_time_the_one_behind_is_decided_on_its_own() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(2),
+    )
+    .await;
+    let mut school = b.receipts("qn-school").await;
+    b.publish("qn-school", &signed(enrolled(SCHOOL, "enr-x", "e-x"), 1))
+        .await;
+    b.publish("qn-school", &signed(completed(SCHOOL, "done-x", "e-x"), 1))
+        .await;
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let receipt = next_receipt(&mut school).await;
+        answers.push((
+            receipt["id"].as_str().unwrap_or("").to_owned(),
+            receipt["status"].as_str().unwrap_or("").to_owned(),
+            receipt["reason"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+    let statuses: Vec<(&str, &str)> = answers
+        .iter()
+        .map(|(id, status, _)| (id.as_str(), status.as_str()))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            ("enr-x", "parked"),
+            ("done-x", "parked"),
+            ("enr-x", "rejected"),
+            ("done-x", "rejected"),
+        ],
+        "{answers:?}"
+    );
+    assert!(answers[1].2.contains("behind"), "{answers:?}");
+    // The one behind waited its own time for the place, as the first did.
+    assert!(answers[3].2.contains("enrollment-e-x"), "{answers:?}");
+    assert_eq!(b.quarantine("qn-school").await.len(), 2);
+    assert_eq!(b.ledger.store.parked_count().await.expect("count"), 0);
+    assert_eq!(b.published_facts(SCHOOL).await, 0);
+}
+
+#[tokio::test]
+async fn the_fact_that_opens_the_stream_a_parked_fact_waits_for_is_not_held_behind_it() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    // One body publishes the enrolment before the nomination it needs.
+    b.publish("dai-loc", &enrolled(SOURCE, "enr-o", "e-o"))
+        .await;
+    b.receipt_when(SOURCE, "enr-o", "parked").await;
+    b.publish("dai-loc", &nominated("nom-o", "e-o")).await;
+    let nomination = b.receipt_when(SOURCE, "nom-o", "accepted").await;
+    let enrolment = b.receipt_when(SOURCE, "enr-o", "accepted").await;
+    assert!(
+        enrolment["position"].as_u64() > nomination["position"].as_u64(),
+        "{nomination} {enrolment}"
+    );
+    let types: Vec<String> = place_stream(&b, "e-o")
+        .await
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(types, ["training.nominated.v1", "training.enrolled.v1"]);
+    assert_eq!(b.ledger.store.parked_count().await.expect("count"), 0);
+}
