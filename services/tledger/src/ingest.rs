@@ -18,7 +18,9 @@
 //! Facts of one stream from one body are decided in the order the body
 //! published them: a fact whose stream has an earlier parked fact from the
 //! same source is parked behind it, without being decided, and parked facts
-//! are retried in the order they were first parked.
+//! are retried in the order they were first parked. A message whose content
+//! the ledger cannot store is rejected before anything is decided
+//! ([`crate::ingest_content`]).
 //!
 //! Accepted facts are deduplicated for ever by the idempotency record
 //! written in the same statement as their events (identity: the
@@ -41,6 +43,7 @@ use tledger_store::{
 use uuid::Uuid;
 
 use crate::commands::{CommandService, Refusal, Refused};
+use crate::ingest_content::{first_unstorable, refused_for_content, storable, storable_label};
 use crate::publishers::{Publisher, PublisherError, Publishers};
 
 /// A receipt's status.
@@ -240,6 +243,12 @@ impl Intake {
                     .await;
             }
         };
+        // Before any other reading of the message: a reason quoting a
+        // string of it must be storable too.
+        if let Some(unstorable) = value.as_ref().and_then(first_unstorable) {
+            let rejection = Rejection::new(unstorable.reason, Some(&unstorable.pointer));
+            return self.reject(arrival, source, id, rejection).await;
+        }
         let (event, fact) = match CloudEvent::parse_published(&arrival.message) {
             Ok(parsed) => parsed,
             Err(error) => return self.reject(arrival, source, id, error.into()).await,
@@ -409,6 +418,13 @@ impl Intake {
             Ok(events) => Ok(Outcome::Accepted(first_position(&events))),
             Err(Refused::After(refusal)) => Err(IntakeError::NotSequenced(refusal.message)),
             Err(Refused::Before(refusal)) => self.refused(publisher, event, &hash, refusal).await,
+            Err(Refused::Store(error)) => match refused_for_content(&error) {
+                Some(reason) => match self.earlier(publisher, event, &hash).await? {
+                    Some(outcome) => Ok(outcome),
+                    None => Ok(Outcome::Rejected(Rejection::new(reason, None))),
+                },
+                None => Err(IntakeError::Store(error)),
+            },
         }
     }
 
@@ -549,13 +565,18 @@ impl Intake {
             position: None,
             publisher_id: arrival.publisher_id.clone(),
         };
-        let item = QuarantineItem {
+        // A source or id PostgreSQL cannot hold is answered on NATS only:
+        // no receipt is kept under it, and the item keeps the message alone.
+        let labels_storable = [&source, &id]
+            .iter()
+            .all(|l| l.as_deref().is_none_or(storable));
+        let mut item = QuarantineItem {
             // The same message rejected for the same reason is one item,
             // also when it is delivered again after a crash.
             item_id: quarantine_id(arrival, &rejection.reason),
-            publisher_id: arrival.publisher_id.clone(),
-            source,
-            id,
+            publisher_id: storable_label(&arrival.publisher_id),
+            source: source.filter(|_| labels_storable),
+            id: id.filter(|_| labels_storable),
             received_at: arrival.received_at,
             reason: rejection.reason,
             field: rejection.field,
@@ -565,10 +586,22 @@ impl Intake {
             resolved_note: None,
             resolved_at: None,
         };
-        self.store
-            .quarantine(&item, receipt_record(&receipt).as_ref())
-            .await?;
-        Ok(receipt)
+        let record = receipt_record(&receipt).filter(|_| labels_storable);
+        match self.store.quarantine(&item, record.as_ref()).await {
+            Ok(()) => Ok(receipt),
+            // Still refused for what it holds: keep the message (bytes, which
+            // PostgreSQL always takes) under labels it can store, so that it
+            // is answered and does not come again for ever.
+            Err(error) if refused_for_content(&error).is_some() => {
+                item.source = None;
+                item.id = None;
+                item.reason = storable_label(&item.reason);
+                item.field = item.field.as_deref().map(storable_label);
+                self.store.quarantine(&item, None).await?;
+                Ok(receipt)
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     async fn park(

@@ -1144,6 +1144,176 @@ async fn facts_parked_in_order_stay_in_order_across_a_restart_of_the_ingest_work
     drop(stop);
 }
 
+/// Whether the ingest consumer has nothing left to deliver or to be
+/// acknowledged.
+async fn ingest_drained(b: &Bodies) -> bool {
+    let prefix: tledger::Prefix = b.prefix.parse().expect("prefix");
+    let stream = b
+        .jetstream
+        .get_stream(prefix.ingest_stream())
+        .await
+        .expect("ingest stream");
+    let mut consumer: jetstream::consumer::PullConsumer = stream
+        .get_consumer(ingest_stream::CONSUMER)
+        .await
+        .expect("consumer");
+    let info = consumer.info().await.expect("consumer info");
+    info.num_ack_pending == 0 && info.num_pending == 0
+}
+
+#[tokio::test]
+async fn poison_messages_are_rejected_at_once_and_quarantined_and_the_stream_moves_on() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    // A refusal by PostgreSQL itself that no check before the store
+    // foresees: a data exception raised for one marked message.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN \
+           IF NEW.data->>'decision_no' = 'refused-by-postgresql' THEN \
+             RAISE EXCEPTION 'value refused' USING ERRCODE = '22023'; \
+           END IF; \
+           RETURN NEW; \
+         END $$; \
+         CREATE TRIGGER refuse_marked BEFORE INSERT ON events \
+         FOR EACH ROW EXECUTE FUNCTION refuse_marked();",
+    )
+    .execute(b.ledger.store.pool())
+    .await
+    .expect("trigger");
+    let mut receipts = b.receipts("dai-loc").await;
+    let before = b.ledger.events().await;
+
+    let text = |m: &Value| m.to_string().into_bytes();
+    let mut nul_in_data = nominated("p-data", "e-p1");
+    nul_in_data["data"]["decision_no"] = json!("45/QĐ\u{0}-UBND");
+    let nul_in_id = nominated("p-\u{0}-id", "e-p2");
+    let mut nul_in_subject = nominated("p-subject", "e-p3");
+    nul_in_subject["subject"] = json!("place\u{0}");
+    let mut nul_in_a_name = nominated("p-name", "e-p4");
+    nul_in_a_name["data"]["program"]["ti\u{0}tle"] = json!("x");
+    let surrogate = String::from_utf8(text(&nominated("p-surrogate", "e-p5")))
+        .expect("UTF-8")
+        .replace("45/QĐ-UBND", "\\ud800");
+    let mut not_utf8 = text(&nominated("p-bytes", "e-p6"));
+    let at = not_utf8
+        .windows(4)
+        .position(|w| w == b"45/Q")
+        .expect("decision_no");
+    not_utf8[at] = 0xff;
+    let mut deep = nominated("p-deep", "e-p7");
+    let mut nested = json!("bottom");
+    for _ in 0..200 {
+        nested = json!([nested]);
+    }
+    deep["data"]["program"]["title"] = nested;
+    let big_number = String::from_utf8(text(&nominated("p-number", "e-p8")))
+        .expect("UTF-8")
+        .replace("4500000", "1e400");
+    let mut refused = nominated("p-refused", "e-p9");
+    refused["data"]["decision_no"] = json!("refused-by-postgresql");
+
+    // (message, its id in the receipt, the field named)
+    let poison: Vec<(Vec<u8>, Option<&str>, &str)> = vec![
+        (text(&nul_in_data), Some("p-data"), "/data/decision_no"),
+        (text(&nul_in_id), Some("p-\u{0}-id"), "/id"),
+        (text(&nul_in_subject), Some("p-subject"), "/subject"),
+        (text(&nul_in_a_name), Some("p-name"), "/data/program"),
+        (surrogate.into_bytes(), None, ""),
+        (not_utf8, None, ""),
+        (text(&deep), None, ""),
+        (big_number.into_bytes(), None, ""),
+        (text(&refused), Some("p-refused"), ""),
+    ];
+    let goods = poison.len();
+    for (i, (message, _, _)) in poison.iter().enumerate() {
+        b.publish("dai-loc", &nominated(&format!("g-{i}"), &format!("e-g{i}")))
+            .await;
+        b.publish_bytes("dai-loc", message.clone()).await;
+    }
+    let mut answers = Vec::new();
+    for _ in 0..goods + poison.len() {
+        answers.push(next_receipt(&mut receipts).await);
+    }
+    for i in 0..goods {
+        let id = format!("g-{i}");
+        let found: Vec<&Value> = answers.iter().filter(|r| r["id"] == id).collect();
+        assert_eq!(found.len(), 1, "{id}: {answers:?}");
+        assert_eq!(found[0]["status"], "accepted", "{id}: {}", found[0]);
+    }
+    for (_, id, field) in &poison {
+        let Some(id) = id else { continue };
+        let found: Vec<&Value> = answers.iter().filter(|r| r["id"] == *id).collect();
+        assert_eq!(found.len(), 1, "{id:?}: {answers:?}");
+        let receipt = found[0];
+        assert_eq!(receipt["status"], "rejected", "{id:?}: {receipt}");
+        assert_eq!(receipt["source"], SOURCE, "{id:?}: {receipt}");
+        if field.is_empty() {
+            assert!(receipt.get("field").is_none(), "{id:?}: {receipt}");
+        } else {
+            assert_eq!(receipt["field"], *field, "{id:?}: {receipt}");
+        }
+        assert!(
+            !receipt["reason"].as_str().unwrap_or("").is_empty(),
+            "{receipt}"
+        );
+    }
+    let unparsed: Vec<&Value> = answers.iter().filter(|r| r["id"].is_null()).collect();
+    assert_eq!(unparsed.len(), 4, "{answers:?}");
+    for receipt in unparsed {
+        assert_eq!(receipt["status"], "rejected", "{receipt}");
+        assert_eq!(receipt["field"], "", "{receipt}");
+    }
+    let refusal = answers
+        .iter()
+        .find(|r| r["id"] == "p-refused")
+        .expect("answered");
+    assert!(
+        refusal["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("PostgreSQL"),
+        "{refusal}"
+    );
+    // The receipts that can be stored are at GET /v1/receipts too.
+    let latest = b.receipt_when(SOURCE, "p-data", "rejected").await;
+    assert_eq!(latest["field"], "/data/decision_no");
+
+    // Each poison is kept as received, and the quarantine still answers.
+    let quarantined = b.quarantine("dai-loc").await;
+    assert_eq!(quarantined.len(), poison.len(), "{quarantined:?}");
+    assert!(quarantined.iter().all(|i| i["status"] == "quarantined"));
+    assert!(
+        quarantined
+            .iter()
+            .any(|i| i["message"].as_str().unwrap_or("").contains("\\u0000-UBND")),
+        "{quarantined:?}"
+    );
+    let not_utf8_item = quarantined
+        .iter()
+        .find(|i| !i["message"].as_str().unwrap_or("{").starts_with('{'))
+        .expect("the message that is not UTF-8, in base64");
+    assert!(not_utf8_item["reason"]
+        .as_str()
+        .unwrap_or("")
+        .contains("not JSON"));
+
+    // Every good fact once; the stream has nothing left pending.
+    assert_eq!(b.ledger.events().await, before + goods as i64);
+    assert_eq!(b.published_facts(SOURCE).await, goods as i64);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !ingest_drained(&b).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ingest consumer still holds messages"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn when_the_fact_ahead_is_rejected_for_its_time_the_one_behind_is_decided_on_its_own() {
     let b = bodies(
