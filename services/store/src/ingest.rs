@@ -73,6 +73,17 @@ pub struct ParkedFact {
     /// Stream names (`official-…`, `enrollment-…`, `unit-…`).
     pub waiting_for: Vec<String>,
     pub parked_at: DateTime<Utc>,
+    /// The fact's own stream, which later facts of its body wait behind it
+    /// on; `None` for a retraction.
+    pub stream: Option<String>,
+}
+
+/// The earliest parked fact that a fact of the same body and stream waits
+/// behind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParkedAhead {
+    pub id: String,
+    pub waiting_for: Vec<String>,
 }
 
 const UPSERT_RECEIPT: &str = r#"
@@ -209,6 +220,7 @@ fn parked_from(row: &sqlx::postgres::PgRow) -> ParkedFact {
         message: row.get("message"),
         waiting_for: row.get("waiting_for"),
         parked_at: row.get("parked_at"),
+        stream: row.get("stream"),
     }
 }
 
@@ -403,7 +415,7 @@ impl Store {
 
     /// Parks a fact with its receipt, in one transaction. A fact parked
     /// again (a redelivery, a retry) keeps its first parking time, which
-    /// its deadline counts from.
+    /// its deadline counts from, and its place in the order of retries.
     pub async fn park(&self, fact: &ParkedFact, receipt: &ReceiptRecord) -> Result<(), StoreError> {
         let mut tx = self
             .pool()
@@ -411,10 +423,10 @@ impl Store {
             .await
             .map_err(StoreError::db("parking a fact"))?;
         sqlx::query(
-            "INSERT INTO parked_facts (source, id, publisher_id, message, waiting_for, parked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, id) DO UPDATE \
+            "INSERT INTO parked_facts (source, id, publisher_id, message, waiting_for, parked_at, \
+             stream) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (source, id) DO UPDATE \
              SET publisher_id = EXCLUDED.publisher_id, message = EXCLUDED.message, \
-                 waiting_for = EXCLUDED.waiting_for",
+                 waiting_for = EXCLUDED.waiting_for, stream = EXCLUDED.stream",
         )
         .bind(&fact.source)
         .bind(&fact.id)
@@ -422,6 +434,7 @@ impl Store {
         .bind(&fact.message)
         .bind(&fact.waiting_for)
         .bind(fact.parked_at)
+        .bind(&fact.stream)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::db("parking a fact"))?;
@@ -432,11 +445,13 @@ impl Store {
         tx.commit().await.map_err(StoreError::db("parking a fact"))
     }
 
-    /// Parked facts whose every awaited stream now exists, oldest first.
+    /// Parked facts whose every awaited stream now exists, in the order
+    /// they were first parked (so a body's facts of one stream come in the
+    /// order it published them).
     pub async fn parked_ready(&self, limit: u32) -> Result<Vec<ParkedFact>, StoreError> {
         // A stream name is `<kind>-<id>`; kinds have no `-`, ids may.
         let rows = sqlx::query(
-            "SELECT p.source, p.id, p.publisher_id, p.message, p.waiting_for, p.parked_at \
+            "SELECT p.source, p.id, p.publisher_id, p.message, p.waiting_for, p.parked_at, p.stream \
              FROM parked_facts p \
              WHERE NOT EXISTS ( \
                  SELECT 1 FROM unnest(p.waiting_for) AS w(stream) \
@@ -445,7 +460,7 @@ impl Store {
                      WHERE e.aggregate_type = split_part(w.stream, '-', 1) \
                        AND e.aggregate_id = substr(w.stream, length(split_part(w.stream, '-', 1)) + 2) \
                        AND e.version = 1)) \
-             ORDER BY p.parked_at LIMIT $1",
+             ORDER BY p.park_order LIMIT $1",
         )
         .bind(i64::from(limit))
         .fetch_all(self.pool())
@@ -454,15 +469,16 @@ impl Store {
         Ok(rows.iter().map(parked_from).collect())
     }
 
-    /// Parked facts parked before `before`, oldest first: their time is up.
+    /// Parked facts parked before `before`, in the order they were first
+    /// parked: their time is up.
     pub async fn parked_before(
         &self,
         before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ParkedFact>, StoreError> {
         let rows = sqlx::query(
-            "SELECT source, id, publisher_id, message, waiting_for, parked_at FROM parked_facts \
-             WHERE parked_at < $1 ORDER BY parked_at LIMIT $2",
+            "SELECT source, id, publisher_id, message, waiting_for, parked_at, stream \
+             FROM parked_facts WHERE parked_at < $1 ORDER BY park_order LIMIT $2",
         )
         .bind(before)
         .bind(i64::from(limit))
@@ -470,6 +486,35 @@ impl Store {
         .await
         .map_err(StoreError::db("reading parked facts"))?;
         Ok(rows.iter().map(parked_from).collect())
+    }
+
+    /// The earliest fact parked from `source` on `stream` ahead of the fact
+    /// `id`: before it in the order of parking when `id` is parked itself,
+    /// otherwise any.
+    pub async fn parked_ahead(
+        &self,
+        source: &str,
+        stream: &str,
+        id: &str,
+    ) -> Result<Option<ParkedAhead>, StoreError> {
+        let row = sqlx::query(
+            "SELECT p.id, p.waiting_for FROM parked_facts p \
+             WHERE p.source = $1 AND p.stream = $2 AND p.id <> $3 \
+               AND p.park_order < COALESCE( \
+                   (SELECT own.park_order FROM parked_facts own \
+                    WHERE own.source = $1 AND own.id = $3), 9223372036854775807) \
+             ORDER BY p.park_order LIMIT 1",
+        )
+        .bind(source)
+        .bind(stream)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("reading parked facts"))?;
+        Ok(row.map(|row| ParkedAhead {
+            id: row.get("id"),
+            waiting_for: row.get("waiting_for"),
+        }))
     }
 
     /// How many facts are parked.
@@ -561,6 +606,7 @@ mod tests {
                 message: b"{}".to_vec(),
                 waiting_for: vec!["official-o-1".into()],
                 parked_at: Utc::now(),
+                stream: None,
             };
             store
                 .park(&parked, &receipt(id, "parked", None))

@@ -34,7 +34,7 @@ pub use append::{Append, AppendError, EventMetadata, Idempotency, NewEvent};
 pub use cadence::Cadence;
 pub use chain_rows::{ChainRow, ChainRows, LedgerExtent};
 pub use history::RecordedFact;
-pub use ingest::{ParkedFact, PublisherRecord, QuarantineItem, ReceiptRecord};
+pub use ingest::{ParkedAhead, ParkedFact, PublisherRecord, QuarantineItem, ReceiptRecord};
 pub use read::{EventLocation, LedgerEvent, PriorRequest, SequencedFact, StoredEvent};
 pub use sequencer::{Sequenced, Sequencer};
 

@@ -233,6 +233,10 @@ where
 pub(crate) enum Refused {
     Before(Refusal),
     After(Refusal),
+    /// The store failed the append, so nothing was appended. Published
+    /// facts tell a refusal of what the fact holds from an outage by the
+    /// error itself; commands answer it as a refusal before appending.
+    Store(StoreError),
 }
 
 impl From<Refusal> for Refused {
@@ -371,6 +375,8 @@ impl CommandService {
                 None => Err(refusal),
             },
             Err(Refused::After(refusal)) => Err(refusal),
+            // `record` answers a failed append as refused before appending.
+            Err(Refused::Store(e)) => Err(Refusal::from(e)),
         }
     }
 
@@ -401,6 +407,10 @@ impl CommandService {
         });
         self.record_fact(caller, fact_type, &value, &metadata, idempotency)
             .await
+            .map_err(|refused| match refused {
+                Refused::Store(e) => Refused::Before(Refusal::from(e)),
+                other => other,
+            })
     }
 
     /// Decides one fact's data for a caller and appends what it records,
@@ -460,7 +470,7 @@ impl CommandService {
                         "the idempotency key is in use",
                     )))
                 }
-                Err(AppendError::Store(e)) => return Err(Refusal::from(e).into()),
+                Err(AppendError::Store(e)) => return Err(Refused::Store(e)),
             }
         }
         Err(Refusal::new(

@@ -15,6 +15,13 @@
 //! because a stream it names does not exist yet is parked and retried when
 //! that stream appears; every other refusal is a rejection.
 //!
+//! Facts of one stream from one body are decided in the order the body
+//! published them: a fact whose stream has an earlier parked fact from the
+//! same source is parked behind it, without being decided, and parked facts
+//! are retried in the order they were first parked. A message whose content
+//! the ledger cannot store is rejected before anything is decided
+//! ([`crate::ingest_content`]).
+//!
 //! Accepted facts are deduplicated for ever by the idempotency record
 //! written in the same statement as their events (identity: the
 //! publisher's source, key: the CloudEvent id, hash: the fact's content), so
@@ -28,13 +35,15 @@ use sha2::{Digest, Sha256};
 use tledger_domain::ErrorCode;
 use tledger_events::envelope::{verify_published, CloudEvent};
 use tledger_events::facts::StreamId;
-use tledger_events::FactError;
+use tledger_events::{Fact, FactError};
 use tledger_store::{
-    EventMetadata, Idempotency, ParkedFact, QuarantineItem, ReceiptRecord, Store, StoreError,
+    EventMetadata, Idempotency, ParkedAhead, ParkedFact, QuarantineItem, ReceiptRecord, Store,
+    StoreError,
 };
 use uuid::Uuid;
 
 use crate::commands::{CommandService, Refusal, Refused};
+use crate::ingest_content::{first_unstorable, refused_for_content, storable, storable_label};
 use crate::publishers::{Publisher, PublisherError, Publishers};
 
 /// A receipt's status.
@@ -131,11 +140,18 @@ impl From<FactError> for Rejection {
     }
 }
 
+/// Why a fact is parked: what it waits for, in its receipt's words.
+struct Parking {
+    waiting_for: Vec<String>,
+    reason: String,
+    field: Option<String>,
+}
+
 /// What became of a parsed, permitted fact.
 enum Outcome {
     Accepted(u64),
     Duplicate(u64),
-    Parked(Vec<StreamId>),
+    Parked(Parking),
     Rejected(Rejection),
 }
 
@@ -227,7 +243,13 @@ impl Intake {
                     .await;
             }
         };
-        let (event, _) = match CloudEvent::parse_published(&arrival.message) {
+        // Before any other reading of the message: a reason quoting a
+        // string of it must be storable too.
+        if let Some(unstorable) = value.as_ref().and_then(first_unstorable) {
+            let rejection = Rejection::new(unstorable.reason, Some(&unstorable.pointer));
+            return self.reject(arrival, source, id, rejection).await;
+        }
+        let (event, fact) = match CloudEvent::parse_published(&arrival.message) {
             Ok(parsed) => parsed,
             Err(error) => return self.reject(arrival, source, id, error.into()).await,
         };
@@ -239,7 +261,15 @@ impl Intake {
         if let Err(rejection) = checked {
             return self.reject(arrival, source, id, rejection).await;
         }
-        match self.record(&publisher, &event).await? {
+        let stream = fact.stream();
+        let outcome = match &stream {
+            Some(stream) => match self.behind(&publisher, &event, &fact, stream).await? {
+                Some(outcome) => outcome,
+                None => self.record(&publisher, &event).await?,
+            },
+            None => self.record(&publisher, &event).await?,
+        };
+        match outcome {
             Outcome::Accepted(position) => {
                 self.answer(&publisher, &event, ReceiptStatus::Accepted, Some(position))
                     .await
@@ -249,8 +279,43 @@ impl Intake {
                     .await
             }
             Outcome::Rejected(rejection) => self.reject(arrival, source, id, rejection).await,
-            Outcome::Parked(missing) => self.park(arrival, &publisher, &event, &missing).await,
+            Outcome::Parked(parking) => {
+                self.park(arrival, &publisher, &event, stream.as_ref(), parking)
+                    .await
+            }
         }
+    }
+
+    /// Parked behind the earliest fact parked ahead of it from the same
+    /// body on its stream, if there is one; an id accepted before is
+    /// answered from its record instead. `None`: nothing holds it back.
+    ///
+    /// The fact that opens the stream the one ahead waits for (a body's
+    /// nomination after its own enrolment of that place) is not held: it is
+    /// what the one ahead waits for, and holding it would hold both for
+    /// ever.
+    async fn behind(
+        &self,
+        publisher: &Publisher,
+        event: &CloudEvent,
+        fact: &Fact,
+        stream: &StreamId,
+    ) -> Result<Option<Outcome>, IntakeError> {
+        let name = stream.to_string();
+        let Some(ahead) = self
+            .store
+            .parked_ahead(&event.source, &name, &event.id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if opens_its_stream(fact) && ahead.waiting_for.contains(&name) {
+            return Ok(None);
+        }
+        if let Some(outcome) = self.earlier(publisher, event, &content_hash(event)).await? {
+            return Ok(Some(outcome));
+        }
+        Ok(Some(Outcome::Parked(parked_behind(event, stream, ahead))))
     }
 
     /// Rejects what is still parked after `deadline` (after one more try:
@@ -353,6 +418,13 @@ impl Intake {
             Ok(events) => Ok(Outcome::Accepted(first_position(&events))),
             Err(Refused::After(refusal)) => Err(IntakeError::NotSequenced(refusal.message)),
             Err(Refused::Before(refusal)) => self.refused(publisher, event, &hash, refusal).await,
+            Err(Refused::Store(error)) => match refused_for_content(&error) {
+                Some(reason) => match self.earlier(publisher, event, &hash).await? {
+                    Some(outcome) => Ok(outcome),
+                    None => Ok(Outcome::Rejected(Rejection::new(reason, None))),
+                },
+                None => Err(IntakeError::Store(error)),
+            },
         }
     }
 
@@ -441,7 +513,14 @@ impl Intake {
                     .filter(|s| !existing.contains(&s.to_string()))
                     .collect();
                 if !missing.is_empty() {
-                    return Ok(Outcome::Parked(missing));
+                    return Ok(Outcome::Parked(Parking {
+                        waiting_for: missing.iter().map(ToString::to_string).collect(),
+                        reason: format!(
+                            "waiting for {} (not recorded yet); retried when it appears",
+                            streams_text(&missing)
+                        ),
+                        field: missing.first().map(|s| field_naming(&event.data, s)),
+                    }));
                 }
             }
         }
@@ -486,13 +565,18 @@ impl Intake {
             position: None,
             publisher_id: arrival.publisher_id.clone(),
         };
-        let item = QuarantineItem {
+        // A source or id PostgreSQL cannot hold is answered on NATS only:
+        // no receipt is kept under it, and the item keeps the message alone.
+        let labels_storable = [&source, &id]
+            .iter()
+            .all(|l| l.as_deref().is_none_or(storable));
+        let mut item = QuarantineItem {
             // The same message rejected for the same reason is one item,
             // also when it is delivered again after a crash.
             item_id: quarantine_id(arrival, &rejection.reason),
-            publisher_id: arrival.publisher_id.clone(),
-            source,
-            id,
+            publisher_id: storable_label(&arrival.publisher_id),
+            source: source.filter(|_| labels_storable),
+            id: id.filter(|_| labels_storable),
             received_at: arrival.received_at,
             reason: rejection.reason,
             field: rejection.field,
@@ -502,10 +586,22 @@ impl Intake {
             resolved_note: None,
             resolved_at: None,
         };
-        self.store
-            .quarantine(&item, receipt_record(&receipt).as_ref())
-            .await?;
-        Ok(receipt)
+        let record = receipt_record(&receipt).filter(|_| labels_storable);
+        match self.store.quarantine(&item, record.as_ref()).await {
+            Ok(()) => Ok(receipt),
+            // Still refused for what it holds: keep the message (bytes, which
+            // PostgreSQL always takes) under labels it can store, so that it
+            // is answered and does not come again for ever.
+            Err(error) if refused_for_content(&error).is_some() => {
+                item.source = None;
+                item.id = None;
+                item.reason = storable_label(&item.reason);
+                item.field = item.field.as_deref().map(storable_label);
+                self.store.quarantine(&item, None).await?;
+                Ok(receipt)
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     async fn park(
@@ -513,17 +609,15 @@ impl Intake {
         arrival: &Arrival,
         publisher: &Publisher,
         event: &CloudEvent,
-        missing: &[StreamId],
+        stream: Option<&StreamId>,
+        parking: Parking,
     ) -> Result<Receipt, IntakeError> {
         let receipt = Receipt {
             source: Some(event.source.clone()),
             id: Some(event.id.clone()),
             status: ReceiptStatus::Parked,
-            reason: Some(format!(
-                "waiting for {} (not recorded yet); retried when it appears",
-                streams_text(missing)
-            )),
-            field: missing.first().map(|s| field_naming(&event.data, s)),
+            reason: Some(parking.reason),
+            field: parking.field,
             position: None,
             publisher_id: publisher.id.to_string(),
         };
@@ -532,8 +626,9 @@ impl Intake {
             id: event.id.clone(),
             publisher_id: publisher.id.to_string(),
             message: arrival.message.to_vec(),
-            waiting_for: missing.iter().map(ToString::to_string).collect(),
+            waiting_for: parking.waiting_for,
             parked_at: arrival.received_at,
+            stream: stream.map(ToString::to_string),
         };
         let Some(record) = receipt_record(&receipt) else {
             return Ok(receipt);
@@ -572,6 +667,31 @@ fn permitted(publisher: &Publisher, event: &CloudEvent, value: &Value) -> Result
         verify_published(value, key)?;
     }
     Ok(())
+}
+
+/// Whether the fact is the first of its stream: the one that opens it.
+fn opens_its_stream(fact: &Fact) -> bool {
+    matches!(
+        fact,
+        Fact::TrainingNominated(_) | Fact::OfficialRegistered(_) | Fact::UnitRegistered(_)
+    )
+}
+
+/// Parked behind `ahead` without being decided. It waits for what `ahead`
+/// waits for: when that appears, both are retried, `ahead` first; when
+/// `ahead` is rejected for its time, this one is decided on its own (and
+/// waits, if it must, until its own time is up).
+fn parked_behind(event: &CloudEvent, stream: &StreamId, ahead: ParkedAhead) -> Parking {
+    Parking {
+        reason: format!(
+            "waiting behind {:?}, an earlier fact of {stream} from this body that is parked \
+             (waiting for {}); decided after it, in the order published",
+            ahead.id,
+            ahead.waiting_for.join(", ")
+        ),
+        waiting_for: ahead.waiting_for,
+        field: Some(field_naming(&event.data, stream)),
+    }
 }
 
 fn rejection_of(refusal: Refusal) -> Rejection {

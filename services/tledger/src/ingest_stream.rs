@@ -4,9 +4,13 @@
 //!
 //! A message is acknowledged only after [`Intake::take`] recorded its
 //! outcome in PostgreSQL; one it could not answer (database down, fact not
-//! yet sequenced) is negatively acknowledged with a delay and comes again.
-//! Messages about the same stream keep their order inside a fetched batch;
-//! different streams are answered side by side.
+//! yet sequenced) is negatively acknowledged with a delay that grows with
+//! each delivery, and comes again until it is answered. A message that can
+//! never be recorded because of what it holds is answered `rejected`, so
+//! none is delivered for ever. Messages about the same stream keep their
+//! order inside a fetched batch (after one that could not be answered, the
+//! rest of its group comes again too); different streams are answered side
+//! by side.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -30,8 +34,12 @@ const CONCURRENCY: usize = 128;
 const FETCH_WAIT: Duration = Duration::from_millis(500);
 /// A message not acknowledged in this time is delivered again.
 const ACK_WAIT: Duration = Duration::from_secs(60);
-/// How soon a message that could not be answered comes again.
+/// How soon a message that could not be answered comes again, the first
+/// time; each later delivery waits twice as long, up to [`MAX_RETRY_DELAY`].
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// The longest wait before a message that could not be answered comes
+/// again: a PostgreSQL outage is retried at least this often.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// How often parked facts are looked at when nothing arrives.
 const PARKED_EVERY: Duration = Duration::from_millis(500);
 /// JetStream's own duplicate window on `Nats-Msg-Id` (its default).
@@ -220,8 +228,15 @@ pub async fn serve(
             .for_each_concurrent(CONCURRENCY, |group| {
                 let (client, prefix, intake) = (&client, &prefix, &intake);
                 async move {
-                    for message in group {
-                        answer(client, prefix, intake, message).await;
+                    let mut messages = group.into_iter();
+                    while let Some(message) = messages.next() {
+                        if let Err(delay) = answer(client, prefix, intake, message).await {
+                            // What follows it about the same streams waits
+                            // for it, so that it is not decided out of order.
+                            for later in messages.by_ref() {
+                                let _ = later.ack_with(AckKind::Nak(Some(delay))).await;
+                            }
+                        }
                     }
                 }
             })
@@ -244,12 +259,23 @@ async fn fetch(consumer: &IngestConsumer) -> Result<Vec<jetstream::Message>, Str
     Ok(messages)
 }
 
+/// How long a message waits before its next delivery, after `delivered`
+/// deliveries that could not be answered.
+fn retry_delay(delivered: i64) -> Duration {
+    let doublings = u32::try_from(delivered.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    RETRY_DELAY
+        .saturating_mul(2u32.saturating_pow(doublings))
+        .min(MAX_RETRY_DELAY)
+}
+
+/// Answers and acknowledges one message; `Err` with the delay it was
+/// negatively acknowledged with when it could not be answered now.
 async fn answer(
     client: &async_nats::Client,
     prefix: &Prefix,
     intake: &Intake,
     message: jetstream::Message,
-) {
+) -> Result<(), Duration> {
     let arrival = Arrival {
         publisher_id: publisher_of(prefix, message.subject.as_str()).unwrap_or_default(),
         message: message.payload.clone(),
@@ -264,10 +290,18 @@ async fn answer(
                 // Delivered again later; answered from what was recorded.
                 tracing::warn!(%error, "could not acknowledge an ingest message");
             }
+            Ok(())
         }
         Err(error) => {
-            tracing::warn!(%error, "could not answer a published fact now; it comes again");
-            let _ = message.ack_with(AckKind::Nak(Some(RETRY_DELAY))).await;
+            let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+            let delay = retry_delay(delivered);
+            tracing::warn!(
+                %error,
+                delivered,
+                "could not answer a published fact now; it comes again in {delay:?}"
+            );
+            let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            Err(delay)
         }
     }
 }
@@ -321,6 +355,16 @@ mod tests {
         );
         assert_eq!(publisher_of(&prefix, "tlx.ingest.school-a"), None);
         assert_eq!(publisher_of(&prefix, "tl.cmd.nominate"), None);
+    }
+
+    #[test]
+    fn a_message_that_cannot_be_answered_comes_again_later_each_time() {
+        assert_eq!(retry_delay(1), Duration::from_secs(1));
+        assert_eq!(retry_delay(2), Duration::from_secs(2));
+        assert_eq!(retry_delay(4), Duration::from_secs(8));
+        assert_eq!(retry_delay(6), MAX_RETRY_DELAY);
+        assert_eq!(retry_delay(i64::MAX), MAX_RETRY_DELAY);
+        assert_eq!(retry_delay(0), RETRY_DELAY);
     }
 
     #[test]

@@ -903,3 +903,483 @@ async fn nats_permissions_keep_each_body_to_its_own_subjects() {
         .await;
     assert_eq!(code, 404);
 }
+
+fn completed(source: &str, id: &str, enrollment: &str) -> Value {
+    event(
+        source,
+        id,
+        "training.completed.v1",
+        json!({"enrollment_id": enrollment, "effective_date": "2010-06-30", "result": "good"}),
+    )
+}
+
+/// The types of a place's facts in the order of its stream, with their
+/// ledger positions.
+async fn place_stream(b: &Bodies, enrollment: &str) -> Vec<(String, i64)> {
+    sqlx::query_as(
+        "SELECT event_type, position FROM events \
+         WHERE aggregate_type = 'enrollment' AND aggregate_id = $1 ORDER BY version",
+    )
+    .bind(enrollment)
+    .fetch_all(b.ledger.store.pool())
+    .await
+    .expect("the place's stream")
+}
+
+/// The place's latest state in the read models.
+async fn place_state(b: &Bodies, enrollment: &str) -> Option<String> {
+    b.ledger.projected().await;
+    sqlx::query_scalar(
+        "SELECT state FROM rm.place_steps WHERE enrollment_id = $1 ORDER BY position DESC LIMIT 1",
+    )
+    .bind(enrollment)
+    .fetch_optional(b.ledger.store.pool())
+    .await
+    .expect("read model")
+}
+
+/// Nomination, enrolment, completion: one fact each, in that order.
+async fn assert_completed_in_order(b: &Bodies, enrollment: &str, ids: [&str; 3]) {
+    let nomination = b.receipt_when(SOURCE, ids[0], "accepted").await;
+    let enrolment = b.receipt_when(SCHOOL, ids[1], "accepted").await;
+    let completion = b.receipt_when(SCHOOL, ids[2], "accepted").await;
+    let positions: Vec<i64> = [&nomination, &enrolment, &completion]
+        .iter()
+        .map(|r| r["position"].as_i64().expect("position"))
+        .collect();
+    let stream = place_stream(b, enrollment).await;
+    assert_eq!(
+        stream,
+        vec![
+            ("training.nominated.v1".to_owned(), positions[0]),
+            ("training.enrolled.v1".to_owned(), positions[1]),
+            ("training.completed.v1".to_owned(), positions[2]),
+        ],
+        "{enrollment}: one fact each, at the positions answered, in the body's order"
+    );
+    assert_eq!(
+        place_state(b, enrollment).await.as_deref(),
+        Some("completed"),
+        "{enrollment}"
+    );
+}
+
+#[tokio::test]
+async fn a_later_fact_of_a_parked_stream_waits_behind_it_and_is_decided_after_it() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    let mut school = b.receipts("qn-school").await;
+
+    // Enrolment and completion both before the nomination.
+    b.publish("qn-school", &signed(enrolled(SCHOOL, "enr-a1", "e-a1"), 1))
+        .await;
+    assert_eq!(next_receipt(&mut school).await["status"], "parked");
+    b.publish(
+        "qn-school",
+        &signed(completed(SCHOOL, "done-a1", "e-a1"), 1),
+    )
+    .await;
+    let behind = next_receipt(&mut school).await;
+    assert_eq!(behind["status"], "parked", "{behind}");
+    assert_eq!(behind["field"], "/data/enrollment_id", "{behind}");
+    let reason = behind["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("enr-a1") && reason.contains("behind"),
+        "the receipt names the fact it waits behind: {behind}"
+    );
+    b.publish("dai-loc", &nominated("nom-a1", "e-a1")).await;
+    assert_completed_in_order(&b, "e-a1", ["nom-a1", "enr-a1", "done-a1"]).await;
+
+    // The completion published after the nomination, while the enrolment
+    // is still parked: it is decided after the enrolment all the same.
+    b.publish("qn-school", &signed(enrolled(SCHOOL, "enr-a2", "e-a2"), 1))
+        .await;
+    b.receipt_when(SCHOOL, "enr-a2", "parked").await;
+    b.publish("dai-loc", &nominated("nom-a2", "e-a2")).await;
+    b.publish(
+        "qn-school",
+        &signed(completed(SCHOOL, "done-a2", "e-a2"), 1),
+    )
+    .await;
+    assert_completed_in_order(&b, "e-a2", ["nom-a2", "enr-a2", "done-a2"]).await;
+
+    assert_eq!(b.ledger.store.parked_count().await.expect("count"), 0);
+    assert!(b.quarantine("qn-school").await.is_empty());
+    assert_eq!(b.published_facts(SCHOOL).await, 4);
+    assert_eq!(b.published_facts(SOURCE).await, 2);
+}
+
+/// A small seeded generator (xorshift64*): the same rounds on every run.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+#[tokio::test]
+async fn two_bodies_publishing_with_random_delays_end_with_every_fact_once_in_order() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    const ROUNDS: usize = 3;
+    const PLACES: usize = 4;
+    let mut dice = Dice(0x1905_2026);
+    let run = async {
+        for round in 0..ROUNDS {
+            let places: Vec<String> = (0..PLACES).map(|p| format!("r{round}-p{p}")).collect();
+            // Each body publishes in its own order, with its own pauses.
+            let school_pauses: Vec<u64> = (0..2 * PLACES).map(|_| dice.below(150)).collect();
+            let ministry_pauses: Vec<u64> = (0..PLACES).map(|_| dice.below(300)).collect();
+            let school = async {
+                for (i, place) in places.iter().enumerate() {
+                    for (j, message) in [
+                        enrolled(SCHOOL, &format!("enr-{place}"), &format!("e-{place}")),
+                        completed(SCHOOL, &format!("done-{place}"), &format!("e-{place}")),
+                    ]
+                    .into_iter()
+                    .enumerate()
+                    {
+                        let pause = school_pauses[2 * i + j];
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                        b.publish("qn-school", &signed(message, 1)).await;
+                    }
+                }
+            };
+            let ministry = async {
+                for (i, place) in places.iter().enumerate() {
+                    tokio::time::sleep(Duration::from_millis(ministry_pauses[i])).await;
+                    b.publish(
+                        "dai-loc",
+                        &nominated(&format!("nom-{place}"), &format!("e-{place}")),
+                    )
+                    .await;
+                }
+            };
+            tokio::join!(school, ministry);
+            for place in &places {
+                assert_completed_in_order(
+                    &b,
+                    &format!("e-{place}"),
+                    [
+                        &format!("nom-{place}"),
+                        &format!("enr-{place}"),
+                        &format!("done-{place}"),
+                    ],
+                )
+                .await;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the rounds finish in time");
+    assert_eq!(
+        b.published_facts(SCHOOL).await,
+        (2 * ROUNDS * PLACES) as i64
+    );
+    assert_eq!(b.published_facts(SOURCE).await, (ROUNDS * PLACES) as i64);
+    assert_eq!(b.ledger.store.parked_count().await.expect("count"), 0);
+    assert!(b.quarantine("qn-school").await.is_empty());
+}
+
+#[tokio::test]
+async fn facts_parked_in_order_stay_in_order_across_a_restart_of_the_ingest_worker() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    b.publish("qn-school", &signed(enrolled(SCHOOL, "enr-r1", "e-r1"), 1))
+        .await;
+    b.receipt_when(SCHOOL, "enr-r1", "parked").await;
+
+    // The worker stops; what is published meanwhile waits in the stream.
+    let Bodies {
+        ledger,
+        client,
+        jetstream,
+        prefix,
+        intake,
+        _stop: stop,
+    } = b;
+    drop(stop);
+    // Past the last fetch's expiry, so no message goes to a stopped worker.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let b = Bodies {
+        ledger,
+        client,
+        jetstream,
+        prefix,
+        intake,
+        _stop: tokio::sync::watch::channel(false).0,
+    };
+    b.publish("dai-loc", &nominated("nom-r1", "e-r1")).await;
+    b.publish(
+        "qn-school",
+        &signed(completed(SCHOOL, "done-r1", "e-r1"), 1),
+    )
+    .await;
+    // A new worker on the same database.
+    let (_, _, _, stop) = support::serve_ingest(
+        &b.ledger,
+        NATS_URL,
+        Publishers::new(b.ledger.store.clone()),
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    assert_completed_in_order(&b, "e-r1", ["nom-r1", "enr-r1", "done-r1"]).await;
+    assert_eq!(b.ledger.store.parked_count().await.expect("count"), 0);
+    assert!(b.quarantine("qn-school").await.is_empty());
+    drop(stop);
+}
+
+/// Whether the ingest consumer has nothing left to deliver or to be
+/// acknowledged.
+async fn ingest_drained(b: &Bodies) -> bool {
+    let prefix: tledger::Prefix = b.prefix.parse().expect("prefix");
+    let stream = b
+        .jetstream
+        .get_stream(prefix.ingest_stream())
+        .await
+        .expect("ingest stream");
+    let mut consumer: jetstream::consumer::PullConsumer = stream
+        .get_consumer(ingest_stream::CONSUMER)
+        .await
+        .expect("consumer");
+    let info = consumer.info().await.expect("consumer info");
+    info.num_ack_pending == 0 && info.num_pending == 0
+}
+
+#[tokio::test]
+async fn poison_messages_are_rejected_at_once_and_quarantined_and_the_stream_moves_on() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    // A refusal by PostgreSQL itself that no check before the store
+    // foresees: a data exception raised for one marked message.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN \
+           IF NEW.data->>'decision_no' = 'refused-by-postgresql' THEN \
+             RAISE EXCEPTION 'value refused' USING ERRCODE = '22023'; \
+           END IF; \
+           RETURN NEW; \
+         END $$; \
+         CREATE TRIGGER refuse_marked BEFORE INSERT ON events \
+         FOR EACH ROW EXECUTE FUNCTION refuse_marked();",
+    )
+    .execute(b.ledger.store.pool())
+    .await
+    .expect("trigger");
+    let mut receipts = b.receipts("dai-loc").await;
+    let before = b.ledger.events().await;
+
+    let text = |m: &Value| m.to_string().into_bytes();
+    let mut nul_in_data = nominated("p-data", "e-p1");
+    nul_in_data["data"]["decision_no"] = json!("45/QĐ\u{0}-UBND");
+    let nul_in_id = nominated("p-\u{0}-id", "e-p2");
+    let mut nul_in_subject = nominated("p-subject", "e-p3");
+    nul_in_subject["subject"] = json!("place\u{0}");
+    let mut nul_in_a_name = nominated("p-name", "e-p4");
+    nul_in_a_name["data"]["program"]["ti\u{0}tle"] = json!("x");
+    let surrogate = String::from_utf8(text(&nominated("p-surrogate", "e-p5")))
+        .expect("UTF-8")
+        .replace("45/QĐ-UBND", "\\ud800");
+    let mut not_utf8 = text(&nominated("p-bytes", "e-p6"));
+    let at = not_utf8
+        .windows(4)
+        .position(|w| w == b"45/Q")
+        .expect("decision_no");
+    not_utf8[at] = 0xff;
+    let mut deep = nominated("p-deep", "e-p7");
+    let mut nested = json!("bottom");
+    for _ in 0..200 {
+        nested = json!([nested]);
+    }
+    deep["data"]["program"]["title"] = nested;
+    let big_number = String::from_utf8(text(&nominated("p-number", "e-p8")))
+        .expect("UTF-8")
+        .replace("4500000", "1e400");
+    let mut refused = nominated("p-refused", "e-p9");
+    refused["data"]["decision_no"] = json!("refused-by-postgresql");
+
+    // (message, its id in the receipt, the field named)
+    let poison: Vec<(Vec<u8>, Option<&str>, &str)> = vec![
+        (text(&nul_in_data), Some("p-data"), "/data/decision_no"),
+        (text(&nul_in_id), Some("p-\u{0}-id"), "/id"),
+        (text(&nul_in_subject), Some("p-subject"), "/subject"),
+        (text(&nul_in_a_name), Some("p-name"), "/data/program"),
+        (surrogate.into_bytes(), None, ""),
+        (not_utf8, None, ""),
+        (text(&deep), None, ""),
+        (big_number.into_bytes(), None, ""),
+        (text(&refused), Some("p-refused"), ""),
+    ];
+    let goods = poison.len();
+    for (i, (message, _, _)) in poison.iter().enumerate() {
+        b.publish("dai-loc", &nominated(&format!("g-{i}"), &format!("e-g{i}")))
+            .await;
+        b.publish_bytes("dai-loc", message.clone()).await;
+    }
+    let mut answers = Vec::new();
+    for _ in 0..goods + poison.len() {
+        answers.push(next_receipt(&mut receipts).await);
+    }
+    for i in 0..goods {
+        let id = format!("g-{i}");
+        let found: Vec<&Value> = answers.iter().filter(|r| r["id"] == id).collect();
+        assert_eq!(found.len(), 1, "{id}: {answers:?}");
+        assert_eq!(found[0]["status"], "accepted", "{id}: {}", found[0]);
+    }
+    for (_, id, field) in &poison {
+        let Some(id) = id else { continue };
+        let found: Vec<&Value> = answers.iter().filter(|r| r["id"] == *id).collect();
+        assert_eq!(found.len(), 1, "{id:?}: {answers:?}");
+        let receipt = found[0];
+        assert_eq!(receipt["status"], "rejected", "{id:?}: {receipt}");
+        assert_eq!(receipt["source"], SOURCE, "{id:?}: {receipt}");
+        if field.is_empty() {
+            assert!(receipt.get("field").is_none(), "{id:?}: {receipt}");
+        } else {
+            assert_eq!(receipt["field"], *field, "{id:?}: {receipt}");
+        }
+        assert!(
+            !receipt["reason"].as_str().unwrap_or("").is_empty(),
+            "{receipt}"
+        );
+    }
+    let unparsed: Vec<&Value> = answers.iter().filter(|r| r["id"].is_null()).collect();
+    assert_eq!(unparsed.len(), 4, "{answers:?}");
+    for receipt in unparsed {
+        assert_eq!(receipt["status"], "rejected", "{receipt}");
+        assert_eq!(receipt["field"], "", "{receipt}");
+    }
+    let refusal = answers
+        .iter()
+        .find(|r| r["id"] == "p-refused")
+        .expect("answered");
+    assert!(
+        refusal["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("PostgreSQL"),
+        "{refusal}"
+    );
+    // The receipts that can be stored are at GET /v1/receipts too.
+    let latest = b.receipt_when(SOURCE, "p-data", "rejected").await;
+    assert_eq!(latest["field"], "/data/decision_no");
+
+    // Each poison is kept as received, and the quarantine still answers.
+    let quarantined = b.quarantine("dai-loc").await;
+    assert_eq!(quarantined.len(), poison.len(), "{quarantined:?}");
+    assert!(quarantined.iter().all(|i| i["status"] == "quarantined"));
+    assert!(
+        quarantined
+            .iter()
+            .any(|i| i["message"].as_str().unwrap_or("").contains("\\u0000-UBND")),
+        "{quarantined:?}"
+    );
+    let not_utf8_item = quarantined
+        .iter()
+        .find(|i| !i["message"].as_str().unwrap_or("{").starts_with('{'))
+        .expect("the message that is not UTF-8, in base64");
+    assert!(not_utf8_item["reason"]
+        .as_str()
+        .unwrap_or("")
+        .contains("not JSON"));
+
+    // Every good fact once; the stream has nothing left pending.
+    assert_eq!(b.ledger.events().await, before + goods as i64);
+    assert_eq!(b.published_facts(SOURCE).await, goods as i64);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !ingest_drained(&b).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ingest consumer still holds messages"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn when_the_fact_ahead_is_rejected_for_its_time_the_one_behind_is_decided_on_its_own() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(2),
+    )
+    .await;
+    let mut school = b.receipts("qn-school").await;
+    b.publish("qn-school", &signed(enrolled(SCHOOL, "enr-x", "e-x"), 1))
+        .await;
+    b.publish("qn-school", &signed(completed(SCHOOL, "done-x", "e-x"), 1))
+        .await;
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let receipt = next_receipt(&mut school).await;
+        answers.push((
+            receipt["id"].as_str().unwrap_or("").to_owned(),
+            receipt["status"].as_str().unwrap_or("").to_owned(),
+            receipt["reason"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+    let statuses: Vec<(&str, &str)> = answers
+        .iter()
+        .map(|(id, status, _)| (id.as_str(), status.as_str()))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            ("enr-x", "parked"),
+            ("done-x", "parked"),
+            ("enr-x", "rejected"),
+            ("done-x", "rejected"),
+        ],
+        "{answers:?}"
+    );
+    assert!(answers[1].2.contains("behind"), "{answers:?}");
+    // The one behind waited its own time for the place, as the first did.
+    assert!(answers[3].2.contains("enrollment-e-x"), "{answers:?}");
+    assert_eq!(b.quarantine("qn-school").await.len(), 2);
+    assert_eq!(b.ledger.store.parked_count().await.expect("count"), 0);
+    assert_eq!(b.published_facts(SCHOOL).await, 0);
+}
+
+#[tokio::test]
+async fn the_fact_that_opens_the_stream_a_parked_fact_waits_for_is_not_held_behind_it() {
+    let b = bodies(
+        ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        Duration::from_secs(3600),
+    )
+    .await;
+    // One body publishes the enrolment before the nomination it needs.
+    b.publish("dai-loc", &enrolled(SOURCE, "enr-o", "e-o"))
+        .await;
+    b.receipt_when(SOURCE, "enr-o", "parked").await;
+    b.publish("dai-loc", &nominated("nom-o", "e-o")).await;
+    let nomination = b.receipt_when(SOURCE, "nom-o", "accepted").await;
+    let enrolment = b.receipt_when(SOURCE, "enr-o", "accepted").await;
+    assert!(
+        enrolment["position"].as_u64() > nomination["position"].as_u64(),
+        "{nomination} {enrolment}"
+    );
+    let types: Vec<String> = place_stream(&b, "e-o")
+        .await
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(types, ["training.nominated.v1", "training.enrolled.v1"]);
+    assert_eq!(b.ledger.store.parked_count().await.expect("count"), 0);
+}
