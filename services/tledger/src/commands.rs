@@ -390,8 +390,15 @@ impl CommandService {
     ) -> Result<Vec<Value>, Refused> {
         // Duplicate member names and U+0000 are malformed here, before
         // anything is looked up or stored (see `json_text`).
-        let value =
-            tledger_events::json_text::parse(&request.body, "body").map_err(Refusal::from)?;
+        // A body that is not JSON at all names no member: no `field`, as the
+        // error table has it.
+        let value = tledger_events::json_text::parse(&request.body, "body").map_err(|e| {
+            if e.pointer.is_empty() {
+                Refusal::new(ErrorCode::Malformed, e.message)
+            } else {
+                Refusal::from(e)
+            }
+        })?;
         let metadata = EventMetadata {
             publisher: format!("/commands/{}", caller.name),
             actor: caller.name.clone(),
