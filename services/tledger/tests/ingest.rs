@@ -1213,6 +1213,10 @@ async fn poison_messages_are_rejected_at_once_and_quarantined_and_the_stream_mov
     let big_number = String::from_utf8(text(&nominated("p-number", "e-p8")))
         .expect("UTF-8")
         .replace("4500000", "1e400");
+    // An id far over the envelope's bound: rejected for its length, and
+    // too long to key a stored receipt (a btree row holds ~2,700 bytes).
+    let long_id = "p".repeat(6_000);
+    let over_long_id = nominated(&long_id, "e-p10");
     let mut refused = nominated("p-refused", "e-p9");
     refused["data"]["decision_no"] = json!("refused-by-postgresql");
 
@@ -1227,6 +1231,7 @@ async fn poison_messages_are_rejected_at_once_and_quarantined_and_the_stream_mov
         (text(&deep), None, ""),
         (big_number.into_bytes(), None, ""),
         (text(&refused), Some("p-refused"), ""),
+        (text(&over_long_id), Some(long_id.as_str()), "/id"),
     ];
     let goods = poison.len();
     for (i, (message, _, _)) in poison.iter().enumerate() {
