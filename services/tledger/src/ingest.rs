@@ -43,7 +43,7 @@ use tledger_store::{
 use uuid::Uuid;
 
 use crate::commands::{CommandService, Refusal, Refused};
-use crate::ingest_content::{first_unstorable, refused_for_content, storable, storable_label};
+use crate::ingest_content::{refused_for_content, storable, storable_label};
 use crate::publishers::{Publisher, PublisherError, Publishers};
 
 /// A receipt's status.
@@ -243,12 +243,8 @@ impl Intake {
                     .await;
             }
         };
-        // Before any other reading of the message: a reason quoting a
-        // string of it must be storable too.
-        if let Some(unstorable) = value.as_ref().and_then(first_unstorable) {
-            let rejection = Rejection::new(unstorable.reason, Some(&unstorable.pointer));
-            return self.reject(arrival, source, id, rejection).await;
-        }
+        // The strict reading refuses U+0000 anywhere (and duplicate member
+        // names) before any reason could quote such a string.
         let (event, fact) = match CloudEvent::parse_published(&arrival.message) {
             Ok(parsed) => parsed,
             Err(error) => return self.reject(arrival, source, id, error.into()).await,
