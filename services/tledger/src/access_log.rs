@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use crate::access::{Caller, Role};
 use crate::commands::Refusal;
-use crate::http::HttpState;
+use crate::web::server::HttpState;
 
 /// The advisory lock that serialises access records ("tlaccess" in ASCII).
 const ACCESS_LOG_LOCK: i64 = 0x746c_6163_6365_7373;
@@ -274,7 +274,7 @@ async fn listing(
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: &HeaderMap,
 ) -> Result<Page, Refusal> {
-    let caller = crate::http::caller(state, headers).await?;
+    let caller = crate::web::server::caller(state, headers).await?;
     if !matches!(caller.role, Role::Admin | Role::Inspector) {
         return Err(Refusal::new(
             ErrorCode::Forbidden,

@@ -25,12 +25,12 @@ use crate::access::Access;
 use crate::checkpointer::Checkpointer;
 use crate::commands::CommandService;
 use crate::config::Settings;
-use crate::http::{router, HttpState};
 use crate::ingest::Intake;
 use crate::ingest_stream::IngestConsumer;
 use crate::publishers::Publishers;
 use crate::relay::Relay;
 use crate::startup::{self, StartupError};
+use crate::web::server::{router, HttpState};
 use crate::Prefix;
 use tledger_events::checkpoint::CheckpointVerifier;
 use tledger_projections::reports::ReadModels;
@@ -263,13 +263,19 @@ impl App {
             store: store.clone(),
             metrics: metrics.clone(),
             jetstream: Some(jetstream),
-            dashboard: crate::dashboard::DashboardState::new(Some(verifier)),
+            dashboard: crate::web::dashboard::DashboardState::new(Some(verifier)),
             read_models: ReadModels::new(store.pool().clone()),
             relay: relay_watch,
         });
         let stopped = front_stop.wait();
         front.spawn(async move {
-            crate::http::serve(listener, app, crate::http::HEADER_READ_TIMEOUT, stopped).await;
+            crate::web::server::serve(
+                listener,
+                app,
+                crate::web::server::HEADER_READ_TIMEOUT,
+                stopped,
+            )
+            .await;
             ("HTTP server", Ok(()))
         });
         let stopped = front_stop.wait();

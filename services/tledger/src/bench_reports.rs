@@ -50,7 +50,7 @@ use crate::bench_ledger::{
 };
 use crate::commands::CommandService;
 use crate::config::Settings;
-use crate::http::{router, HttpState};
+use crate::web::server::{router, HttpState};
 
 pub const DEFAULT_OFFICIALS: usize = 300_000;
 pub const DEFAULT_PLACES: usize = 2_000_000;
@@ -700,7 +700,7 @@ impl Server {
             store: store.clone(),
             metrics: crate::telemetry::metrics(),
             jetstream: None,
-            dashboard: crate::dashboard::DashboardState::new(None),
+            dashboard: crate::web::dashboard::DashboardState::new(None),
             read_models: ReadModels::new(store.pool().clone()),
             relay: crate::relay::RelayWatch::default(),
         });
@@ -712,10 +712,10 @@ impl Server {
             .map_err(|e| BenchError::Http(format!("binding a loopback port: {e}")))?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            crate::http::serve(
+            crate::web::server::serve(
                 listener,
                 app,
-                crate::http::HEADER_READ_TIMEOUT,
+                crate::web::server::HEADER_READ_TIMEOUT,
                 async move {
                     let _ = stopped.await;
                 },

@@ -20,7 +20,7 @@ use tledger_store::{ChainRow, ChainRows, LedgerEvent, Store, StoreError};
 use crate::access::Role;
 use crate::access_log::refusal_response;
 use crate::commands::Refusal;
-use crate::http::HttpState;
+use crate::web::server::HttpState;
 
 /// Rows read at a time when the whole ledger is walked.
 const BATCH: u32 = 5_000;
@@ -157,7 +157,7 @@ async fn answer_proof(
     position: &str,
     headers: &HeaderMap,
 ) -> Result<InclusionProof, Refusal> {
-    let caller = crate::http::caller(state, headers).await?;
+    let caller = crate::web::server::caller(state, headers).await?;
     if !matches!(caller.role, Role::Admin | Role::Inspector) {
         return Err(Refusal::new(
             ErrorCode::Forbidden,

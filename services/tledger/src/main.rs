@@ -88,7 +88,7 @@ enum Command {
     History {
         /// official or enrollment.
         #[arg(value_name = "official|enrollment")]
-        trail: tledger::history::Trail,
+        trail: tledger::audit_trail::Trail,
         #[arg(value_name = "ID")]
         id: String,
         /// Facts effective on or after this date.
@@ -625,7 +625,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match format {
                 tledger::report_cli::Format::Json => println!("{body}"),
                 tledger::report_cli::Format::Csv => {
-                    print!("{}", tledger::reports::to_csv(&request.name, &body));
+                    print!(
+                        "{}",
+                        tledger::web::report_routes::to_csv(&request.name, &body)
+                    );
                 }
                 tledger::report_cli::Format::Table => {
                     print!("{}", tledger::report_cli::table(&request.name, &body, lang));
@@ -709,7 +712,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let store = startup::ensure_database(&settings.database_url).await?;
             store.migrate().await.map_err(StartupError::from)?;
-            let request = tledger::history::HistoryRequest {
+            let request = tledger::audit_trail::HistoryRequest {
                 trail,
                 id,
                 from,
@@ -717,7 +720,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 types,
                 format,
             };
-            print!("{}", tledger::history::render(&store, &request).await?);
+            print!("{}", tledger::audit_trail::render(&store, &request).await?);
             Ok(())
         }
         Command::Projections { command } => {

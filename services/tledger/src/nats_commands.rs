@@ -14,7 +14,7 @@ use futures::StreamExt;
 use tokio::task::JoinSet;
 
 use crate::commands::{CommandRequest, CommandService};
-use crate::http::bearer;
+use crate::web::server::bearer;
 use crate::Prefix;
 
 #[derive(Debug, thiserror::Error)]

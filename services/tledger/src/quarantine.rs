@@ -26,9 +26,9 @@ use crate::access::{Caller, Role};
 use crate::access_log::refusal_response;
 use crate::admission::{check_id_param, check_text_param};
 use crate::commands::Refusal;
-use crate::http::HttpState;
 use crate::ingest::{Arrival, Intake, IntakeError, Receipt};
 use crate::lookups::Hierarchy;
+use crate::web::server::HttpState;
 
 /// Items listed at most, by default and at most.
 const DEFAULT_LIMIT: u32 = 100;
@@ -154,7 +154,7 @@ async fn may_read(store: &Store, caller: &Caller, publisher_id: &str) -> Result<
                 return Ok(false);
             };
             let hierarchy = Hierarchy::load(store).await?;
-            hierarchy.within(&unit, root.as_str(), crate::reports::today())
+            hierarchy.within(&unit, root.as_str(), crate::web::report_routes::today())
         }
     })
 }
@@ -166,7 +166,7 @@ pub async fn receipt(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        let caller = crate::http::caller(&state, &headers).await?;
+        let caller = crate::web::server::caller(&state, &headers).await?;
         let params = params(query, &["source", "id"])?;
         let source = params
             .get("source")
@@ -209,7 +209,7 @@ pub async fn quarantine(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        let caller = crate::http::caller(&state, &headers).await?;
+        let caller = crate::web::server::caller(&state, &headers).await?;
         let params = params(query, &["publisher", "limit"])?;
         let limit = match params.get("limit") {
             None => DEFAULT_LIMIT,

@@ -14,7 +14,7 @@ use tledger_projections::offline::{parse_record, OfflineLedger, ReplayError};
 use tledger_projections::reports::ReportError;
 
 use crate::export::{read_archive_with, ArchiveError, Replayed};
-use crate::reports::{five_years_ending, today};
+use crate::web::report_routes::{five_years_ending, today};
 
 pub const REPORTS: [&str; 3] = ["training-volume", "standards", "alignment"];
 

@@ -11,7 +11,7 @@ use tledger_projections::projector::{ProjectionError, Projector};
 use tledger_projections::reports::{ReadModels, ReportError};
 use tledger_store::Store;
 
-use crate::reports::{five_years_ending, to_csv, today};
+use crate::web::report_routes::{five_years_ending, to_csv, today};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

@@ -13,7 +13,7 @@ use std::io::Read as _;
 use serde_json::{json, Value};
 use support::{nomination, official, spawn, Ledger};
 use tledger::access::{Access, Role};
-use tledger::history::{render, HistoryRequest, Trail};
+use tledger::audit_trail::{render, HistoryRequest, Trail};
 use tledger::report_cli::Format;
 
 const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];

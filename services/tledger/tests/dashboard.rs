@@ -9,7 +9,7 @@ use std::io::Read as _;
 use serde_json::json;
 use support::{nomination, Ledger};
 use tledger::access::Role;
-use tledger::dashboard::view::encode;
+use tledger::web::dashboard::view::encode;
 
 const VIEW: &str = "unit=dai-loc&as_of=2011-12-31";
 

@@ -14,7 +14,7 @@ use std::io::{BufRead as _, BufReader};
 
 use serde_json::{json, Value};
 use support::{spawn, Ledger};
-use tledger::history::{render, HistoryRequest, Trail};
+use tledger::audit_trail::{render, HistoryRequest, Trail};
 use tledger::inspection::{verify_ledger, Verification};
 use tledger::relay::ledger_cloud_event;
 use tledger::report_cli::Format;

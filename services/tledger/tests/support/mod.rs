@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tledger::access::{Access, Role};
 use tledger::commands::CommandService;
-use tledger::http::{router, HttpState};
+use tledger::web::server::{router, HttpState};
 use tledger::Prefix;
 use tledger_events::reference;
 use tledger_projections::projector::{ensure_schema, Projector};
@@ -115,7 +115,7 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
         store: store.clone(),
         metrics,
         jetstream: None,
-        dashboard: tledger::dashboard::DashboardState::new(None),
+        dashboard: tledger::web::dashboard::DashboardState::new(None),
         read_models: tledger_projections::reports::ReadModels::new(store.pool().clone()),
         relay: relay.clone(),
     });
@@ -124,10 +124,10 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     // Short deadlines: the security tests play slow clients.
-    tokio::spawn(tledger::http::serve_with_deadlines(
+    tokio::spawn(tledger::web::server::serve_with_deadlines(
         listener,
         app,
-        tledger::http::Deadlines {
+        tledger::web::server::Deadlines {
             head: SUPPORT_HEADER_TIMEOUT,
             body: SUPPORT_BODY_TIMEOUT,
         },

@@ -4,7 +4,7 @@
 //! One [`Table`] feeds all three, so a download always holds what the page
 //! shows. CSV headers are column codes and values are raw (rates as
 //! fractions, as the API's CSV has them; text that would start a formula
-//! neutralised, `crate::csv`), for tools; the workbook has the
+//! neutralised, `crate::presentation::csv`), for tools; the workbook has the
 //! page's column labels in the page's language, numbers as numbers and
 //! rates formatted as percentages, for people.
 //!
@@ -21,7 +21,7 @@ use tledger_projections::reports::{AlignmentReport, StandardsReport};
 use super::figures::{funding, track_total, Trend, Volume};
 use super::i18n::Words;
 use super::timeline::Timeline;
-use crate::csv;
+use crate::presentation::csv;
 
 /// One cell.
 #[derive(Clone, Debug, PartialEq)]

@@ -18,7 +18,7 @@
 //!   filtered out.
 //! - `Accept: text/csv`: one row per fact, the retraction in five
 //!   `retracted_by_…` columns and `data` as a JSON string column; cells
-//!   as `crate::csv` writes them (text that would start a spreadsheet
+//!   as `crate::presentation::csv` writes them (text that would start a spreadsheet
 //!   formula gets a leading `'`).
 //! - `tledger history official|enrollment <id>` prints the same rows from
 //!   the database (table, JSON or CSV).
@@ -58,10 +58,10 @@ use uuid::Uuid;
 use crate::access::Role;
 use crate::access_log::{self, refusal_response, Read};
 use crate::commands::Refusal;
-use crate::csv;
-use crate::http::HttpState;
 use crate::lookups::Hierarchy;
+use crate::presentation::csv;
 use crate::report_cli::Format;
+use crate::web::server::HttpState;
 
 const PARAMETERS: &[&str] = &["from", "to", "type"];
 
@@ -603,7 +603,7 @@ async fn answer(
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: &HeaderMap,
 ) -> Result<(History, HistoryFilter), Refusal> {
-    let caller = crate::http::caller(state, headers).await?;
+    let caller = crate::web::server::caller(state, headers).await?;
     if caller.role == Role::Publisher {
         return Err(Refusal::new(
             ErrorCode::Forbidden,

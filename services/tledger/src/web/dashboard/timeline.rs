@@ -5,7 +5,7 @@
 //! `/v1/enrollments/<id>/history`); a reader of one person wants them
 //! together.
 
-use crate::history::{Entry, History};
+use crate::audit_trail::{Entry, History};
 
 /// A person's trail and the trails of their training places.
 #[derive(Clone, Debug)]
@@ -63,7 +63,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::history::Trail;
+    use crate::audit_trail::Trail;
 
     fn entry(position: u64, on: &str, event_type: &str) -> Entry {
         Entry {

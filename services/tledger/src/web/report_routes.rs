@@ -20,8 +20,8 @@ use tledger_projections::reports::{ReadModels, ReportError};
 use crate::access::Role;
 use crate::access_log::{self, Read};
 use crate::commands::Refusal;
-use crate::csv;
-use crate::http::HttpState;
+use crate::presentation::csv;
+use crate::web::server::HttpState;
 
 /// How long `min_position` (or an `at_position` the read models have not
 /// reached) may wait.
@@ -259,7 +259,7 @@ async fn answer(
     path: &str,
     headers: &HeaderMap,
 ) -> Result<Value, Refusal> {
-    let caller = crate::http::caller(state, headers).await?;
+    let caller = crate::web::server::caller(state, headers).await?;
     if caller.role == Role::Publisher {
         return Err(refuse(
             ErrorCode::Forbidden,

@@ -4,7 +4,7 @@
 //! CSS: nothing to build, nothing fetched from the network, no script (ADR
 //! 11). The figures come from the same functions as `GET
 //! /v1/reports/<name>` ([`tledger_projections::reports::ReadModels`]) and
-//! the audit trail from [`crate::history`], in-process and at one cut per
+//! the audit trail from [`crate::audit_trail`], in-process and at one cut per
 //! page.
 //!
 //! - `GET /?unit=&as_of=&from=&to=&lang=`: the unit picker (the hierarchy
@@ -58,9 +58,9 @@ use tledger_store::StoreError;
 
 use crate::access::{AccessError, Caller, Role};
 use crate::access_log::{self, Read};
+use crate::audit_trail::{History, Trail};
 use crate::commands::Refusal;
-use crate::history::{History, Trail};
-use crate::http::HttpState;
+use crate::web::server::HttpState;
 use exports::Table;
 use i18n::{lang_of, Lang, Words};
 use session::{Credential, Sessions};

@@ -8,9 +8,9 @@
 //! sniffed into another type (`X-Content-Type-Options: nosniff`), or give
 //! its URL (which can name a person) to another site (`Referrer-Policy:
 //! same-origin`, which also keeps the `Origin` of the dashboard's own forms,
-//! see [`crate::dashboard::session::sent_from_this_site`]). An answer
+//! see [`crate::web::dashboard::session::sent_from_this_site`]). An answer
 //! without a `Content-Security-Policy` of its own (everything but the
-//! dashboard's pages, [`crate::dashboard::pages::content_security_policy`])
+//! dashboard's pages, [`crate::web::dashboard::pages::content_security_policy`])
 //! gets one that allows nothing.
 
 use axum::http::{header, HeaderValue};

@@ -1,6 +1,6 @@
 //! The HTTP adapter (axum): commands, the ledger head, reports, audit
 //! trails, the access log, receipts and the quarantine, health, readiness,
-//! metrics and the dashboard pages ([`crate::dashboard`]). Thin: every
+//! metrics and the dashboard pages ([`crate::web::dashboard`]). Thin: every
 //! command goes to [`CommandService::execute`].
 
 use std::future::Future as _;
@@ -204,7 +204,7 @@ pub struct HttpState {
     /// For `published_position`; `None` when NATS is not configured.
     pub jetstream: Option<async_nats::jetstream::Context>,
     /// The dashboard's cached ledger verification.
-    pub dashboard: crate::dashboard::DashboardState,
+    pub dashboard: crate::web::dashboard::DashboardState,
     /// The read models for reports and the dashboard: their clones share
     /// what they keep between requests (the unit hierarchy).
     pub read_models: tledger_projections::reports::ReadModels,
@@ -221,14 +221,14 @@ pub fn router(state: HttpState) -> Router {
             get(crate::inspection::latest_checkpoint),
         )
         .route("/v1/ledger/proof/{position}", get(crate::inspection::proof))
-        .route("/v1/reports/{name}", get(crate::reports::report))
+        .route("/v1/reports/{name}", get(crate::web::report_routes::report))
         .route(
             "/v1/officials/{id}/history",
-            get(crate::history::official_history),
+            get(crate::audit_trail::official_history),
         )
         .route(
             "/v1/enrollments/{id}/history",
-            get(crate::history::enrollment_history),
+            get(crate::audit_trail::enrollment_history),
         )
         .route("/v1/access-log", get(crate::access_log::access_log))
         .route("/v1/receipts", get(crate::quarantine::receipt))
@@ -236,12 +236,14 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
-        .merge(crate::dashboard::routes())
+        .merge(crate::web::dashboard::routes())
         // Bodies are limited in the handler, to answer with the contract's
         // error body; this only stops axum's own default (2 MiB) getting in
         // the way.
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::map_response(crate::browser_policy::apply))
+        .layer(axum::middleware::map_response(
+            crate::web::browser_policy::apply,
+        ))
         .with_state(state)
 }
 
