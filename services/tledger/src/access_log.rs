@@ -1,5 +1,5 @@
 //! Access records: who read which person's history, and which unit's
-//! reports, when (CONTRACT.md "Access": "each read of a person's history is
+//! reports, when (docs/contract.md, Access: "each read of a person's history is
 //! logged"; the access log is read by admins and inspectors).
 //!
 //! A record is written before the answer leaves, and a read whose record
@@ -11,18 +11,13 @@
 //! `read_at` with them, as far as the clock does); a reader paging with
 //! `after` never skips a record that committed late (ADR 10).
 //!
-//! `GET /v1/access-log?since=<RFC 3339>&after=<id>&limit=<n>`: records read
+//! Served by [`crate::web`]: `GET /v1/access-log?since=<RFC 3339>&after=<id>&limit=<n>`: records read
 //! at or after `since` (default: all) with an id above `after` (default 0),
 //! oldest first, at most `limit` (default 100, at most 1,000);
 //! `{"items":[{"id","read_at","token_id","token_name","role","path",
 //! "official_id","enrollment_id","unit_id"}],"next"}` where `next` is the
 //! `after` of the following page, `null` on the last.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -31,9 +26,8 @@ use tledger_events::chain::format_instant;
 use tledger_store::{Store, StoreError};
 use uuid::Uuid;
 
-use crate::access::{Caller, Role};
+use crate::access::Caller;
 use crate::commands::Refusal;
-use crate::web::server::HttpState;
 
 /// The advisory lock that serialises access records ("tlaccess" in ASCII).
 const ACCESS_LOG_LOCK: i64 = 0x746c_6163_6365_7373;
@@ -41,8 +35,6 @@ const ACCESS_LOG_LOCK: i64 = 0x746c_6163_6365_7373;
 pub const DEFAULT_LIMIT: u32 = 100;
 /// The largest page.
 pub const MAX_LIMIT: u32 = 1000;
-
-const PARAMETERS: &[&str] = &["since", "after", "limit"];
 
 /// What was read: the request and the person or unit it was about.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -174,174 +166,4 @@ pub async fn record_or_refuse(
             "the read could not be recorded in the access log, so nothing is answered; retry later",
         )
     })
-}
-
-/// The contract's error body with its status.
-pub fn refusal_response(refusal: &Refusal) -> Response {
-    let reply = refusal.reply();
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(reply.body)).into_response()
-}
-
-fn malformed(name: &str, message: String) -> Refusal {
-    let mut refusal = Refusal::new(ErrorCode::Malformed, message);
-    refusal.field = Some(format!("/{name}"));
-    refusal
-}
-
-/// The checked parameters of a listing.
-struct Listing {
-    since: Option<DateTime<Utc>>,
-    after: u64,
-    limit: u32,
-}
-
-fn parse_listing(params: &[(String, String)]) -> Result<Listing, Refusal> {
-    let mut listing = Listing {
-        since: None,
-        after: 0,
-        limit: DEFAULT_LIMIT,
-    };
-    let mut seen: Vec<&str> = Vec::new();
-    for (name, value) in params {
-        if !PARAMETERS.contains(&name.as_str()) {
-            return Err(malformed(
-                name,
-                format!(
-                    "unknown parameter {name:?}; the parameters are {}",
-                    PARAMETERS.join(", ")
-                ),
-            ));
-        }
-        if seen.contains(&name.as_str()) {
-            return Err(malformed(name, format!("give {name} once")));
-        }
-        seen.push(name);
-        match name.as_str() {
-            "since" => {
-                let since = DateTime::parse_from_rfc3339(value).map_err(|_| {
-                    malformed(
-                        name,
-                        format!("since must be an RFC 3339 instant, not {value:?}"),
-                    )
-                })?;
-                listing.since = Some(since.with_timezone(&Utc));
-            }
-            "after" => {
-                listing.after = value.parse().map_err(|_| {
-                    malformed(
-                        name,
-                        format!("after must be a record id (a whole number), not {value:?}"),
-                    )
-                })?;
-            }
-            _ => {
-                listing.limit = value.parse().map_err(|_| {
-                    malformed(name, format!("limit must be a whole number, not {value:?}"))
-                })?;
-            }
-        }
-    }
-    if listing.limit == 0 || listing.limit > MAX_LIMIT {
-        let mut refusal = Refusal::new(
-            ErrorCode::InvalidValue,
-            format!("limit must be from 1 to {MAX_LIMIT}, not {}", listing.limit),
-        );
-        refusal.field = Some("/limit".into());
-        return Err(refusal);
-    }
-    Ok(listing)
-}
-
-/// `GET /v1/access-log`: admins and inspectors only.
-pub async fn access_log(
-    State(state): State<HttpState>,
-    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
-    headers: HeaderMap,
-) -> Response {
-    match listing(&state, params, &headers).await {
-        Ok(page) => Json(json!({
-            "items": page.items.iter().map(AccessRecord::to_json).collect::<Vec<_>>(),
-            "next": page.next,
-        }))
-        .into_response(),
-        Err(refusal) => refusal_response(&refusal),
-    }
-}
-
-async fn listing(
-    state: &HttpState,
-    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
-    headers: &HeaderMap,
-) -> Result<Page, Refusal> {
-    let caller = crate::web::server::caller(state, headers).await?;
-    if !matches!(caller.role, Role::Admin | Role::Inspector) {
-        return Err(Refusal::new(
-            ErrorCode::Forbidden,
-            format!(
-                "a {} token may not read the access log (admins and inspectors do)",
-                caller.role
-            ),
-        ));
-    }
-    let Query(params) = params.map_err(|e| Refusal::new(ErrorCode::Malformed, e.body_text()))?;
-    let listing = parse_listing(&params)?;
-    Ok(list(&state.store, listing.since, listing.after, listing.limit).await?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn listing_parameters_are_checked_in_the_contracts_order() {
-        let parsed = parse_listing(&params(&[
-            ("since", "2026-11-25T10:00:00+07:00"),
-            ("after", "12"),
-            ("limit", "50"),
-        ]))
-        .expect("valid");
-        assert_eq!(
-            parsed.since.map(format_instant).as_deref(),
-            Some("2026-11-25T03:00:00.000000Z")
-        );
-        assert_eq!((parsed.after, parsed.limit), (12, 50));
-        let code = |pairs: &[(&str, &str)]| {
-            parse_listing(&params(pairs))
-                .err()
-                .map(|r| (r.code, r.field))
-        };
-        assert_eq!(
-            code(&[("since", "yesterday")]),
-            Some((ErrorCode::Malformed, Some("/since".into())))
-        );
-        assert_eq!(
-            code(&[("after", "-1")]),
-            Some((ErrorCode::Malformed, Some("/after".into())))
-        );
-        assert_eq!(
-            code(&[("who", "me")]),
-            Some((ErrorCode::Malformed, Some("/who".into())))
-        );
-        assert_eq!(
-            code(&[("limit", "1"), ("limit", "2")]),
-            Some((ErrorCode::Malformed, Some("/limit".into())))
-        );
-        assert_eq!(
-            code(&[("limit", "0")]),
-            Some((ErrorCode::InvalidValue, Some("/limit".into())))
-        );
-        assert_eq!(
-            code(&[("limit", "1001")]),
-            Some((ErrorCode::InvalidValue, Some("/limit".into())))
-        );
-        assert_eq!(code(&[]), None);
-    }
 }

@@ -30,7 +30,7 @@ use crate::ingest_stream::IngestConsumer;
 use crate::publishers::Publishers;
 use crate::relay::Relay;
 use crate::startup::{self, StartupError};
-use crate::web::server::{router, HttpState};
+use crate::web::{router, WebState};
 use crate::Prefix;
 use tledger_events::checkpoint::CheckpointVerifier;
 use tledger_projections::reports::ReadModels;
@@ -258,7 +258,7 @@ impl App {
         let mut failures = Vec::new();
 
         let mut front: JoinSet<Outcome> = JoinSet::new();
-        let app = router(HttpState {
+        let app = router(WebState {
             commands: commands.clone(),
             store: store.clone(),
             metrics: metrics.clone(),
@@ -269,13 +269,7 @@ impl App {
         });
         let stopped = front_stop.wait();
         front.spawn(async move {
-            crate::web::server::serve(
-                listener,
-                app,
-                crate::web::server::HEADER_READ_TIMEOUT,
-                stopped,
-            )
-            .await;
+            crate::web::serve(listener, app, crate::web::HEADER_READ_TIMEOUT, stopped).await;
             ("HTTP server", Ok(()))
         });
         let stopped = front_stop.wait();

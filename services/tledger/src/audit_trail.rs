@@ -1,4 +1,4 @@
-//! Audit trails (CONTRACT.md "Audit and inspection"): every sequenced fact
+//! Audit trails (docs/contract.md, Audit and inspection): every sequenced fact
 //! of a person's stream or a training place's stream, in ledger order, with
 //! who recorded it, its chain hash, and the retraction that took it back.
 //!
@@ -37,33 +37,24 @@
 //! read none. Errors come in the contract's order: 401, 403 (role), 400, 404,
 //! 403 (scope), 422. Every trail answered over HTTP is recorded in the
 //! access log first ([`crate::access_log`]).
+//!
+//! This file builds and writes the trails; the HTTP handlers are in
+//! `web/audit_trail_routes.rs`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use tledger_domain::ErrorCode;
 use tledger_events::chain::format_instant;
 use tledger_events::{AggregateKind, Date, Fact, FactType};
 use tledger_store::{RecordedFact, Store, StoreError};
 use uuid::Uuid;
 
-use crate::access::Role;
-use crate::access_log::{self, refusal_response, Read};
-use crate::commands::Refusal;
 use crate::lookups::Hierarchy;
 use crate::presentation::csv;
-use crate::report_cli::Format;
-use crate::web::server::HttpState;
-
-const PARAMETERS: &[&str] = &["from", "to", "type"];
+use crate::presentation::Format;
 
 /// Whose trail: a person's or a training place's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +71,7 @@ impl Trail {
         }
     }
 
-    fn id_key(self) -> &'static str {
+    pub(crate) fn id_key(self) -> &'static str {
         match self {
             Trail::Official => "official_id",
             Trail::Enrollment => "enrollment_id",
@@ -486,173 +477,6 @@ pub async fn render(store: &Store, request: &HistoryRequest) -> Result<String, H
         Format::Csv => history.to_csv(&filter),
         Format::Table => history.table(&filter),
     })
-}
-
-/// The query of an HTTP trail, its syntax checked (400).
-struct HistoryQuery {
-    from: Option<Date>,
-    to: Option<Date>,
-    types: Vec<String>,
-}
-
-fn malformed(name: &str, message: String) -> Refusal {
-    let mut refusal = Refusal::new(ErrorCode::Malformed, message);
-    refusal.field = Some(format!("/{name}"));
-    refusal
-}
-
-fn parse_query(params: &[(String, String)]) -> Result<HistoryQuery, Refusal> {
-    let mut query = HistoryQuery {
-        from: None,
-        to: None,
-        types: Vec::new(),
-    };
-    for (name, value) in params {
-        let date = |slot: &mut Option<Date>| -> Result<(), Refusal> {
-            if slot.is_some() {
-                return Err(malformed(name, format!("give {name} once")));
-            }
-            *slot = Some(value.parse().map_err(|_| {
-                malformed(
-                    name,
-                    format!("{name} must be a date YYYY-MM-DD, not {value:?}"),
-                )
-            })?);
-            Ok(())
-        };
-        match name.as_str() {
-            "from" => date(&mut query.from)?,
-            "to" => date(&mut query.to)?,
-            "type" => query.types.push(value.clone()),
-            _ => {
-                return Err(malformed(
-                    name,
-                    format!(
-                        "unknown parameter {name:?}; the parameters are {}",
-                        PARAMETERS.join(", ")
-                    ),
-                ))
-            }
-        }
-    }
-    Ok(query)
-}
-
-impl From<FilterError> for Refusal {
-    fn from(error: FilterError) -> Self {
-        let field = match error {
-            FilterError::Range { .. } => "/from",
-            FilterError::UnknownType(_) => "/type",
-        };
-        let mut refusal = Refusal::new(ErrorCode::InvalidValue, error.to_string());
-        refusal.field = Some(field.into());
-        refusal
-    }
-}
-
-/// `GET /v1/officials/<id>/history`.
-pub async fn official_history(
-    State(state): State<HttpState>,
-    Path(id): Path<String>,
-    uri: Uri,
-    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
-    headers: HeaderMap,
-) -> Response {
-    respond(&state, Trail::Official, &id, &uri, params, &headers).await
-}
-
-/// `GET /v1/enrollments/<id>/history`.
-pub async fn enrollment_history(
-    State(state): State<HttpState>,
-    Path(id): Path<String>,
-    uri: Uri,
-    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
-    headers: HeaderMap,
-) -> Response {
-    respond(&state, Trail::Enrollment, &id, &uri, params, &headers).await
-}
-
-async fn respond(
-    state: &HttpState,
-    trail: Trail,
-    id: &str,
-    uri: &Uri,
-    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
-    headers: &HeaderMap,
-) -> Response {
-    let csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"));
-    match answer(state, trail, id, uri, params, headers).await {
-        Ok((history, filter)) if csv => (
-            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            history.to_csv(&filter),
-        )
-            .into_response(),
-        Ok((history, filter)) => Json(history.to_json(&filter)).into_response(),
-        Err(refusal) => refusal_response(&refusal),
-    }
-}
-
-async fn answer(
-    state: &HttpState,
-    trail: Trail,
-    id: &str,
-    uri: &Uri,
-    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
-    headers: &HeaderMap,
-) -> Result<(History, HistoryFilter), Refusal> {
-    let caller = crate::web::server::caller(state, headers).await?;
-    if caller.role == Role::Publisher {
-        return Err(Refusal::new(
-            ErrorCode::Forbidden,
-            "a publisher token reads only its own receipts and quarantine",
-        ));
-    }
-    let Query(params) = params.map_err(|e| Refusal::new(ErrorCode::Malformed, e.body_text()))?;
-    let query = parse_query(&params)?;
-    let history = History::load(&state.store, trail, id)
-        .await?
-        .ok_or_else(|| {
-            let mut refusal = Refusal::new(
-                ErrorCode::NotFound,
-                HistoryError::NotFound {
-                    trail,
-                    id: id.to_owned(),
-                }
-                .to_string(),
-            );
-            refusal.field = Some(format!("/{}", trail.id_key()));
-            refusal
-        })?;
-    if caller.role == Role::UnitOfficer {
-        let root = caller
-            .unit_id
-            .as_ref()
-            .map(|u| u.as_str().to_owned())
-            .unwrap_or_default();
-        let hierarchy = state.commands.hierarchy(&[]).await?;
-        if !history.within_scope(&hierarchy, &root) {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
-                format!(
-                    "{} {id} was never within this token's scope ({root} and the units below it)",
-                    trail
-                ),
-            ));
-        }
-    }
-    let filter = HistoryFilter::new(query.from, query.to, &query.types)?;
-    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    let read = Read {
-        path,
-        official_id: history.person(),
-        enrollment_id: (trail == Trail::Enrollment).then_some(id),
-        unit_id: None,
-    };
-    access_log::record_or_refuse(&state.store, &caller, &read).await?;
-    Ok((history, filter))
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ use crate::bench_ledger::{
 };
 use crate::commands::CommandService;
 use crate::config::Settings;
-use crate::web::server::{router, HttpState};
+use crate::web::{router, WebState};
 
 pub const DEFAULT_OFFICIALS: usize = 300_000;
 pub const DEFAULT_PLACES: usize = 2_000_000;
@@ -695,7 +695,7 @@ impl Server {
             Arc::new(Notify::new()),
             announce,
         );
-        let app = router(HttpState {
+        let app = router(WebState {
             commands,
             store: store.clone(),
             metrics: crate::telemetry::metrics(),

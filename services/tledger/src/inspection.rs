@@ -1,26 +1,16 @@
-//! Inspection (CONTRACT.md "Audit and inspection"): the latest signed
-//! checkpoint and inclusion proofs over HTTP, and `tledger verify`, which
+//! Inspection (docs/contract.md, Audit and inspection): inclusion proofs
+//! (served by [`crate::web`]), and `tledger verify`, which
 //! recomputes the chain and the Merkle roots from the rows alone and checks
 //! every checkpoint against a public key that comes from outside the
 //! database.
 
 use std::path::Path;
 
-use axum::extract::{Path as UrlPath, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use tledger_domain::ErrorCode;
 use tledger_events::chain::{self, CanonicalError, ChainRecord, Hash};
 use tledger_events::checkpoint::{Checkpoint, CheckpointError, CheckpointVerifier};
 use tledger_events::merkle::{self, Frontier};
 use tledger_events::proof::{InclusionProof, ProvedRecord};
 use tledger_store::{ChainRow, ChainRows, LedgerEvent, Store, StoreError};
-
-use crate::access::Role;
-use crate::access_log::refusal_response;
-use crate::commands::Refusal;
-use crate::web::server::HttpState;
 
 /// Rows read at a time when the whole ledger is walked.
 const BATCH: u32 = 5_000;
@@ -124,58 +114,6 @@ pub async fn inclusion_proof(
             .ok_or(ProofUnavailable::Missing(position))?,
         checkpoint,
     })
-}
-
-/// `GET /v1/ledger/checkpoint`: open, like the head (it holds no personal
-/// data, and anyone may keep a copy as a trust anchor).
-pub async fn latest_checkpoint(State(state): State<HttpState>) -> Response {
-    match state.store.latest_checkpoint().await {
-        Ok(Some(checkpoint)) => Json(checkpoint).into_response(),
-        Ok(None) => refusal_response(&Refusal::new(
-            ErrorCode::NotFound,
-            "no checkpoint has been signed yet",
-        )),
-        Err(e) => refusal_response(&Refusal::from(e)),
-    }
-}
-
-/// `GET /v1/ledger/proof/<position>`: the proof carries the fact itself,
-/// so it is read like a person's history (admin or inspector).
-pub async fn proof(
-    State(state): State<HttpState>,
-    UrlPath(position): UrlPath<String>,
-    headers: HeaderMap,
-) -> Response {
-    match answer_proof(&state, &position, &headers).await {
-        Ok(proof) => Json(proof).into_response(),
-        Err(refusal) => refusal_response(&refusal),
-    }
-}
-
-async fn answer_proof(
-    state: &HttpState,
-    position: &str,
-    headers: &HeaderMap,
-) -> Result<InclusionProof, Refusal> {
-    let caller = crate::web::server::caller(state, headers).await?;
-    if !matches!(caller.role, Role::Admin | Role::Inspector) {
-        return Err(Refusal::new(
-            ErrorCode::Forbidden,
-            "proofs carry the fact itself: an admin or inspector token reads them",
-        ));
-    }
-    let position: u64 = position.parse().map_err(|_| {
-        Refusal::new(
-            ErrorCode::Malformed,
-            format!("the position must be a whole number from 1 up, not {position:?}"),
-        )
-    })?;
-    inclusion_proof(&state.store, position)
-        .await
-        .map_err(|e| match e {
-            ProofUnavailable::Store(e) => Refusal::from(e),
-            other => Refusal::new(ErrorCode::NotFound, other.to_string()),
-        })
 }
 
 /// What `tledger verify` found: `first_bad` is `None` when everything holds.

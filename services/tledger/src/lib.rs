@@ -17,6 +17,7 @@ pub mod bench_ledger;
 pub mod bench_load;
 pub mod bench_rebuild;
 pub mod bench_reports;
+pub mod calendar;
 pub mod checkpointer;
 pub mod commands;
 pub mod config;

@@ -60,10 +60,10 @@ enum Command {
         seed_only: bool,
         /// table or json.
         #[arg(long, default_value = "table", value_parser = parse_demo_format)]
-        format: tledger::report_cli::Format,
+        format: tledger::presentation::Format,
         /// en or vi.
         #[arg(long, default_value = "en", value_parser = parse_lang)]
-        lang: tledger::report_cli::Lang,
+        lang: tledger::presentation::Lang,
         /// The generator's seed (the figures do not depend on it).
         #[arg(long, default_value_t = tledger::demo::DEFAULT_SEED)]
         seed: u64,
@@ -77,10 +77,10 @@ enum Command {
         at_position: Option<u64>,
         /// table, json or csv.
         #[arg(long, default_value = "table", value_parser = parse_format)]
-        format: tledger::report_cli::Format,
+        format: tledger::presentation::Format,
         /// en or vi.
         #[arg(long, default_value = "en", value_parser = parse_lang)]
-        lang: tledger::report_cli::Lang,
+        lang: tledger::presentation::Lang,
     },
     /// The audit trail of a person or a training place: every sequenced fact
     /// of its stream in ledger order, with who recorded it and any
@@ -102,7 +102,7 @@ enum Command {
         types: Vec<String>,
         /// table, json or csv.
         #[arg(long, default_value = "table", value_parser = parse_format)]
-        format: tledger::report_cli::Format,
+        format: tledger::presentation::Format,
     },
     /// The read models: how far they are, or rebuild them beside the live ones.
     Projections {
@@ -195,10 +195,10 @@ enum ReplayCommand {
         known_at: Option<chrono::DateTime<chrono::Utc>>,
         /// json (the server's body, one line), table or csv.
         #[arg(long, default_value = "json", value_parser = parse_format)]
-        format: tledger::report_cli::Format,
+        format: tledger::presentation::Format,
         /// en or vi.
         #[arg(long, default_value = "en", value_parser = parse_lang)]
-        lang: tledger::report_cli::Lang,
+        lang: tledger::presentation::Lang,
     },
 }
 
@@ -404,26 +404,26 @@ enum ProjectionsCommand {
     Rebuild,
 }
 
-fn parse_format(s: &str) -> Result<tledger::report_cli::Format, String> {
+fn parse_format(s: &str) -> Result<tledger::presentation::Format, String> {
     match s {
-        "table" => Ok(tledger::report_cli::Format::Table),
-        "json" => Ok(tledger::report_cli::Format::Json),
-        "csv" => Ok(tledger::report_cli::Format::Csv),
+        "table" => Ok(tledger::presentation::Format::Table),
+        "json" => Ok(tledger::presentation::Format::Json),
+        "csv" => Ok(tledger::presentation::Format::Csv),
         other => Err(format!("unknown format {other:?}: table, json or csv")),
     }
 }
 
-fn parse_demo_format(s: &str) -> Result<tledger::report_cli::Format, String> {
+fn parse_demo_format(s: &str) -> Result<tledger::presentation::Format, String> {
     match parse_format(s)? {
-        tledger::report_cli::Format::Csv => Err("the demo prints table or json".into()),
+        tledger::presentation::Format::Csv => Err("the demo prints table or json".into()),
         format => Ok(format),
     }
 }
 
-fn parse_lang(s: &str) -> Result<tledger::report_cli::Lang, String> {
+fn parse_lang(s: &str) -> Result<tledger::presentation::Lang, String> {
     match s {
-        "en" => Ok(tledger::report_cli::Lang::En),
-        "vi" => Ok(tledger::report_cli::Lang::Vi),
+        "en" => Ok(tledger::presentation::Lang::En),
+        "vi" => Ok(tledger::presentation::Lang::Vi),
         other => Err(format!("unknown language {other:?}: en or vi")),
     }
 }
@@ -623,14 +623,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let body = tledger::replay::report_json(&ledger, &request)?;
             match format {
-                tledger::report_cli::Format::Json => println!("{body}"),
-                tledger::report_cli::Format::Csv => {
+                tledger::presentation::Format::Json => println!("{body}"),
+                tledger::presentation::Format::Csv => {
                     print!(
                         "{}",
-                        tledger::web::report_routes::to_csv(&request.name, &body)
+                        tledger::presentation::report_csv::to_csv(&request.name, &body)
                     );
                 }
-                tledger::report_cli::Format::Table => {
+                tledger::presentation::Format::Table => {
                     print!("{}", tledger::report_cli::table(&request.name, &body, lang));
                 }
             }

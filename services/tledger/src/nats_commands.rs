@@ -14,7 +14,7 @@ use futures::StreamExt;
 use tokio::task::JoinSet;
 
 use crate::commands::{CommandRequest, CommandService};
-use crate::web::server::bearer;
+use crate::web::bearer;
 use crate::Prefix;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,38 +1,23 @@
 //! Receipts and the quarantine, read over HTTP (`GET /v1/receipts`,
-//! `GET /v1/quarantine`) and tended from the command line (`tledger
+//! `GET /v1/quarantine`, served by [`crate::web`]) and tended from the command line (`tledger
 //! quarantine list|show|resubmit|discard`).
 //!
-//! Who reads what (CONTRACT.md "Access"): admins and inspectors everything;
+//! Who reads what (docs/contract.md, Access): admins and inspectors everything;
 //! a publisher token its own publisher's; a unit officer the publishers
 //! registered for a unit in its subtree. A resubmission goes through the
 //! same checks as a message from NATS; a discard is recorded with who and
 //! why, and the message stays.
 
-use std::collections::HashMap;
-
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{json, Value};
-use tledger_domain::ErrorCode;
 use tledger_store::{QuarantineItem, ReceiptRecord, Store, StoreError};
 use uuid::Uuid;
 
 use crate::access::{Caller, Role};
-use crate::access_log::refusal_response;
-use crate::admission::{check_id_param, check_text_param};
 use crate::commands::Refusal;
 use crate::ingest::{Arrival, Intake, IntakeError, Receipt};
 use crate::lookups::Hierarchy;
-use crate::web::server::HttpState;
-
-/// Items listed at most, by default and at most.
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuarantineError {
@@ -103,38 +88,12 @@ pub fn receipt_json(receipt: &ReceiptRecord) -> Value {
     v
 }
 
-fn forbidden(message: impl Into<String>) -> Refusal {
-    Refusal::new(ErrorCode::Forbidden, message)
-}
-
-fn malformed(field: &str, message: impl Into<String>) -> Refusal {
-    let mut refusal = Refusal::new(ErrorCode::Malformed, message);
-    refusal.field = Some(format!("/{field}"));
-    refusal
-}
-
-fn params(
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-    known: &[&str],
-) -> Result<HashMap<String, String>, Refusal> {
-    let Query(pairs) = query.map_err(|e| Refusal::new(ErrorCode::Malformed, e.body_text()))?;
-    let mut map = HashMap::new();
-    for (name, value) in pairs {
-        if !known.contains(&name.as_str()) {
-            return Err(malformed(
-                &name,
-                format!("unknown parameter {name:?}; expected {}", known.join(", ")),
-            ));
-        }
-        if map.insert(name.clone(), value).is_some() {
-            return Err(malformed(&name, format!("give {name} once")));
-        }
-    }
-    Ok(map)
-}
-
 /// Whether `caller` may read what `publisher_id` sent.
-async fn may_read(store: &Store, caller: &Caller, publisher_id: &str) -> Result<bool, Refusal> {
+pub(crate) async fn may_read(
+    store: &Store,
+    caller: &Caller,
+    publisher_id: &str,
+) -> Result<bool, Refusal> {
     Ok(match caller.role {
         Role::Admin | Role::Inspector => true,
         Role::Publisher => caller
@@ -154,111 +113,9 @@ async fn may_read(store: &Store, caller: &Caller, publisher_id: &str) -> Result<
                 return Ok(false);
             };
             let hierarchy = Hierarchy::load(store).await?;
-            hierarchy.within(&unit, root.as_str(), crate::web::report_routes::today())
+            hierarchy.within(&unit, root.as_str(), crate::calendar::today())
         }
     })
-}
-
-/// `GET /v1/receipts?source=&id=`: the latest receipt.
-pub async fn receipt(
-    State(state): State<HttpState>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-    headers: HeaderMap,
-) -> Response {
-    let answer = async {
-        let caller = crate::web::server::caller(&state, &headers).await?;
-        let params = params(query, &["source", "id"])?;
-        let source = params
-            .get("source")
-            .ok_or_else(|| malformed("source", "give source (the publisher's URI)"))?;
-        let id = params
-            .get("id")
-            .ok_or_else(|| malformed("id", "give id (the CloudEvent id)"))?;
-        check_text_param("source", source)?;
-        check_text_param("id", id)?;
-        let not_found = || {
-            Refusal::new(
-                ErrorCode::NotFound,
-                format!("no receipt for id {id:?} from {source}"),
-            )
-        };
-        let receipt = state
-            .store
-            .receipt(source, id)
-            .await?
-            .ok_or_else(not_found)?;
-        if !may_read(&state.store, &caller, &receipt.publisher_id).await? {
-            return Err(forbidden(format!(
-                "{} may not read the receipts of publisher {}",
-                caller.name, receipt.publisher_id
-            )));
-        }
-        Ok::<_, Refusal>(receipt_json(&receipt))
-    };
-    match answer.await {
-        Ok(body) => Json(body).into_response(),
-        Err(refusal) => refusal_response(&refusal),
-    }
-}
-
-/// `GET /v1/quarantine?publisher=&limit=`: quarantined messages, oldest
-/// first (a publisher token sees its own without naming it).
-pub async fn quarantine(
-    State(state): State<HttpState>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-    headers: HeaderMap,
-) -> Response {
-    let answer = async {
-        let caller = crate::web::server::caller(&state, &headers).await?;
-        let params = params(query, &["publisher", "limit"])?;
-        let limit = match params.get("limit") {
-            None => DEFAULT_LIMIT,
-            Some(l) => l
-                .parse::<u32>()
-                .ok()
-                .filter(|l| (1..=MAX_LIMIT).contains(l))
-                .ok_or_else(|| {
-                    let mut r = Refusal::new(
-                        ErrorCode::InvalidValue,
-                        format!("limit must be 1-{MAX_LIMIT}"),
-                    );
-                    r.field = Some("/limit".into());
-                    r
-                })?,
-        };
-        if let Some(publisher) = params.get("publisher") {
-            check_id_param("publisher", publisher)?;
-        }
-        let publisher = match (params.get("publisher"), &caller.publisher_id) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some(own)) if caller.role == Role::Publisher => Some(own.to_string()),
-            (None, _) => None,
-        };
-        match &publisher {
-            Some(p) if !may_read(&state.store, &caller, p).await? => {
-                return Err(forbidden(format!(
-                    "{} may not read the quarantine of publisher {p}",
-                    caller.name
-                )))
-            }
-            None if !matches!(caller.role, Role::Admin | Role::Inspector) => {
-                return Err(forbidden(format!(
-                    "a {} token reads the quarantine of one publisher: give publisher",
-                    caller.role
-                )))
-            }
-            _ => {}
-        }
-        let items = state
-            .store
-            .quarantine_items(publisher.as_deref(), limit)
-            .await?;
-        Ok::<_, Refusal>(json!({ "items": items.iter().map(item_json).collect::<Vec<_>>() }))
-    };
-    match answer.await {
-        Ok(body) => Json(body).into_response(),
-        Err(refusal) => refusal_response(&refusal),
-    }
 }
 
 /// Sends a quarantined message (or its correction) through the same checks

@@ -13,8 +13,8 @@ use tledger_events::Date;
 use tledger_projections::offline::{parse_record, OfflineLedger, ReplayError};
 use tledger_projections::reports::ReportError;
 
+use crate::calendar::{five_years_ending, today};
 use crate::export::{read_archive_with, ArchiveError, Replayed};
-use crate::web::report_routes::{five_years_ending, today};
 
 pub const REPORTS: [&str; 3] = ["training-volume", "standards", "alignment"];
 

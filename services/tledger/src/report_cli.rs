@@ -11,20 +11,9 @@ use tledger_projections::projector::{ProjectionError, Projector};
 use tledger_projections::reports::{ReadModels, ReportError};
 use tledger_store::Store;
 
-use crate::web::report_routes::{five_years_ending, to_csv, today};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-    Csv,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lang {
-    En,
-    Vi,
-}
+use crate::calendar::{five_years_ending, today};
+use crate::presentation::report_csv::to_csv;
+use crate::presentation::{number, percent, Format, Lang};
 
 /// What to report.
 #[derive(Clone, Debug)]
@@ -89,41 +78,6 @@ pub async fn render(store: &Store, request: &ReportRequest) -> Result<String, Re
         Format::Csv => to_csv(&request.name, &body),
         Format::Table => table(&request.name, &body, request.lang),
     })
-}
-
-/// A whole number with thousands separators: `9,384` or `9.384`.
-pub fn number(n: u64, lang: Lang) -> String {
-    large_number(n.into(), lang)
-}
-
-/// [`number`] past `u64`, which a funding sum may be (see
-/// `tledger_projections::reports::funding_json`).
-pub fn large_number(n: u128, lang: Lang) -> String {
-    let digits = n.to_string();
-    let sep = if lang == Lang::Vi { '.' } else { ',' };
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(sep);
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A rate as a percentage with two decimals: `62.22%` or `62,22%`.
-pub fn percent(rate: Option<f64>, lang: Lang) -> String {
-    match rate {
-        None => "—".into(),
-        Some(r) => {
-            let text = format!("{:.2}%", r * 100.0);
-            if lang == Lang::Vi {
-                text.replace('.', ",")
-            } else {
-                text
-            }
-        }
-    }
 }
 
 /// An alignment reason code in words (an unknown code is shown as it is).
@@ -335,17 +289,6 @@ pub fn table(name: &str, body: &Value, lang: Lang) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_and_rates_follow_the_language() {
-        assert_eq!(number(9384, Lang::En), "9,384");
-        assert_eq!(number(9384, Lang::Vi), "9.384");
-        assert_eq!(number(1_234_567, Lang::Vi), "1.234.567");
-        assert_eq!(number(12, Lang::Vi), "12");
-        assert_eq!(percent(Some(0.6222), Lang::Vi), "62,22%");
-        assert_eq!(percent(Some(0.6222), Lang::En), "62.22%");
-        assert_eq!(percent(None, Lang::En), "—");
-    }
 
     #[test]
     fn the_alignment_table_speaks_the_language_asked_for() {

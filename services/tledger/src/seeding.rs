@@ -180,8 +180,8 @@ pub async fn seed(
 pub struct DemoOptions {
     pub seed: u64,
     pub seed_only: bool,
-    pub format: crate::report_cli::Format,
-    pub lang: crate::report_cli::Lang,
+    pub format: crate::presentation::Format,
+    pub lang: crate::presentation::Lang,
     pub progress: bool,
 }
 
@@ -247,7 +247,8 @@ pub async fn demo_reports(
     store: &tledger_store::Store,
     options: &DemoOptions,
 ) -> Result<String, DemoError> {
-    use crate::report_cli::{render, report_json, Format, ReportRequest};
+    use crate::presentation::Format;
+    use crate::report_cli::{render, report_json, ReportRequest};
     let expected = crate::demo::expected();
     let date = |s: &str| s.parse::<tledger_events::Date>().ok();
     let request = |name: &str, as_of: &str| ReportRequest {
@@ -288,11 +289,13 @@ pub async fn demo_reports(
     ) {
         let increase = (now / then - 1.0) * 100.0;
         let text = match options.lang {
-            crate::report_cli::Lang::Vi => {
+            crate::presentation::Lang::Vi => {
                 format!("\nTỷ lệ đạt chuẩn tăng {:.1}% so với năm 2006\n", increase)
                     .replace('.', ",")
             }
-            crate::report_cli::Lang::En => format!("\nMeets-all rate up {increase:.1}% on 2006\n"),
+            crate::presentation::Lang::En => {
+                format!("\nMeets-all rate up {increase:.1}% on 2006\n")
+            }
         };
         out.push_str(&text);
     }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use support::{nomination, official, spawn, Ledger};
 use tledger::access::{Access, Role};
 use tledger::audit_trail::{render, HistoryRequest, Trail};
-use tledger::report_cli::Format;
+use tledger::presentation::Format;
 
 const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 const VIEW: &str = "unit=dai-loc&as_of=2011-12-31";

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use support::{spawn, Ledger};
 use tledger::audit_trail::{render, HistoryRequest, Trail};
 use tledger::inspection::{verify_ledger, Verification};
+use tledger::presentation::Format;
 use tledger::relay::ledger_cloud_event;
-use tledger::report_cli::Format;
 use tledger_events::checkpoint::CheckpointSigner;
 use uuid::Uuid;
 

@@ -1,4 +1,4 @@
-//! The reports over HTTP: `GET /v1/reports/<name>` (CONTRACT.md "Reports"),
+//! The reports over HTTP: `GET /v1/reports/<name>` (docs/contract.md, Reports),
 //! JSON or CSV (`Accept: text/csv`), with the contract's common parameters
 //! and read access by role and unit scope. A read for a unit is recorded in
 //! the access log before it is answered ([`crate::access_log`]).
@@ -8,24 +8,30 @@ use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::get;
+use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tledger_domain::ErrorCode;
 use tledger_events::Date;
 use tledger_projections::reports::{ReadModels, ReportError};
 
-use crate::access::Role;
+use crate::access::{Caller, Role};
 use crate::access_log::{self, Read};
+use crate::calendar::{five_years_ending, today};
 use crate::commands::Refusal;
-use crate::presentation::csv;
-use crate::web::server::HttpState;
+use crate::presentation::report_csv::to_csv;
+use crate::web::state::WebState;
 
 /// How long `min_position` (or an `at_position` the read models have not
 /// reached) may wait.
 const WAIT_LIMIT: Duration = Duration::from_secs(10);
+
+pub(crate) fn routes() -> Router<WebState> {
+    Router::new().route("/v1/reports/{name}", get(report))
+}
 
 const PARAMETERS: &[&str] = &[
     "unit",
@@ -66,13 +72,6 @@ impl From<ReportError> for Refusal {
             }
         }
     }
-}
-
-/// Today in Asia/Ho_Chi_Minh (UTC+7 all year).
-pub fn today() -> Date {
-    (Utc::now() + chrono::Duration::hours(7))
-        .date_naive()
-        .into()
 }
 
 fn date_param(params: &HashMap<String, String>, name: &str) -> Result<Option<Date>, Refusal> {
@@ -203,7 +202,7 @@ async fn reach(models: &ReadModels, position: u64) -> Result<u64, Refusal> {
 
 /// The cut a report uses: `at_position`, the last position recorded by
 /// `known_at`, or the latest the read models hold.
-async fn cut(state: &HttpState, models: &ReadModels, query: &ReportQuery) -> Result<u64, Refusal> {
+async fn cut(state: &WebState, models: &ReadModels, query: &ReportQuery) -> Result<u64, Refusal> {
     if let Some(min) = query.min_position {
         reach(models, min).await?;
     }
@@ -221,12 +220,13 @@ async fn cut(state: &HttpState, models: &ReadModels, query: &ReportQuery) -> Res
     }
 }
 
-pub async fn report(
-    State(state): State<HttpState>,
+async fn report(
+    State(state): State<WebState>,
     Path(name): Path<String>,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
     uri: Uri,
     headers: HeaderMap,
+    caller: Caller,
 ) -> Response {
     let csv = headers
         .get(header::ACCEPT)
@@ -236,30 +236,24 @@ pub async fn report(
     let params = params
         .map_err(|e| refuse(ErrorCode::Malformed, e.body_text()))
         .and_then(|Query(pairs)| once_each(pairs));
-    match answer(&state, &name, params, path, &headers).await {
+    match answer(&state, caller, &name, params, path).await {
         Ok(body) if csv => (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
             to_csv(&name, &body),
         )
             .into_response(),
         Ok(body) => Json(body).into_response(),
-        Err(refusal) => {
-            let reply = refusal.reply();
-            let status =
-                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, Json(reply.body)).into_response()
-        }
+        Err(refusal) => refusal.into_response(),
     }
 }
 
 async fn answer(
-    state: &HttpState,
+    state: &WebState,
+    caller: Caller,
     name: &str,
     params: Result<HashMap<String, String>, Refusal>,
     path: &str,
-    headers: &HeaderMap,
 ) -> Result<Value, Refusal> {
-    let caller = crate::web::server::caller(state, headers).await?;
     if caller.role == Role::Publisher {
         return Err(refuse(
             ErrorCode::Forbidden,
@@ -339,83 +333,4 @@ async fn answer(
         access_log::record_or_refuse(&state.store, &caller, &read).await?;
     }
     Ok(body)
-}
-
-/// The five calendar years ending with `to`'s year.
-pub fn five_years_ending(to: Date) -> Date {
-    Date::from_ymd(to.year() - 4, 1, 1).unwrap_or(to)
-}
-
-/// One row per figure, as the contract's CSV shapes say.
-pub fn to_csv(name: &str, body: &Value) -> String {
-    let mut out = String::new();
-    match name {
-        "standards" => {
-            out.push_str("figure,count,of,rate\n");
-            for figure in [
-                "meets_all_standards",
-                "professional_college_plus",
-                "key_leaders_college_plus",
-                "political_theory_intermediate_plus",
-            ] {
-                let f = &body[figure];
-                out.push_str(&format!(
-                    "{},{},{},{}\n",
-                    csv::text(figure),
-                    csv::cell(&f["count"]),
-                    csv::cell(&f["of"]),
-                    csv::cell(&f["rate"])
-                ));
-            }
-        }
-        "training-volume" => {
-            out.push_str("track,level,count\n");
-            if let Some(tracks) = body["by_track"].as_object() {
-                for (track, t) in tracks {
-                    out.push_str(&format!(
-                        "{},,{}\n",
-                        csv::text(track),
-                        csv::cell(&t["total"])
-                    ));
-                    if let Some(levels) = t["by_level"].as_object() {
-                        for (level, n) in levels {
-                            out.push_str(&format!(
-                                "{},{},{}\n",
-                                csv::text(track),
-                                csv::text(level),
-                                csv::cell(n)
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        _ => {
-            out.push_str("list,enrollment_id,official_id,post,program_specialty,planned_specialty,specialty,reason\n");
-            for row in body["training_outside_plan"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                out.push_str(&format!(
-                    "training_outside_plan,{},{},,{},{},,{}\n",
-                    csv::cell(&row["enrollment_id"]),
-                    csv::cell(&row["official_id"]),
-                    csv::cell(&row["program_specialty"]),
-                    csv::cell(&row["planned_specialty"]),
-                    csv::cell(&row["reason"])
-                ));
-            }
-            for row in body["misassigned"].as_array().into_iter().flatten() {
-                out.push_str(&format!(
-                    "misassigned,,{},{},,,{},{}\n",
-                    csv::cell(&row["official_id"]),
-                    csv::cell(&row["post"]),
-                    csv::cell(&row["specialty"]),
-                    csv::cell(&row["reason"])
-                ));
-            }
-        }
-    }
-    out
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tledger::access::{Access, Role};
 use tledger::commands::CommandService;
-use tledger::web::server::{router, HttpState};
+use tledger::web::{router, WebState};
 use tledger::Prefix;
 use tledger_events::reference;
 use tledger_projections::projector::{ensure_schema, Projector};
@@ -110,7 +110,7 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .build_recorder()
         .handle();
-    let app = router(HttpState {
+    let app = router(WebState {
         commands: commands.clone(),
         store: store.clone(),
         metrics,
@@ -124,10 +124,10 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     // Short deadlines: the security tests play slow clients.
-    tokio::spawn(tledger::web::server::serve_with_deadlines(
+    tokio::spawn(tledger::web::serve_with_deadlines(
         listener,
         app,
-        tledger::web::server::Deadlines {
+        tledger::web::Deadlines {
             head: SUPPORT_HEADER_TIMEOUT,
             body: SUPPORT_BODY_TIMEOUT,
         },

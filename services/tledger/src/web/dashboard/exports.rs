@@ -311,7 +311,7 @@ pub fn history_table(timeline: &Timeline) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report_cli::Lang;
+    use crate::presentation::Lang;
 
     fn table() -> Table {
         Table {

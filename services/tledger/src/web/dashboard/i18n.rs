@@ -4,8 +4,8 @@
 //! (`messages/en.toml`, `messages/vi.toml`), compiled into the binary so the
 //! service needs no files at run time. Keys are dotted (`figure.meets_all_standards`);
 //! a value may hold `{name}` placeholders. Numbers and percentages use the
-//! same formatting as `tledger report --lang` ([`crate::report_cli::number`],
-//! [`crate::report_cli::percent`]), so a figure reads the same on paper and
+//! same formatting as `tledger report --lang` ([`crate::presentation::number`],
+//! [`crate::presentation::percent`]), so a figure reads the same on paper and
 //! on screen.
 
 use std::collections::HashMap;
@@ -13,8 +13,8 @@ use std::sync::LazyLock;
 
 use tledger_events::Date;
 
-pub use crate::report_cli::Lang;
-use crate::report_cli::{large_number, number, percent};
+pub use crate::presentation::Lang;
+use crate::presentation::{large_number, number, percent};
 
 const EN: &str = include_str!("messages/en.toml");
 const VI: &str = include_str!("messages/vi.toml");

@@ -60,7 +60,7 @@ use crate::access::{AccessError, Caller, Role};
 use crate::access_log::{self, Read};
 use crate::audit_trail::{History, Trail};
 use crate::commands::Refusal;
-use crate::web::server::HttpState;
+use crate::web::state::WebState;
 use exports::Table;
 use i18n::{lang_of, Lang, Words};
 use session::{Credential, Sessions};
@@ -126,7 +126,7 @@ impl From<AccessError> for DashboardError {
     }
 }
 
-pub fn routes() -> Router<HttpState> {
+pub(crate) fn routes() -> Router<WebState> {
     Router::new()
         .route("/", get(home))
         .route("/people/{id}", get(person))
@@ -218,7 +218,7 @@ fn failure(error: DashboardError, lang: Lang, uri: &Uri) -> Response {
 
 /// The caller, if the request carries a valid token (header) or session
 /// (cookie); publishers read no figures.
-async fn signed_in(state: &HttpState, headers: &HeaderMap) -> Result<Caller, DashboardError> {
+async fn signed_in(state: &WebState, headers: &HeaderMap) -> Result<Caller, DashboardError> {
     let caller = match session::credential_of(headers) {
         Some(Credential::Bearer(token)) => {
             state.commands.access().authenticate(Some(&token)).await?
@@ -278,7 +278,7 @@ fn scoped(view: View, caller: &Caller, hierarchy: &Hierarchy) -> Result<View, Da
 
 /// The figures are about people: a view of a unit is recorded first.
 async fn record_unit_read(
-    state: &HttpState,
+    state: &WebState,
     caller: &Caller,
     view: &View,
     uri: &Uri,
@@ -295,7 +295,7 @@ async fn record_unit_read(
 }
 
 async fn home(
-    State(state): State<HttpState>,
+    State(state): State<WebState>,
     params: Params,
     uri: Uri,
     headers: HeaderMap,
@@ -308,7 +308,7 @@ async fn home(
 }
 
 async fn home_page(
-    state: &HttpState,
+    state: &WebState,
     pairs: &[(String, String)],
     uri: &Uri,
     headers: &HeaderMap,
@@ -347,7 +347,7 @@ async fn home_page(
 }
 
 async fn person(
-    State(state): State<HttpState>,
+    State(state): State<WebState>,
     Path(id): Path<String>,
     params: Params,
     uri: Uri,
@@ -376,7 +376,7 @@ async fn person(
 /// unit officer sees the person's training places nominated within its
 /// subtree, as the enrollment trails of the API decide.
 async fn readable_timeline(
-    state: &HttpState,
+    state: &WebState,
     caller: &Caller,
     id: &str,
     uri: &Uri,
@@ -484,7 +484,7 @@ fn safe_stem(text: &str) -> String {
 }
 
 async fn unit_export(
-    State(state): State<HttpState>,
+    State(state): State<WebState>,
     Path(file): Path<String>,
     params: Params,
     uri: Uri,
@@ -525,7 +525,7 @@ async fn unit_export(
 }
 
 async fn person_export(
-    State(state): State<HttpState>,
+    State(state): State<WebState>,
     Path((id, file)): Path<(String, String)>,
     params: Params,
     uri: Uri,
@@ -591,7 +591,7 @@ fn refused_page(words: &Words, error: AccessError) -> Response {
 }
 
 async fn sign_in(
-    State(state): State<HttpState>,
+    State(state): State<WebState>,
     headers: HeaderMap,
     Form(form): Form<SignIn>,
 ) -> Response {
@@ -631,7 +631,7 @@ pub struct SignOut {
 }
 
 async fn sign_out(
-    State(state): State<HttpState>,
+    State(state): State<WebState>,
     headers: HeaderMap,
     Form(form): Form<SignOut>,
 ) -> Response {

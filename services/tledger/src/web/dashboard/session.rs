@@ -30,7 +30,7 @@ use tledger_store::{Store, StoreError};
 
 use super::view::encode;
 use crate::access::{caller_from, AccessError, Caller};
-use crate::web::server::bearer;
+use crate::web::state::bearer;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "tledger_session";

@@ -6,7 +6,7 @@
 use tledger_events::Date;
 
 use super::i18n::{code, lang_of, Lang};
-use crate::web::report_routes::{five_years_ending, today};
+use crate::calendar::{five_years_ending, today};
 
 /// A parameter that is not what it should be.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
