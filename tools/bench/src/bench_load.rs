@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 use crate::bench::{
     load_average, progress, random_prefix, round3, write_files, BenchDatabase, BenchError, Latency,
 };
-use crate::config::Settings;
-use crate::publishers::NewPublisher;
+use tledger::config::Settings;
+use tledger::publishers::NewPublisher;
 
 pub const DEFAULT_MINUTES: u64 = 10;
 /// The target: RSS at the end at most this times RSS at minute 2.
@@ -181,7 +181,7 @@ pub async fn load(settings: &Settings, options: &LoadBench) -> Result<LoadReport
     let database = BenchDatabase::create(&settings.database_url, &chrono::Utc::now()).await?;
     let prefix = random_prefix()?;
     let outcome = run(settings, options, &database, &prefix).await;
-    if let Ok((client, _)) = crate::startup::connect_nats(&settings.nats_url).await {
+    if let Ok((client, _)) = tledger::startup::connect_nats(&settings.nats_url).await {
         let js = async_nats::jetstream::new(client);
         for stream in [prefix.events_stream(), prefix.ingest_stream()] {
             let _ = js.delete_stream(&stream).await;
@@ -199,7 +199,7 @@ async fn run(
     settings: &Settings,
     options: &LoadBench,
     database: &BenchDatabase,
-    prefix: &crate::Prefix,
+    prefix: &tledger::Prefix,
 ) -> Result<LoadReport, BenchError> {
     let port = crate::bench::free_loopback_port()?;
     let key = std::env::temp_dir().join(format!("bench-load-{}.key", prefix.as_str()));
@@ -231,7 +231,7 @@ async fn drive(
     settings: &Settings,
     options: &LoadBench,
     database: &BenchDatabase,
-    prefix: &crate::Prefix,
+    prefix: &tledger::Prefix,
     port: u16,
     pid: u32,
 ) -> Result<LoadReport, BenchError> {
@@ -284,7 +284,7 @@ async fn drive(
         command(&http, &base, name, body, &format!("seed-{i}")).await?;
     }
     let store = tledger_store::Store::connect(&database.url, 2).await?;
-    crate::publishers::Publishers::new(store)
+    tledger::publishers::Publishers::new(store)
         .add(&NewPublisher {
             id: "load".into(),
             source: SOURCE.into(),
@@ -314,7 +314,7 @@ async fn drive(
             }
         });
     }
-    let client = crate::startup::connect_nats(&settings.nats_url).await?.0;
+    let client = tledger::startup::connect_nats(&settings.nats_url).await?.0;
     for publisher in 0..options.publishers {
         let (client, shared, prefix) = (client.clone(), shared.clone(), prefix.clone());
         tasks.spawn(async move {
