@@ -13,7 +13,6 @@ pub mod commands;
 pub mod config;
 mod csv;
 pub mod dashboard;
-pub mod demo;
 pub mod export;
 pub mod history;
 pub mod http;

@@ -65,7 +65,7 @@ enum Command {
         #[arg(long, default_value = "en", value_parser = parse_lang)]
         lang: tledger::report_cli::Lang,
         /// The generator's seed (the figures do not depend on it).
-        #[arg(long, default_value_t = tledger::demo::DEFAULT_SEED)]
+        #[arg(long, default_value_t = tledger_demo_plan::DEFAULT_SEED)]
         seed: u64,
     },
     /// Print a report: training-volume, standards or alignment.

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tledger::commands::COMMANDS;
-use tledger::demo::{self, DemoPlan, Expected};
+use tledger_demo_plan::{self as demo, DemoPlan, Expected};
 use tledger_events::facts::{Evidence, QualificationRecorded, TrainingNominated};
 use tledger_events::reference::{self, ReferenceContent};
 use tledger_events::{Date, Fact, FactType, Track};
