@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 mod csv;
 pub mod dashboard;
+pub mod exit_status;
 pub mod export;
 pub mod history;
 pub mod http;

@@ -2028,7 +2028,7 @@ fn nomination_append(enrollment: String, official: &Official) -> Result<Append, 
     })
 }
 
-/// The least a command can wait under ARCHITECTURE.md decision 4: its
+/// The least a command can wait under docs/architecture.md, decision 4: its
 /// append's commit, then the running sequencer's batch that gives it a
 /// position, with nothing else (no HTTP, no loads, no decision, no relay,
 /// projector or policy). One over its mean bounds the commands per

@@ -6,9 +6,9 @@
 //! resident memory; at the end, the service's RSS must be at most 1.1 times
 //! its RSS at minute 2 (no leak under load).
 //!
-//! The service is this binary's `serve`, started as a child process on the
-//! benchmark's own database and prefix, so that its memory is its own and
-//! not the load generator's.
+//! The service is `tledger serve` (the binary beside this one, else on
+//! PATH), started as a child process on the benchmark's own database and
+//! prefix, so that its memory is its own and not the load generator's.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -203,8 +203,8 @@ async fn run(
 ) -> Result<LoadReport, BenchError> {
     let port = crate::bench::free_loopback_port()?;
     let key = std::env::temp_dir().join(format!("bench-load-{}.key", prefix.as_str()));
-    let binary = std::env::current_exe().map_err(|e| BenchError::Service(e.to_string()))?;
-    let mut child = tokio::process::Command::new(binary)
+    let binary = service_binary();
+    let mut child = tokio::process::Command::new(&binary)
         .arg("serve")
         .env_remove("TLEDGER_CONFIG")
         .env("TLEDGER_DATABASE_URL", &database.url)
@@ -218,13 +218,29 @@ async fn run(
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| BenchError::Service(format!("starting tledger serve: {e}")))?;
+        .map_err(|e| {
+            BenchError::Service(format!(
+                "starting {} serve: {e} (build it with `cargo build --release -p tledger`)",
+                binary.display()
+            ))
+        })?;
     let pid = child.id().unwrap_or(0);
     let outcome = drive(settings, options, database, prefix, port, pid).await;
     let _ = child.start_kill();
     let _ = child.wait().await;
     let _ = std::fs::remove_file(&key);
     outcome
+}
+
+/// The service's binary: `tledger` beside this one (where cargo builds
+/// both), else whichever `tledger` is on PATH.
+fn service_binary() -> std::path::PathBuf {
+    let name = format!("tledger{}", std::env::consts::EXE_SUFFIX);
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(&name)))
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| name.into())
 }
 
 async fn drive(

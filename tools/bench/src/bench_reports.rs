@@ -42,12 +42,12 @@ use tledger_projections::reports::ReadModels;
 use tledger_store::Store;
 use tokio::sync::{broadcast, oneshot, Notify};
 
-use tledger::access::{Access, Role};
 use crate::bench::{self, BenchError, Latency};
 use crate::bench_ledger::{
     self, date, day, fact, ChainWriter, Country, LedgerBenchError, LedgerEnvironment, Loaded,
     POSTS, RESULTS,
 };
+use tledger::access::{Access, Role};
 use tledger::commands::CommandService;
 use tledger::config::Settings;
 use tledger::http::{router, HttpState};
