@@ -13,9 +13,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tledger::access::{Access, Caller, Role, TokenInfo};
 use tledger::app;
-use tledger::config::{ConfigError, Settings};
+use tledger::config::Settings;
+use tledger::exit_status::{exit_code, one_line};
 use tledger::startup::{self, StartupError};
-use tledger::telemetry::{self, TelemetryError};
+use tledger::telemetry;
 use tledger_events::{PublisherId, UnitId};
 
 #[derive(Debug, Parser)]
@@ -65,7 +66,7 @@ enum Command {
         #[arg(long, default_value = "en", value_parser = parse_lang)]
         lang: tledger::presentation::Lang,
         /// The generator's seed (the figures do not depend on it).
-        #[arg(long, default_value_t = tledger::demo::DEFAULT_SEED)]
+        #[arg(long, default_value_t = tledger_demo_plan::DEFAULT_SEED)]
         seed: u64,
     },
     /// Print a report: training-volume, standards or alignment.
@@ -176,9 +177,16 @@ enum Command {
         publisher: Option<String>,
     },
     /// Benchmarks, on a database and prefix of their own (never real data).
+    /// Runs the tledger-bench binary (next to this one, else on PATH) with
+    /// these arguments: `tledger bench --help` lists them.
+    #[command(disable_help_flag = true)]
     Bench {
-        #[command(subcommand)]
-        command: BenchCommand,
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<std::ffi::OsString>,
     },
 }
 
@@ -250,148 +258,6 @@ enum VerifyCommand {
         public_key: String,
         #[arg(value_name = "FILE")]
         file: PathBuf,
-    },
-}
-
-/// What `bench verify` and `bench replay` take.
-#[derive(Debug, clap::Args)]
-struct InspectionOptions {
-    /// Facts of the four measured types (a quarter each).
-    #[arg(long, default_value_t = tledger::bench_inspection::DEFAULT_FACTS)]
-    facts: usize,
-    #[arg(long, default_value_t = tledger::bench_inspection::DEFAULT_ROUNDS)]
-    rounds: usize,
-    /// Where the report (and, meanwhile, the archive) goes.
-    #[arg(long, value_name = "DIR", default_value = "./bench-results")]
-    out: PathBuf,
-    /// Keep the archive (and, with --shared-server, the database).
-    #[arg(long)]
-    keep: bool,
-    /// Load into a throwaway database on the configured server instead of
-    /// a PostgreSQL cluster of the benchmark's own (the load's long
-    /// transaction holds back every other database's sequencer there).
-    #[arg(long)]
-    shared_server: bool,
-}
-
-#[derive(Debug, Subcommand)]
-enum BenchCommand {
-    /// N nominate commands over HTTP against single-row INSERT commits of
-    /// the same size, alternating, at each concurrency; medians over the
-    /// rounds, written to <out>/commands.md and <out>/commands.json.
-    Commands {
-        /// Commands (and baseline inserts) per round and concurrency.
-        #[arg(long, default_value_t = tledger::bench::DEFAULT_COUNT)]
-        count: usize,
-        #[arg(long, default_value_t = tledger::bench::DEFAULT_ROUNDS)]
-        rounds: usize,
-        /// Concurrent clients, a comma-separated list.
-        #[arg(long, value_delimiter = ',', default_value = "1,16")]
-        concurrency: Vec<usize>,
-        /// Where the report goes.
-        #[arg(long, value_name = "DIR", default_value = "./bench-results")]
-        out: PathBuf,
-        /// Keep the benchmark's database instead of dropping it.
-        #[arg(long)]
-        keep: bool,
-    },
-    /// Every benchmark in one run, and one table of each figure with its
-    /// same-run baseline and the ratio: <out>/all.md and <out>/all.json.
-    All {
-        /// Small sizes: a smoke run of minutes, not the issues' figures.
-        #[arg(long)]
-        quick: bool,
-        /// Where the reports go.
-        #[arg(long, value_name = "DIR", default_value = "./bench-results")]
-        out: PathBuf,
-    },
-    /// A sustained mixed load (commands, published facts, reports) on a
-    /// `tledger serve` of its own: throughput, p99 and the service's RSS
-    /// every minute; written to <out>/load.md and <out>/load.json.
-    Load {
-        #[arg(long, default_value_t = tledger::bench_load::DEFAULT_MINUTES)]
-        minutes: u64,
-        #[arg(long, default_value_t = 8)]
-        command_clients: usize,
-        #[arg(long, default_value_t = 4)]
-        publishers: usize,
-        #[arg(long, default_value_t = 2)]
-        report_clients: usize,
-        /// Where the report goes.
-        #[arg(long, value_name = "DIR", default_value = "./bench-results")]
-        out: PathBuf,
-        /// Keep the benchmark's database instead of dropping it.
-        #[arg(long)]
-        keep: bool,
-    },
-    /// N published facts (a quarter each of official.registered,
-    /// training.nominated, training.enrolled, training.completed) from NATS
-    /// to their receipts, and tledger import of as many, against PostgreSQL
-    /// and JetStream baselines, alternating; written to <out>/ingest.md and
-    /// <out>/ingest.json.
-    Ingest {
-        #[arg(long, default_value_t = tledger::bench_ingest::DEFAULT_FACTS)]
-        facts: usize,
-        #[arg(long, default_value_t = tledger::bench_ingest::DEFAULT_ROUNDS)]
-        rounds: usize,
-        /// Where the report goes.
-        #[arg(long, value_name = "DIR", default_value = "./bench-results")]
-        out: PathBuf,
-        /// Keep the benchmark's database instead of dropping it.
-        #[arg(long)]
-        keep: bool,
-    },
-    /// Rebuild every read model over N bulk-loaded facts against COPY out
-    /// and in of the same facts, alternating; facts/s and peak memory,
-    /// written to <out>/rebuild.md and <out>/rebuild.json.
-    Rebuild {
-        /// Facts of the four measured types (a quarter each).
-        #[arg(long, default_value_t = tledger::bench_rebuild::DEFAULT_FACTS)]
-        facts: usize,
-        #[arg(long, default_value_t = tledger::bench_rebuild::DEFAULT_ROUNDS)]
-        rounds: usize,
-        /// Where the report goes.
-        #[arg(long, value_name = "DIR", default_value = "./bench-results")]
-        out: PathBuf,
-        /// Keep the benchmark's database instead of dropping it.
-        #[arg(long)]
-        keep: bool,
-    },
-    /// tledger verify (the table) and the archive's checks over N
-    /// bulk-loaded facts, with export, against gunzip + JSON parse and
-    /// gunzip + SHA-256 of the same archive; facts/s and peak memory,
-    /// written to <out>/verify.md and <out>/verify.json.
-    Verify(InspectionOptions),
-    /// Offline replay (the archive's checks, every fact into memory, one
-    /// report) over N bulk-loaded facts, with export, against the same
-    /// baselines; seconds, facts/s and peak memory, written to
-    /// <out>/replay.md and <out>/replay.json.
-    Replay(InspectionOptions),
-    /// standards and training-volume over HTTP on national-scale synthetic
-    /// data, for a province and the country, recent and ten years ago,
-    /// against a counting statement; p50/p99 written to <out>/reports.md
-    /// and <out>/reports.json.
-    Reports {
-        #[arg(long, default_value_t = tledger::bench_reports::DEFAULT_OFFICIALS)]
-        officials: usize,
-        /// Training places.
-        #[arg(long, default_value_t = tledger::bench_reports::DEFAULT_PLACES)]
-        places: usize,
-        #[arg(long, default_value_t = tledger::bench_reports::DEFAULT_PROVINCES)]
-        provinces: usize,
-        #[arg(long, default_value_t = tledger::bench_reports::DEFAULT_COMMUNES)]
-        communes: usize,
-        #[arg(long, default_value_t = tledger::bench_reports::DEFAULT_ROUNDS)]
-        rounds: usize,
-        /// Requests per report, scope and date in each round.
-        #[arg(long, default_value_t = tledger::bench_reports::DEFAULT_REQUESTS)]
-        requests: usize,
-        /// Where the report goes.
-        #[arg(long, value_name = "DIR", default_value = "./bench-results")]
-        out: PathBuf,
-        /// Keep the benchmark's database instead of dropping it.
-        #[arg(long)]
-        keep: bool,
     },
 }
 
@@ -541,6 +407,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Bench { args } = &cli.command {
+        // The benchmarks read their own settings and set up their own logs.
+        return Err(forward_to_bench(cli.config.as_deref(), args).into());
+    }
     telemetry::init_logging()?;
     let settings = Settings::load(cli.config.as_deref())?;
     tracing::debug!(?settings, "settings");
@@ -565,7 +435,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{summary}");
             Ok(())
         }
-        Command::Bench { command } => bench(&settings, command).await,
+        Command::Bench { args } => Err(forward_to_bench(cli.config.as_deref(), &args).into()),
         Command::Keys { command } => keys(&settings, command),
         Command::Checkpoint => checkpoint(&settings).await,
         Command::Export { until, archive } => {
@@ -1040,191 +910,75 @@ async fn tokens(settings: &Settings, command: TokensCommand) -> anyhow::Result<(
     Ok(())
 }
 
-async fn bench(settings: &Settings, command: BenchCommand) -> anyhow::Result<()> {
-    use tledger::bench::{self, BenchError, CommandsBench};
-    let (count, rounds, concurrency, out, keep) = match command {
-        BenchCommand::Commands {
-            count,
-            rounds,
-            concurrency,
-            out,
-            keep,
-        } => (count, rounds, concurrency, out, keep),
-        BenchCommand::All { quick, out } => {
-            let report =
-                tledger::bench_all::all(settings, &tledger::bench_all::AllBench { quick, out })
-                    .await?;
-            print!("{}", report.markdown());
-            return Ok(());
-        }
-        BenchCommand::Load {
-            minutes,
-            command_clients,
-            publishers,
-            report_clients,
-            out,
-            keep,
-        } => {
-            let options = tledger::bench_load::LoadBench {
-                minutes,
-                command_clients,
-                publishers,
-                report_clients,
-                out,
-                keep,
-            };
-            let report = tledger::bench_load::load(settings, &options).await?;
-            print!("{}", report.markdown());
-            return Ok(());
-        }
-        BenchCommand::Ingest {
-            facts,
-            rounds,
-            out,
-            keep,
-        } => {
-            let options = tledger::bench_ingest::IngestBench {
-                facts,
-                rounds,
-                out,
-                keep,
-            };
-            let report = tledger::bench_ingest::ingest(settings, &options).await?;
-            print!("{}", report.markdown());
-            return Ok(());
-        }
-        BenchCommand::Rebuild {
-            facts,
-            rounds,
-            out,
-            keep,
-        } => {
-            let options = tledger::bench_rebuild::RebuildBench {
-                facts,
-                rounds,
-                out,
-                keep,
-            };
-            let report = tledger::bench_rebuild::rebuild(settings, &options)
-                .await
-                .map_err(ledger_bench_error)?;
-            print!("{}", report.markdown());
-            if report.failures() > 0 {
-                return Err(tledger::bench_ledger::LedgerBenchError::Failures {
-                    failed: report.failures(),
-                    total: report.checks.len(),
-                    out: options.out,
-                }
-                .into());
-            }
-            return Ok(());
-        }
-        BenchCommand::Verify(options) => {
-            return bench_inspection(settings, tledger::bench_inspection::Which::Verify, options)
-                .await
-        }
-        BenchCommand::Replay(options) => {
-            return bench_inspection(settings, tledger::bench_inspection::Which::Replay, options)
-                .await
-        }
-        BenchCommand::Reports {
-            officials,
-            places,
-            provinces,
-            communes,
-            rounds,
-            requests,
-            out,
-            keep,
-        } => {
-            let options = tledger::bench_reports::ReportsBench {
-                officials,
-                places,
-                provinces,
-                communes,
-                rounds,
-                requests,
-                out,
-                keep,
-            };
-            let report = tledger::bench_reports::reports(settings, &options)
-                .await
-                .map_err(ledger_bench_error)?;
-            print!("{}", report.markdown());
-            if report.mismatches > 0 {
-                return Err(tledger::bench_ledger::LedgerBenchError::Failures {
-                    failed: report.mismatches,
-                    total: report.answers,
-                    out: options.out,
-                }
-                .into());
-            }
-            return Ok(());
-        }
-    };
-    let options = CommandsBench {
-        count,
-        rounds,
-        concurrency,
-        out,
-        keep,
-    };
-    let report = bench::commands(settings, &options)
-        .await
-        .map_err(|error| match error {
-            // Its exit code (2: a service is unreachable) is found by type.
-            BenchError::Startup(e) => anyhow::Error::from(e),
-            other => anyhow::Error::from(other),
-        })?;
-    print!("{}", report.markdown());
-    if report.failures > 0 {
-        return Err(BenchError::Failures {
-            failed: report.failures,
-            total: report.attempted,
-            out: options.out,
-        }
-        .into());
-    }
-    Ok(())
+/// Why `tledger bench` could not run the benchmarks.
+#[derive(Debug, thiserror::Error)]
+enum BenchForwardError {
+    #[error(
+        "the benchmarks are not built: no {BENCH_BINARY} next to this binary ({beside}) nor on \
+         PATH; build them with `cargo build --release -p tledger-bench`"
+    )]
+    Missing { beside: String },
+    #[error("cannot run {program}: {source}")]
+    Run {
+        program: String,
+        source: std::io::Error,
+    },
 }
 
-async fn bench_inspection(
-    settings: &Settings,
-    which: tledger::bench_inspection::Which,
-    options: InspectionOptions,
-) -> anyhow::Result<()> {
-    let options = tledger::bench_inspection::InspectionBench {
-        facts: options.facts,
-        rounds: options.rounds,
-        out: options.out,
-        keep: options.keep,
-        shared_server: options.shared_server,
+/// The benchmarks' binary (tools/bench).
+const BENCH_BINARY: &str = "tledger-bench";
+
+/// Runs `tledger-bench` with the same arguments (and `--config`), in place
+/// of this process: the benchmarks stay out of the service's binary, and
+/// their output, signals and exit code are theirs (ADR 21,
+/// docs/adr/0021-benchmarks-and-demo-plan-outside-the-service.md).
+/// Returns only when it could not be started.
+fn forward_to_bench(
+    config: Option<&std::path::Path>,
+    args: &[std::ffi::OsString],
+) -> BenchForwardError {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(std::path::Path::to_path_buf))
+        .map(|dir| dir.join(format!("{BENCH_BINARY}{}", std::env::consts::EXE_SUFFIX)));
+    let program = match &beside {
+        Some(path) if path.is_file() => path.clone().into_os_string(),
+        // exec(2) searches PATH for a bare name.
+        _ => BENCH_BINARY.into(),
     };
-    let report = tledger::bench_inspection::run(which, settings, &options)
-        .await
-        .map_err(ledger_bench_error)?;
-    print!("{}", report.markdown());
-    if report.failures() > 0 {
-        return Err(tledger::bench_ledger::LedgerBenchError::Failures {
-            failed: report.failures(),
-            total: report.checks.len(),
-            out: options.out,
-        }
-        .into());
+    let mut command = std::process::Command::new(&program);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
     }
-    Ok(())
+    command.args(args);
+    let error = run_in_place(command);
+    if error.kind() == std::io::ErrorKind::NotFound {
+        return BenchForwardError::Missing {
+            beside: beside
+                .as_deref()
+                .and_then(std::path::Path::parent)
+                .map_or_else(|| "unknown".to_owned(), |d| d.display().to_string()),
+        };
+    }
+    BenchForwardError::Run {
+        program: program.to_string_lossy().into_owned(),
+        source: error,
+    }
 }
 
-/// A benchmark's error, with a start-up failure kept findable by type (its
-/// exit code, 2: a service is unreachable).
-fn ledger_bench_error(error: tledger::bench_ledger::LedgerBenchError) -> anyhow::Error {
-    use tledger::bench::BenchError;
-    use tledger::bench_ledger::LedgerBenchError;
-    match error {
-        LedgerBenchError::Startup(e) | LedgerBenchError::Bench(BenchError::Startup(e)) => {
-            anyhow::Error::from(e)
-        }
-        other => anyhow::Error::from(other),
+/// Replaces this process with `command`; returns why it could not.
+#[cfg(unix)]
+fn run_in_place(mut command: std::process::Command) -> std::io::Error {
+    use std::os::unix::process::CommandExt as _;
+    command.exec()
+}
+
+/// Where there is no exec(2): runs `command` and exits with its code.
+#[cfg(not(unix))]
+fn run_in_place(mut command: std::process::Command) -> std::io::Error {
+    match command.status() {
+        Ok(status) => std::process::exit(status.code().unwrap_or(1)),
+        Err(error) => error,
     }
 }
 
@@ -1274,33 +1028,4 @@ fn token_table(tokens: &[TokenInfo]) -> String {
         line(&row.each_ref().map(String::as_str));
     }
     out
-}
-
-/// The error and its causes on one line, leaving out a cause whose text
-/// its parent already includes (typed errors often quote their source).
-fn one_line(error: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in error.chain() {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&cause);
-        }
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// 2 when a service is unreachable or the configuration is wrong, else 1.
-fn exit_code(error: &anyhow::Error) -> u8 {
-    for cause in error.chain() {
-        if let Some(e) = cause.downcast_ref::<StartupError>() {
-            return e.exit_code();
-        }
-        if cause.is::<ConfigError>() || cause.is::<TelemetryError>() {
-            return 2;
-        }
-    }
-    1
 }

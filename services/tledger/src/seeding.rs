@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::access::{Caller, Role};
 use crate::commands::{CommandRequest, CommandService};
-use crate::demo::DemoCommand;
+use tledger_demo_plan::DemoCommand;
 
 /// The identity the demo records under (its idempotency keys are its own).
 pub const DEMO_TOKEN: Uuid = Uuid::from_u128(0x6465_6d6f_0000_0000_0000_0000_0000_0001);
@@ -249,7 +249,7 @@ pub async fn demo_reports(
 ) -> Result<String, DemoError> {
     use crate::presentation::Format;
     use crate::report_cli::{render, report_json, ReportRequest};
-    let expected = crate::demo::expected();
+    let expected = tledger_demo_plan::expected();
     let date = |s: &str| s.parse::<tledger_events::Date>().ok();
     let request = |name: &str, as_of: &str| ReportRequest {
         name: name.to_owned(),
@@ -324,7 +324,7 @@ pub async fn run_demo(
         })
         .await
     });
-    let plan = crate::demo::plan(options.seed);
+    let plan = tledger_demo_plan::plan(options.seed);
     seed(&commands, &plan.steps, options.progress).await?;
     settle(&store, std::time::Duration::from_secs(300)).await?;
     print!("{}", demo_reports(&store, &options).await?);

@@ -569,3 +569,64 @@ async fn the_nats_password_is_never_logged_even_at_debug() {
             .join("\n")
     );
 }
+
+/// A copy of the binary alone in a directory of its own, and that directory.
+fn lone_binary() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let copy = dir.path().join("tledger");
+    // A hard link is quicker than a copy of the debug binary; a symlink
+    // would not do (the binary finds its directory through /proc/self/exe).
+    if std::fs::hard_link(BIN, &copy).is_err() {
+        std::fs::copy(BIN, &copy).expect("copy the binary");
+    }
+    (dir, copy)
+}
+
+#[tokio::test]
+async fn bench_without_the_benchmarks_built_says_how_to_build_them() {
+    let (_dir, binary) = lone_binary();
+    let mut command = Command::new(&binary);
+    for variable in VARIABLES {
+        command.env_remove(variable);
+    }
+    command
+        .args(["bench", "commands", "--count", "10"])
+        .env("PATH", "/nonexistent")
+        .stdin(Stdio::null());
+    let output = run(command).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("cargo build --release -p tledger-bench"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn bench_runs_the_benchmarks_beside_it_with_the_same_arguments() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (dir, binary) = lone_binary();
+    // Stands in for tledger-bench: prints its arguments, exits 3.
+    let bench = dir.path().join("tledger-bench");
+    std::fs::write(&bench, "#!/bin/sh\necho \"$@\"\nexit 3\n").expect("write the stand-in");
+    std::fs::set_permissions(&bench, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut command = Command::new(&binary);
+    for variable in VARIABLES {
+        command.env_remove(variable);
+    }
+    command
+        .args(["--config", "/etc/tledger.toml", "bench", "commands"])
+        .args(["--count", "10", "--help"])
+        .stdin(Stdio::null());
+    let output = run(command).await;
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "its exit code is the bench's"
+    );
+    assert_eq!(
+        text(&output.stdout),
+        "--config /etc/tledger.toml commands --count 10 --help\n"
+    );
+}

@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use serde_json::Value;
-use tledger::demo::expected;
+use tledger_demo_plan::expected;
 use tledger_tests::{unique_prefix, TestDatabase};
 
 fn demo(db: &TestDatabase, prefix: &str) -> Value {

@@ -16,7 +16,7 @@ use crate::bench_ingest::IngestBench;
 use crate::bench_load::LoadBench;
 use crate::bench_rebuild::RebuildBench;
 use crate::bench_reports::ReportsBench;
-use crate::config::Settings;
+use tledger::config::Settings;
 
 #[derive(Clone, Debug)]
 pub struct AllBench {

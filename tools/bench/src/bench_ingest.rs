@@ -28,10 +28,10 @@ use sqlx::{Connection as _, PgConnection};
 use crate::bench::{
     load_average, median, progress, random_prefix, round3, write_files, BenchDatabase, BenchError,
 };
-use crate::commands::CommandRequest;
-use crate::config::Settings;
-use crate::publishers::NewPublisher;
-use crate::Prefix;
+use tledger::commands::CommandRequest;
+use tledger::config::Settings;
+use tledger::publishers::NewPublisher;
+use tledger::Prefix;
 
 /// The N.
 pub const DEFAULT_FACTS: usize = 1_000_000;
@@ -253,7 +253,7 @@ pub async fn ingest(
     let database = BenchDatabase::create(&settings.database_url, &started_at).await?;
     let prefix = random_prefix()?;
     let outcome = run(settings, options, &database, &prefix).await;
-    if let Ok((client, _)) = crate::startup::connect_nats(&settings.nats_url).await {
+    if let Ok((client, _)) = tledger::startup::connect_nats(&settings.nats_url).await {
         let js = jetstream::new(client);
         for stream in [
             prefix.events_stream(),
@@ -292,7 +292,7 @@ async fn run(
         load_average_before: load_average(),
         ..IngestReport::default()
     };
-    let app = crate::app::build(&service_settings).await?;
+    let app = tledger::app::build(&service_settings).await?;
     let store = app.store().clone();
     let client = app.nats().clone();
     let commands = app.commands().clone();
@@ -323,7 +323,7 @@ async fn run(
         }
         let reply = commands
             .execute_as(
-                &crate::seeding::demo_caller(),
+                &tledger::seeding::demo_caller(),
                 CommandRequest {
                     name: "register_unit".into(),
                     body: body.to_string().into(),
@@ -373,7 +373,7 @@ async fn run(
     for (round, file) in imports.iter().enumerate() {
         progress(&format!("round {}: tledger import", round + 1));
         let started = Instant::now();
-        let summary = crate::import::import(&store, prefix, file.path(), Some(PUBLISHER), false)
+        let summary = tledger::import::import(&store, prefix, file.path(), Some(PUBLISHER), false)
             .await
             .map_err(|e| BenchError::Seed(e.to_string()))?;
         report.rounds[round].import_per_s = rate(summary.answered() as usize, started.elapsed());

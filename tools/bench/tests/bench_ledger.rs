@@ -1,5 +1,5 @@
 //! `tledger bench rebuild` and `tledger bench reports` through the real
-//! binary, tiny: against the machine's PostgreSQL, on each benchmark's own
+//! binary (`tledger-bench`, which `tledger bench` runs), tiny: against the machine's PostgreSQL, on each benchmark's own
 //! database, which it must drop afterwards. They test the benchmarks (the
 //! figures and checks in their reports), not the machine's speed.
 
@@ -11,7 +11,8 @@ use sqlx::Connection as _;
 use tledger_tests::{admin_url, unique_prefix};
 use tokio::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tledger");
+// What `tledger bench` runs, with the same arguments.
+const BIN: &str = env!("CARGO_BIN_EXE_tledger-bench");
 
 /// Every variable the binary reads; the tests' own environment must not
 /// leak into the run.
@@ -36,7 +37,6 @@ async fn run(name: &str, args: &[&str]) -> Value {
         command.env_remove(variable);
     }
     command
-        .arg("bench")
         .arg(name)
         .args(args)
         .arg("--out")
@@ -259,7 +259,7 @@ async fn it_should_not_accept_too_few_facts() {
         command.env_remove(variable);
     }
     let output = command
-        .args(["bench", "rebuild", "--facts", "3"])
+        .args(["rebuild", "--facts", "3"])
         .stdin(Stdio::null())
         .output()
         .await

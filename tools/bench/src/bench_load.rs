@@ -6,9 +6,9 @@
 //! resident memory; at the end, the service's RSS must be at most 1.1 times
 //! its RSS at minute 2 (no leak under load).
 //!
-//! The service is this binary's `serve`, started as a child process on the
-//! benchmark's own database and prefix, so that its memory is its own and
-//! not the load generator's.
+//! The service is `tledger serve` (the binary beside this one, else on
+//! PATH), started as a child process on the benchmark's own database and
+//! prefix, so that its memory is its own and not the load generator's.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 use crate::bench::{
     load_average, progress, random_prefix, round3, write_files, BenchDatabase, BenchError, Latency,
 };
-use crate::config::Settings;
-use crate::publishers::NewPublisher;
+use tledger::config::Settings;
+use tledger::publishers::NewPublisher;
 
 pub const DEFAULT_MINUTES: u64 = 10;
 /// The target: RSS at the end at most this times RSS at minute 2.
@@ -181,7 +181,7 @@ pub async fn load(settings: &Settings, options: &LoadBench) -> Result<LoadReport
     let database = BenchDatabase::create(&settings.database_url, &chrono::Utc::now()).await?;
     let prefix = random_prefix()?;
     let outcome = run(settings, options, &database, &prefix).await;
-    if let Ok((client, _)) = crate::startup::connect_nats(&settings.nats_url).await {
+    if let Ok((client, _)) = tledger::startup::connect_nats(&settings.nats_url).await {
         let js = async_nats::jetstream::new(client);
         for stream in [prefix.events_stream(), prefix.ingest_stream()] {
             let _ = js.delete_stream(&stream).await;
@@ -199,12 +199,12 @@ async fn run(
     settings: &Settings,
     options: &LoadBench,
     database: &BenchDatabase,
-    prefix: &crate::Prefix,
+    prefix: &tledger::Prefix,
 ) -> Result<LoadReport, BenchError> {
     let port = crate::bench::free_loopback_port()?;
     let key = std::env::temp_dir().join(format!("bench-load-{}.key", prefix.as_str()));
-    let binary = std::env::current_exe().map_err(|e| BenchError::Service(e.to_string()))?;
-    let mut child = tokio::process::Command::new(binary)
+    let binary = service_binary();
+    let mut child = tokio::process::Command::new(&binary)
         .arg("serve")
         .env_remove("TLEDGER_CONFIG")
         .env("TLEDGER_DATABASE_URL", &database.url)
@@ -218,7 +218,12 @@ async fn run(
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| BenchError::Service(format!("starting tledger serve: {e}")))?;
+        .map_err(|e| {
+            BenchError::Service(format!(
+                "starting {} serve: {e} (build it with `cargo build --release -p tledger`)",
+                binary.display()
+            ))
+        })?;
     let pid = child.id().unwrap_or(0);
     let outcome = drive(settings, options, database, prefix, port, pid).await;
     let _ = child.start_kill();
@@ -227,11 +232,22 @@ async fn run(
     outcome
 }
 
+/// The service's binary: `tledger` beside this one (where cargo builds
+/// both), else whichever `tledger` is on PATH.
+fn service_binary() -> std::path::PathBuf {
+    let name = format!("tledger{}", std::env::consts::EXE_SUFFIX);
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(&name)))
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| name.into())
+}
+
 async fn drive(
     settings: &Settings,
     options: &LoadBench,
     database: &BenchDatabase,
-    prefix: &crate::Prefix,
+    prefix: &tledger::Prefix,
     port: u16,
     pid: u32,
 ) -> Result<LoadReport, BenchError> {
@@ -284,7 +300,7 @@ async fn drive(
         command(&http, &base, name, body, &format!("seed-{i}")).await?;
     }
     let store = tledger_store::Store::connect(&database.url, 2).await?;
-    crate::publishers::Publishers::new(store)
+    tledger::publishers::Publishers::new(store)
         .add(&NewPublisher {
             id: "load".into(),
             source: SOURCE.into(),
@@ -314,7 +330,7 @@ async fn drive(
             }
         });
     }
-    let client = crate::startup::connect_nats(&settings.nats_url).await?.0;
+    let client = tledger::startup::connect_nats(&settings.nats_url).await?.0;
     for publisher in 0..options.publishers {
         let (client, shared, prefix) = (client.clone(), shared.clone(), prefix.clone());
         tasks.spawn(async move {

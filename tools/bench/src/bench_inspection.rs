@@ -43,10 +43,10 @@ use crate::bench::{self, BenchError};
 use crate::bench_cluster::PrivateCluster;
 use crate::bench_ledger::{self, LedgerBenchError, LedgerEnvironment, Loaded};
 use crate::bench_rebuild::{self, Memory, MemoryProbe, Target};
-use crate::config::Settings;
-use crate::export::{self, Until};
-use crate::inspection;
-use crate::replay::{self, ReplayReport};
+use tledger::config::Settings;
+use tledger::export::{self, Until};
+use tledger::inspection;
+use tledger::replay::{self, ReplayReport};
 
 pub const DEFAULT_FACTS: usize = 1_000_000;
 pub const DEFAULT_ROUNDS: usize = 3;

@@ -40,12 +40,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::access::{AccessError, Role};
-use crate::app;
-use crate::commands::CommandRequest;
-use crate::config::{redact_url, Settings};
-use crate::startup::{self, StartupError};
-use crate::Prefix;
+use tledger::access::{AccessError, Role};
+use tledger::app;
+use tledger::commands::CommandRequest;
+use tledger::config::{redact_url, Settings};
+use tledger::startup::{self, StartupError};
+use tledger::Prefix;
 
 /// Commands per round unless told otherwise (the N).
 pub const DEFAULT_COUNT: usize = 10_000;
@@ -1754,7 +1754,7 @@ where
 /// the database, and the command handler without HTTP.
 async fn profile_running(
     context: &Arc<Context>,
-    service: &crate::commands::CommandService,
+    service: &tledger::commands::CommandService,
     token: &str,
 ) -> Result<Vec<Phase>, BenchError> {
     let healthz = format!("{}/healthz", context.base);
@@ -1829,9 +1829,9 @@ async fn profile_bare_service(
 ) -> Result<Phase, BenchError> {
     let wake = Arc::new(tokio::sync::Notify::new());
     let (announce, _) = tokio::sync::broadcast::channel(1024);
-    let service = crate::commands::CommandService::new(
+    let service = tledger::commands::CommandService::new(
         store.clone(),
-        crate::access::Access::new(store.clone()),
+        tledger::access::Access::new(store.clone()),
         prefix.clone(),
         wake.clone(),
         announce.clone(),
@@ -2028,7 +2028,7 @@ fn nomination_append(enrollment: String, official: &Official) -> Result<Append, 
     })
 }
 
-/// The least a command can wait under ARCHITECTURE.md decision 4: its
+/// The least a command can wait under docs/architecture.md, decision 4: its
 /// append's commit, then the running sequencer's batch that gives it a
 /// position, with nothing else (no HTTP, no loads, no decision, no relay,
 /// projector or policy). One over its mean bounds the commands per

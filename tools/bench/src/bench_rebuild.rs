@@ -38,7 +38,7 @@ use crate::bench_ledger::{
     self, date, day, fact, ChainWriter, Country, LedgerBenchError, LedgerEnvironment, Loaded,
     POSTS, RESULTS,
 };
-use crate::config::Settings;
+use tledger::config::Settings;
 
 /// Facts unless told otherwise (the "at least 1,000,000").
 pub const DEFAULT_FACTS: usize = 1_000_000;

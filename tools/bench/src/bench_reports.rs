@@ -42,15 +42,15 @@ use tledger_projections::reports::ReadModels;
 use tledger_store::Store;
 use tokio::sync::{broadcast, oneshot, Notify};
 
-use crate::access::{Access, Role};
 use crate::bench::{self, BenchError, Latency};
 use crate::bench_ledger::{
     self, date, day, fact, ChainWriter, Country, LedgerBenchError, LedgerEnvironment, Loaded,
     POSTS, RESULTS,
 };
-use crate::commands::CommandService;
-use crate::config::Settings;
-use crate::web::{router, WebState};
+use tledger::access::{Access, Role};
+use tledger::commands::CommandService;
+use tledger::config::Settings;
+use tledger::web::{router, WebState};
 
 pub const DEFAULT_OFFICIALS: usize = 300_000;
 pub const DEFAULT_PLACES: usize = 2_000_000;
@@ -698,11 +698,11 @@ impl Server {
         let app = router(WebState {
             commands,
             store: store.clone(),
-            metrics: crate::telemetry::metrics(),
+            metrics: tledger::telemetry::metrics(),
             jetstream: None,
-            dashboard: crate::web::dashboard::DashboardState::new(None),
+            dashboard: tledger::web::dashboard::DashboardState::new(None),
             read_models: ReadModels::new(store.pool().clone()),
-            relay: crate::relay::RelayWatch::default(),
+            relay: tledger::relay::RelayWatch::default(),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
@@ -712,10 +712,10 @@ impl Server {
             .map_err(|e| BenchError::Http(format!("binding a loopback port: {e}")))?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            crate::web::server::serve(
+            tledger::web::server::serve(
                 listener,
                 app,
-                crate::web::server::HEADER_READ_TIMEOUT,
+                tledger::web::server::HEADER_READ_TIMEOUT,
                 async move {
                     let _ = stopped.await;
                 },

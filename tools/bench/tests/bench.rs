@@ -1,6 +1,7 @@
-//! `tledger bench commands` through the real binary, small: against the
-//! machine's PostgreSQL and NATS, on the benchmark's own database and
-//! prefix, which it must remove afterwards.
+//! `tledger bench commands` through the real binary (`tledger-bench`, which
+//! `tledger bench` runs), small: against the machine's PostgreSQL and
+//! NATS, on the benchmark's own database and prefix, which it must remove
+//! afterwards.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -10,7 +11,8 @@ use sqlx::Connection as _;
 use tledger_tests::{admin_url, unique_prefix};
 use tokio::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tledger");
+// What `tledger bench` runs, with the same arguments.
+const BIN: &str = env!("CARGO_BIN_EXE_tledger-bench");
 
 /// Every variable the binary reads; the tests' own environment must not
 /// leak into the run.
@@ -42,7 +44,7 @@ async fn a_small_run_reports_every_figure_for_commands_and_baseline_and_cleans_u
         command.env_remove(variable);
     }
     command
-        .args(["bench", "commands", "--count", "200", "--rounds", "1"])
+        .args(["commands", "--count", "200", "--rounds", "1"])
         .args(["--concurrency", "1,4", "--out"])
         .arg(&out)
         // The server of the test harness; the benchmark makes its own
@@ -162,7 +164,7 @@ async fn it_should_not_accept_zero_clients() {
         command.env_remove(variable);
     }
     let output = command
-        .args(["bench", "commands", "--concurrency", "0"])
+        .args(["commands", "--concurrency", "0"])
         .stdin(Stdio::null())
         .output()
         .await

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tledger::commands::COMMANDS;
-use tledger::demo::{self, DemoPlan, Expected};
+use tledger_demo_plan::{self as demo, DemoPlan, Expected};
 use tledger_events::facts::{Evidence, QualificationRecorded, TrainingNominated};
 use tledger_events::reference::{self, ReferenceContent};
 use tledger_events::{Date, Fact, FactType, Track};
@@ -301,7 +301,7 @@ fn the_district_and_its_18_units_are_registered_first() {
     assert!(units.contains(&("dai-loc-dai-thanh", Some("dai-loc"))));
 }
 
-/// The ledger's rules (CONTRACT.md "Rules the ledger enforces"), checked on
+/// The ledger's rules (docs/contract.md, "Rules the ledger enforces"), checked on
 /// the plan in its order, as far as they can be without a database.
 #[test]
 fn the_commands_come_in_an_order_the_ledger_accepts() {

@@ -33,8 +33,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::bench::{self, BenchDatabase, BenchError};
-use crate::config::{redact_url, Settings};
-use crate::startup::{self, StartupError};
+use tledger::config::{redact_url, Settings};
+use tledger::startup::{self, StartupError};
 
 /// Why `bench rebuild` or `bench reports` could not run (or ran with wrong
 /// answers).

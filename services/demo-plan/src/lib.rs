@@ -1,7 +1,6 @@
 //! The demo district: Đại Lộc (Quảng Nam) from 1997 to 2015, as a plan of
-//! commands that reproduces the figures of the seed article
-//! (`seed/dai-loc-2012-training-report.vi.txt`, DOMAIN.md "The reference
-//! report") exactly.
+//! commands that reproduces the figures of the article of 3 May 2012
+//! (docs/domain.md, "The reference report") exactly.
 //!
 //! The plan is pure and deterministic: [`plan`] turns a seed into the same
 //! commands every time (a small splitmix64 generator of its own, no `rand`),
@@ -141,8 +140,9 @@ pub fn expected() -> Expected {
     }
 }
 
-/// A rate as reports state it (CONTRACT.md: count/of rounded half away from
-/// zero to 4 decimals), in ten-thousandths; `None` when `of` is 0.
+/// A rate as reports state it (docs/contract.md, Conventions: count/of
+/// rounded half away from zero to 4 decimals), in ten-thousandths; `None`
+/// when `of` is 0.
 pub fn rate_ten_thousandths((count, of): (u64, u64)) -> Option<u64> {
     // Integer arithmetic: round(count * 10000 / of) half up (both positive).
     (of > 0).then(|| (count * 20_000 + of) / (2 * of))
