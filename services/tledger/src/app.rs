@@ -22,7 +22,7 @@ use tokio::sync::{broadcast, watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::access::Access;
-use crate::checkpointer::Checkpointer;
+use crate::checkpoint_signing::Checkpointer;
 use crate::commands::CommandService;
 use crate::config::Settings;
 use crate::http::{router, HttpState};
@@ -95,7 +95,8 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         .await
         .map_err(|e| StartupError::ReadModels(e.to_string()))?;
     let signer =
-        crate::checkpointer::load_or_create_signing_key(&settings.signing_key_path, &store).await?;
+        crate::checkpoint_signing::load_or_create_signing_key(&settings.signing_key_path, &store)
+            .await?;
     // The dashboard verifies the ledger with the key the service signs with.
     let verifier = signer.verifier();
     let (client, jetstream) = startup::connect_nats(&settings.nats_url).await?;

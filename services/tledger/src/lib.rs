@@ -17,7 +17,7 @@ pub mod bench_load;
 pub mod bench_rebuild;
 pub mod bench_reports;
 pub mod browser_policy;
-pub mod checkpointer;
+pub mod checkpoint_signing;
 pub mod commands;
 pub mod config;
 mod csv;

@@ -12,7 +12,7 @@ use std::process::Output;
 
 use serde_json::{json, Value};
 use tledger::access::Role;
-use tledger::checkpointer::{generate_signing_key, Checkpointer};
+use tledger::checkpoint_signing::{generate_signing_key, Checkpointer};
 use tledger::inspection::verify_ledger_in_ranges;
 use tledger_events::chain::{self, ChainRecord};
 use tledger_events::checkpoint::{Checkpoint, CheckpointVerifier};

@@ -33,7 +33,7 @@ use flate2::write::GzEncoder;
 use serde_json::Value;
 use support::random_history::{read_back, History, Model, Rng};
 use support::spawn;
-use tledger::checkpointer::Checkpointer;
+use tledger::checkpoint_signing::Checkpointer;
 use tledger::export::{self, Until};
 use tledger::replay::{self, ReplayReport};
 use tledger_events::checkpoint::{CheckpointSigner, CheckpointVerifier};
