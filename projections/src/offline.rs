@@ -14,12 +14,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tledger_events::proof::ProvedRecord;
 use tledger_events::reference::{PositionTaxonomy, Ruleset, SpecialtyMap};
+use tledger_events::unit_tree::{Hierarchy, UnitChange};
 use tledger_events::{
     Date, Fact, FactType, FundingSource, PositionCode, ReferenceKind, StaffCategory, Track,
 };
 use uuid::Uuid;
 
-use crate::hierarchy::{Hierarchy, UnitChange};
 use crate::reports::{
     misassigned, outside_plan, standards_report, typed_content, AlignmentReport, InPost,
     NominatedPlace, PlanEntry, Profile, ReportError, StandardsReport, TrainingVolume,

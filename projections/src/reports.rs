@@ -14,11 +14,11 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Map, Value};
 use sqlx::{PgPool, Row};
 use tledger_events::reference::{PositionTaxonomy, Ruleset, SpecialtyMap};
+use tledger_events::unit_tree::{Hierarchy, UnitChange};
 use tledger_events::{
     Date, FundingSource, PositionCode, ReferenceKind, SpecialtyCode, StaffCategory, Track,
 };
 
-use crate::hierarchy::{Hierarchy, UnitChange};
 use crate::rate::Figure;
 use crate::schema;
 use crate::standards::{assess_ranks, Incumbent};

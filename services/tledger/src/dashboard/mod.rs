@@ -52,7 +52,7 @@ use axum::Router;
 use serde::Deserialize;
 use tledger_domain::ErrorCode;
 use tledger_events::checkpoint::CheckpointVerifier;
-use tledger_projections::hierarchy::Hierarchy;
+use tledger_events::unit_tree::Hierarchy;
 use tledger_projections::reports::ReportError;
 use tledger_store::StoreError;
 

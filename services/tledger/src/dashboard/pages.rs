@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use tledger_domain::ErrorCode;
 use tledger_events::chain::format_instant;
 use tledger_events::checkpoint::Checkpoint;
-use tledger_projections::hierarchy::Hierarchy;
+use tledger_events::unit_tree::Hierarchy;
 use tledger_projections::reports::{AlignmentReport, StandardsReport};
 
 use super::charts::{trend_chart, volume_chart};

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tledger_events::Date;
+use crate::Date;
 
 /// One unit fact as the read model keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
