@@ -1,60 +1,13 @@
-//! The look-ups a command needs before the domain decides (ADR 2): loading
-//! aggregates, the unit hierarchy on a date, the reference data in force,
-//! and facts elsewhere that depend on a registration.
+//! The unit hierarchy on a date as the write side reads it, from every unit
+//! stream.
 
 use std::collections::{BTreeSet, HashMap};
 
-use cqrs_es::Aggregate;
-use tledger_domain::{resolve_stream, FromFact, StoredFact, Unit};
-use tledger_events::reference::{in_force, PositionTaxonomy, Published, ReferenceContent};
-use tledger_events::{AggregateKind, Date, Fact, ReferenceKind};
-use tledger_store::{Store, StoreError, StoredEvent};
+use tledger_domain::Unit;
+use tledger_events::{AggregateKind, Date};
+use tledger_store::{Store, StoreError};
 
-/// An aggregate loaded from its stream, with the stream's version.
-pub struct Loaded<A> {
-    pub aggregate: A,
-    pub version: u64,
-    pub events: Vec<StoredEvent>,
-}
-
-/// Rebuilds an aggregate from stored events.
-pub fn rebuild<A>(events: Vec<StoredEvent>) -> Result<Loaded<A>, StoreError>
-where
-    A: Aggregate,
-    A::Event: FromFact,
-{
-    let facts: Vec<StoredFact> = events
-        .iter()
-        .map(|e| StoredFact {
-            event_id: e.event_id,
-            version: e.version,
-            fact: e.fact.clone(),
-        })
-        .collect();
-    let domain_events = resolve_stream::<A::Event>(&facts).map_err(|e| StoreError::Corrupt {
-        event_id: facts.first().map(|f| f.event_id).unwrap_or_default(),
-        event_type: A::TYPE.to_owned(),
-        reason: e.to_string(),
-    })?;
-    let mut aggregate = A::default();
-    for event in domain_events {
-        aggregate.apply(event);
-    }
-    Ok(Loaded {
-        aggregate,
-        version: events.last().map_or(0, |e| e.version),
-        events,
-    })
-}
-
-/// Loads the aggregate of the stream `<kind>-<id>`.
-pub async fn load<A>(store: &Store, kind: AggregateKind, id: &str) -> Result<Loaded<A>, StoreError>
-where
-    A: Aggregate,
-    A::Event: FromFact,
-{
-    rebuild(store.load_stream(kind, id).await?)
-}
+use crate::commands::rebuild;
 
 /// The unit hierarchy over time, from every unit stream.
 #[derive(Default)]
@@ -129,79 +82,4 @@ impl Hierarchy {
             })
             .collect()
     }
-}
-
-/// What identifies the reference data as recorded now: how many reference
-/// facts there are and how many have their position (the order "in force"
-/// breaks ties by). Equal fingerprints, equal reference data.
-pub type ReferenceFingerprint = (i64, i64);
-
-/// The position taxonomies as published, with the fingerprint they were
-/// read at: parsing them is the dearest look-up of a registration, so a
-/// command service keeps them until the fingerprint changes.
-#[derive(Clone, Debug, Default)]
-pub struct Taxonomies {
-    fingerprint: Option<ReferenceFingerprint>,
-    published: Vec<Published<PositionTaxonomy>>,
-}
-
-impl Taxonomies {
-    /// The position taxonomy in force on `date`, as the ledger knows it
-    /// now (one small query when nothing changed).
-    pub async fn on(
-        cache: &tokio::sync::RwLock<Taxonomies>,
-        store: &Store,
-        date: Date,
-    ) -> Result<Option<PositionTaxonomy>, StoreError> {
-        let fingerprint = reference_fingerprint(store).await?;
-        {
-            let cached = cache.read().await;
-            if cached.fingerprint == Some(fingerprint) {
-                return Ok(in_force(&cached.published, date).map(|p| p.content.clone()));
-            }
-        }
-        let published = published_taxonomies(store).await?;
-        let answer = in_force(&published, date).map(|p| p.content.clone());
-        *cache.write().await = Taxonomies {
-            fingerprint: Some(fingerprint),
-            published,
-        };
-        Ok(answer)
-    }
-}
-
-async fn reference_fingerprint(store: &Store) -> Result<ReferenceFingerprint, StoreError> {
-    sqlx::query_as(
-        "SELECT count(*), count(position) FROM events WHERE aggregate_type = 'reference'",
-    )
-    .fetch_one(store.pool())
-    .await
-    .map_err(StoreError::db("reading the reference data's fingerprint"))
-}
-
-async fn published_taxonomies(
-    store: &Store,
-) -> Result<Vec<Published<PositionTaxonomy>>, StoreError> {
-    let mut taxonomies = Vec::new();
-    for (_, events) in store.load_streams(AggregateKind::Reference).await? {
-        for event in events {
-            if let Fact::ReferencePublished(p) = &event.fact {
-                if p.kind != ReferenceKind::PositionTaxonomy {
-                    continue;
-                }
-                if let Ok(ReferenceContent::PositionTaxonomy(t)) =
-                    ReferenceContent::parse(p.kind, &p.content)
-                {
-                    taxonomies.push(Published {
-                        name: p.name.clone(),
-                        effective_date: p.effective_date,
-                        // Not yet sequenced (just recorded) sorts last.
-                        position: event.position.unwrap_or(u64::MAX),
-                        content: t,
-                    });
-                }
-            }
-        }
-    }
-    Ok(taxonomies)
 }

@@ -1,15 +1,17 @@
-//! Commands: one handler behind HTTP and NATS (CONTRACT.md "Commands").
+//! The command pipeline: one handler behind HTTP and NATS (docs/contract.md,
+//! Commands).
 //!
 //! A command is checked in the contract's order: 401 (token), 404 (unknown
 //! command), 403 (role), 400 (JSON shape), 404 (referenced stream missing),
-//! 403 (unit scope), 422 (values, reference data), 409 (rules, concurrency).
-//! Look-ups happen before the domain decides (ADR 2); the events and the
-//! idempotency record are appended in one statement; a concurrent write to
-//! the same stream is retried a bounded number of times; the answer waits
-//! until the sequencer has given the events their positions.
+//! 403 (unit scope), 422 (values, reference data), 409 (rules, concurrency)
+//! (docs/adr/0006-command-pipeline-and-error-order.md). Look-ups happen
+//! before the domain decides (docs/adr/0002-look-ups-travel-in-commands.md);
+//! the events and the idempotency record are appended in one statement; a
+//! concurrent write to the same stream is retried a bounded number of times;
+//! the answer waits until the sequencer has given the events their
+//! positions.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,35 +21,29 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tledger_domain::official::Tenure;
-use tledger_domain::policy::{qualification_for_completion, qualification_retraction};
-use tledger_domain::{
-    ContractError, Enrollment, EnrollmentCommand, EnrollmentError, ErrorCode, IntoFact, Official,
-    OfficialCommand, OfficialError, Reference, ReferenceCommand, RetractFact, RetractionError,
-    Unit, UnitCommand, UnitError,
-};
-use tledger_events::facts::FactRetracted;
-use tledger_events::{
-    AggregateKind, Date, EnrollmentId, Fact, FactError, FactType, OfficialId, UnitId,
-};
+use tledger_domain::{ErrorCode, IntoFact};
+use tledger_events::{AggregateKind, Fact, FactError, FactType};
 use tledger_store::{
-    Append, AppendError, Cadence, EventMetadata, Idempotency, NewEvent, Sequenced, Store,
-    StoreError,
+    Append, AppendError, EventMetadata, Idempotency, NewEvent, Sequenced, Store, StoreError,
 };
 use tokio::sync::{broadcast, Notify};
+use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::access::{Access, AccessError, Caller, Role};
+use super::reference_data::Taxonomies;
+use super::refusal::{Refusal, Refused};
+use super::scope::check_role;
+use crate::access::{Access, Caller};
 use crate::admission::{
     check_header, check_publishable, CORRELATION_HEADER, DEFAULT_MAX_PAYLOAD, IDEMPOTENCY_HEADER,
     MAX_CORRELATION_ID, MAX_IDEMPOTENCY_KEY,
 };
-use crate::lookups::{load, Hierarchy, Loaded, Taxonomies};
+use crate::lookups::Hierarchy;
 use crate::relay::published_size;
 use crate::Prefix;
 
 /// How often a command is re-decided after another writer moved its stream.
-const MAX_ATTEMPTS: usize = 5;
+pub(super) const MAX_ATTEMPTS: usize = 5;
 /// How long an answer waits for the sequencer.
 const SEQUENCING_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a cached hierarchy serves scope checks: a re-parenting recorded
@@ -94,84 +90,6 @@ pub struct CommandReply {
     pub body: Value,
 }
 
-/// A refused command: the contract's error body.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    pub code: ErrorCode,
-    pub message: String,
-    pub field: Option<String>,
-}
-
-impl Refusal {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            field: None,
-        }
-    }
-
-    fn from_contract(error: &impl ContractError) -> Self {
-        Self {
-            code: error.code(),
-            message: error.to_string(),
-            field: error.field(),
-        }
-    }
-
-    pub fn reply(&self) -> CommandReply {
-        let mut error = json!({"code": self.code.as_str(), "message": self.message});
-        if let Some(field) = &self.field {
-            error["field"] = json!(field);
-        }
-        CommandReply {
-            status: self.code.http_status(),
-            body: json!({ "error": error }),
-        }
-    }
-}
-
-impl From<StoreError> for Refusal {
-    fn from(error: StoreError) -> Self {
-        // SQLSTATE class 22 (data exception: a NUL in a string, a number out
-        // of range) is about a value the request carried, not about the
-        // database: a client's mistake that the door should have refused.
-        if let StoreError::Database {
-            source: sqlx::Error::Database(db),
-            ..
-        } = &error
-        {
-            if db.code().is_some_and(|code| code.starts_with("22")) {
-                tracing::error!(%error, "a value reached the database unchecked (a bug at the door); refused as malformed");
-                return Refusal::new(
-                    ErrorCode::Malformed,
-                    format!("a value of the request cannot be stored: {}", db.message()),
-                );
-            }
-        }
-        tracing::error!(%error, "store error while handling a command");
-        Refusal::new(
-            ErrorCode::NotReady,
-            "the ledger's database is not available; retry later",
-        )
-    }
-}
-
-impl From<FactError> for Refusal {
-    fn from(error: FactError) -> Self {
-        Refusal::from_contract(&error)
-    }
-}
-
-impl From<AccessError> for Refusal {
-    fn from(error: AccessError) -> Self {
-        match error {
-            AccessError::Store(e) => e.into(),
-            other => Refusal::new(ErrorCode::Unauthenticated, other.to_string()),
-        }
-    }
-}
-
 /// One recorded event as the success body lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Recorded {
@@ -184,32 +102,32 @@ struct Recorded {
 /// The command handler shared by the HTTP and NATS adapters.
 #[derive(Clone)]
 pub struct CommandService {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     /// The unit hierarchy, cached: units change rarely, and a command that
     /// needs a unit the cache lacks reloads it.
-    hierarchy: tokio::sync::RwLock<Option<(Arc<Hierarchy>, std::time::Instant)>>,
+    pub(super) hierarchy: tokio::sync::RwLock<Option<(Arc<Hierarchy>, std::time::Instant)>>,
     /// The position taxonomies as published, kept until reference data
     /// change.
-    taxonomies: tokio::sync::RwLock<Taxonomies>,
-    store: Store,
-    access: Access,
-    prefix: Prefix,
-    wake: Arc<Notify>,
-    sequenced: broadcast::Sender<Arc<Sequenced>>,
+    pub(super) taxonomies: tokio::sync::RwLock<Taxonomies>,
+    pub(super) store: Store,
+    pub(super) access: Access,
+    pub(super) prefix: Prefix,
+    pub(super) wake: Arc<Notify>,
+    pub(super) sequenced: broadcast::Sender<Arc<Sequenced>>,
     /// The NATS server's `max_payload`: every recorded fact must fit it
     /// once wrapped for JetStream ([`crate::admission::check_publishable`]).
-    max_payload: AtomicUsize,
+    pub(super) max_payload: AtomicUsize,
 }
 
 /// What a decision produced: the append to make.
-struct Decision {
-    append: Append,
+pub(super) struct Decision {
+    pub(super) append: Append,
 }
 
-fn request_hash(name: &str, body: &[u8]) -> Vec<u8> {
+pub(super) fn request_hash(name: &str, body: &[u8]) -> Vec<u8> {
     let mut digest = Sha256::new();
     digest.update(name.as_bytes());
     digest.update(b"\n");
@@ -218,7 +136,7 @@ fn request_hash(name: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// Runs a cqrs-es aggregate's `handle` on a copy of its state.
-async fn decide<A>(aggregate: &A, command: A::Command) -> Result<Vec<A::Event>, A::Error>
+pub(super) async fn decide<A>(aggregate: &A, command: A::Command) -> Result<Vec<A::Event>, A::Error>
 where
     A: Aggregate<Services = ()> + Clone,
 {
@@ -228,36 +146,12 @@ where
     Ok(sink.collect().await)
 }
 
-/// A refusal, and whether it came before anything was appended (then an
-/// earlier request under the same idempotency key may answer instead).
-pub(crate) enum Refused {
-    Before(Refusal),
-    After(Refusal),
-    /// The store failed the append, so nothing was appended. Published
-    /// facts tell a refusal of what the fact holds from an outage by the
-    /// error itself; commands answer it as a refusal before appending.
-    Store(StoreError),
-}
-
-impl From<Refusal> for Refused {
-    fn from(refusal: Refusal) -> Self {
-        Refused::Before(refusal)
-    }
-}
-
 /// Whether the events to answer for were appended by this request, after
 /// it subscribed to the sequencer's announcements.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fresh {
     Yes,
     No,
-}
-
-fn wrong_type(expected: &str) -> Refusal {
-    Refusal::new(
-        ErrorCode::Malformed,
-        format!("the body is not a {expected} fact"),
-    )
 }
 
 impl CommandService {
@@ -423,6 +317,7 @@ impl CommandService {
     /// Decides one fact's data for a caller and appends what it records,
     /// under `metadata` and with the idempotency record if any; the answer
     /// waits for the positions. Commands and published facts both end here.
+    #[tracing::instrument(level = "debug", name = "command.record", skip_all, fields(fact_type = %fact_type))]
     pub(crate) async fn record_fact(
         &self,
         caller: &Caller,
@@ -446,7 +341,14 @@ impl CommandService {
             }
             self.check_publishable(&append)?;
             append.idempotency = idempotency.clone();
-            match store.append(&append).await {
+            let appended = store.append(&append).instrument(tracing::debug_span!(
+                "command.append",
+                aggregate = %append.aggregate,
+                aggregate_id = %append.aggregate_id,
+                expected_version = append.expected_version,
+                events = append.events.len(),
+            ));
+            match appended.await {
                 Ok(()) => {
                     self.inner.wake.notify_one();
                     if append.aggregate == AggregateKind::Unit {
@@ -522,6 +424,7 @@ impl CommandService {
 
     /// The first answer to a request already made with this key, if any; a
     /// different body under the same key is a conflict.
+    #[tracing::instrument(level = "debug", name = "command.prior_answer", skip_all, fields(command = %name))]
     pub(crate) async fn prior_answer(
         &self,
         caller: &Caller,
@@ -559,6 +462,7 @@ impl CommandService {
     }
 
     /// The success body, once every event has its position.
+    #[tracing::instrument(level = "debug", name = "command.answer", skip_all, fields(events = recorded.len()))]
     async fn answer(
         &self,
         recorded: Vec<Recorded>,
@@ -615,217 +519,32 @@ impl CommandService {
         Ok(found)
     }
 
-    /// Look-ups, scope, values and the aggregate's decision for one command.
+    /// Look-ups, scope, values and the aggregate's decision for one command:
+    /// each use case in the file of its aggregate.
     async fn decide(
         &self,
         caller: &Caller,
         shape: &Fact,
         parsed: &Result<Fact, FactError>,
     ) -> Result<Decision, Refusal> {
-        let store = &self.inner.store;
         let full = || parsed.clone().map_err(Refusal::from);
         match shape {
-            Fact::ReferencePublished(s) => {
-                let loaded: Loaded<Reference> =
-                    load(store, AggregateKind::Reference, s.name.as_str()).await?;
-                let Fact::ReferencePublished(fact) = full()? else {
-                    return Err(wrong_type("reference"));
-                };
-                let events = decide(&loaded.aggregate, ReferenceCommand::Publish(fact))
-                    .await
-                    .map_err(|e| Refusal::from_contract(&e))?;
-                Ok(decision(
-                    AggregateKind::Reference,
-                    s.name.as_str(),
-                    loaded.version,
-                    events,
-                ))
-            }
-            Fact::UnitRegistered(s) => {
-                let hierarchy = self.fresh_hierarchy().await?;
-                let parent_registered = s
-                    .parent_id
-                    .as_ref()
-                    .is_none_or(|p| hierarchy.is_registered(p.as_str()));
-                if let (Some(parent), false) = (&s.parent_id, parent_registered) {
-                    return Err(Refusal::from_contract(&UnitError::UnknownParent(
-                        parent.clone(),
-                    )));
-                }
-                match &s.parent_id {
-                    Some(parent) => {
-                        self.check_scope(caller, &hierarchy, &[parent.as_str()], s.effective_date)?
-                    }
-                    None => admin_only(caller, "registering a unit without a parent")?,
-                }
-                let Fact::UnitRegistered(fact) = full()? else {
-                    return Err(wrong_type("unit.registered"));
-                };
-                let loaded: Loaded<Unit> =
-                    load(store, AggregateKind::Unit, fact.unit_id.as_str()).await?;
-                let id = fact.unit_id.to_string();
-                let events = decide(
-                    &loaded.aggregate,
-                    UnitCommand::Register {
-                        fact,
-                        parent_registered,
-                    },
-                )
-                .await
-                .map_err(|e| Refusal::from_contract(&e))?;
-                Ok(decision(AggregateKind::Unit, &id, loaded.version, events))
-            }
-            Fact::UnitReorganised(s) => {
-                let hierarchy = self.fresh_hierarchy().await?;
-                let unit = s.unit_id.as_str();
-                if !hierarchy.is_registered(unit) {
-                    return Err(Refusal::from_contract(&UnitError::UnknownUnit(
-                        s.unit_id.clone(),
-                    )));
-                }
-                if let Some(parent) = s
-                    .parent_id
-                    .as_ref()
-                    .filter(|p| !hierarchy.is_registered(p.as_str()))
-                {
-                    return Err(Refusal::from_contract(&UnitError::UnknownParent(
-                        parent.clone(),
-                    )));
-                }
-                if let Some(into) = s
-                    .dissolved_into
-                    .as_ref()
-                    .filter(|u| !hierarchy.is_registered(u.as_str()))
-                {
-                    return Err(Refusal::from_contract(&UnitError::UnknownReceivingUnit(
-                        into.clone(),
-                    )));
-                }
-                let current_parent = hierarchy.parent_on(unit, s.effective_date);
-                let mut scope: Vec<&str> = Vec::new();
-                match &current_parent {
-                    Some(p) => scope.push(p),
-                    None => admin_only(caller, "reorganising a unit without a parent")?,
-                }
-                scope.extend(s.parent_id.as_ref().map(UnitId::as_str));
-                scope.extend(s.dissolved_into.as_ref().map(UnitId::as_str));
-                self.check_scope(caller, &hierarchy, &scope, s.effective_date)?;
-                let Fact::UnitReorganised(fact) = full()? else {
-                    return Err(wrong_type("unit.reorganised"));
-                };
-                let new_parent_line = fact
-                    .parent_id
-                    .as_ref()
-                    .map(|p| hierarchy.line_on(p.as_str(), fact.effective_date))
-                    .map(|line| {
-                        line.into_iter()
-                            .filter_map(|u| UnitId::parse(u).ok())
-                            .collect()
-                    });
-                let loaded: Loaded<Unit> = load(store, AggregateKind::Unit, unit).await?;
-                let id = fact.unit_id.to_string();
-                let events = decide(
-                    &loaded.aggregate,
-                    UnitCommand::Reorganise {
-                        fact,
-                        new_parent_line,
-                        dissolved_into_registered: true,
-                    },
-                )
-                .await
-                .map_err(|e| Refusal::from_contract(&e))?;
-                Ok(decision(AggregateKind::Unit, &id, loaded.version, events))
-            }
-            Fact::OfficialRegistered(s) => {
-                let hierarchy = self.hierarchy(&[s.unit_id.as_str()]).await?;
-                if !hierarchy.is_registered(s.unit_id.as_str()) {
-                    return Err(Refusal::from_contract(&OfficialError::UnknownUnit(
-                        s.unit_id.clone(),
-                    )));
-                }
-                self.check_scope(caller, &hierarchy, &[s.unit_id.as_str()], s.effective_date)?;
-                let Fact::OfficialRegistered(fact) = full()? else {
-                    return Err(wrong_type("official.registered"));
-                };
-                let taxonomy =
-                    Taxonomies::on(&self.inner.taxonomies, store, fact.effective_date).await?;
-                let loaded: Loaded<Official> =
-                    load(store, AggregateKind::Official, fact.official_id.as_str()).await?;
-                let id = fact.official_id.to_string();
-                let events = decide(
-                    &loaded.aggregate,
-                    OfficialCommand::Register {
-                        fact,
-                        unit_registered: true,
-                        taxonomy,
-                    },
-                )
-                .await
-                .map_err(|e| Refusal::from_contract(&e))?;
-                Ok(decision(
-                    AggregateKind::Official,
-                    &id,
-                    loaded.version,
-                    events,
-                ))
-            }
+            Fact::ReferencePublished(s) => self.publish_reference(s, full).await,
+            Fact::UnitRegistered(s) => self.register_unit(caller, s, full).await,
+            Fact::UnitReorganised(s) => self.reorganise_unit(caller, s, full).await,
+            Fact::OfficialRegistered(s) => self.register_official(caller, s, full).await,
             Fact::QualificationRecorded(_)
             | Fact::PositionAssigned(_)
             | Fact::Planned(_)
             | Fact::Rated(_)
-            | Fact::Left(_) => self.decide_official_fact(caller, shape, full).await,
-            Fact::TrainingNominated(s) => {
-                // Two independent reads: in parallel, one round trip of latency.
-                let (official, place) = tokio::join!(
-                    load::<Official>(store, AggregateKind::Official, s.official_id.as_str()),
-                    load::<Enrollment>(store, AggregateKind::Enrollment, s.enrollment_id.as_str()),
-                );
-                let (official, loaded) = (official?, place?);
-                if !official.aggregate.is_registered() {
-                    return Err(Refusal::from_contract(&EnrollmentError::UnknownOfficial(
-                        s.official_id.clone(),
-                    )));
-                }
-                let hierarchy = self.hierarchy(&[s.nominating_unit_id.as_str()]).await?;
-                if !hierarchy.is_registered(s.nominating_unit_id.as_str()) {
-                    return Err(Refusal::from_contract(&EnrollmentError::UnknownUnit(
-                        s.nominating_unit_id.clone(),
-                    )));
-                }
-                self.check_scope(
-                    caller,
-                    &hierarchy,
-                    &[s.nominating_unit_id.as_str()],
-                    s.effective_date,
-                )?;
-                let Fact::TrainingNominated(fact) = full()? else {
-                    return Err(wrong_type("training.nominated"));
-                };
-                let id = fact.enrollment_id.to_string();
-                let tenure: Tenure = official.aggregate.tenure();
-                let events = decide(
-                    &loaded.aggregate,
-                    EnrollmentCommand::Nominate {
-                        fact: Box::new(fact),
-                        official: Some(tenure),
-                        nominating_unit_registered: true,
-                    },
-                )
-                .await
-                .map_err(|e| Refusal::from_contract(&e))?;
-                Ok(decision(
-                    AggregateKind::Enrollment,
-                    &id,
-                    loaded.version,
-                    events,
-                ))
-            }
+            | Fact::Left(_) => self.record_official_fact(caller, shape, full).await,
+            Fact::TrainingNominated(s) => self.nominate(caller, s, full).await,
             Fact::TrainingEnrolled(_)
             | Fact::TrainingCompleted(_)
             | Fact::TrainingFailed(_)
             | Fact::TrainingWithdrawn(_)
-            | Fact::TrainingCancelled(_) => self.decide_enrollment_step(caller, shape, full).await,
-            Fact::FactRetracted(s) => self.decide_retraction(caller, s, full).await,
+            | Fact::TrainingCancelled(_) => self.record_enrollment_step(caller, shape, full).await,
+            Fact::FactRetracted(s) => self.retract(caller, s, full).await,
         }
     }
 
@@ -843,241 +562,20 @@ impl CommandService {
 
     /// The hierarchy as the database holds it now (unit commands decide on
     /// it: a cycle check must not use a stale copy).
-    async fn fresh_hierarchy(&self) -> Result<Arc<Hierarchy>, StoreError> {
+    #[tracing::instrument(level = "debug", name = "command.unit_tree", skip_all)]
+    pub(super) async fn fresh_hierarchy(&self) -> Result<Arc<Hierarchy>, StoreError> {
         let hierarchy = Arc::new(Hierarchy::load(&self.inner.store).await?);
         *self.inner.hierarchy.write().await = Some((hierarchy.clone(), std::time::Instant::now()));
         Ok(hierarchy)
     }
-
-    /// 403 unless every unit in `units` is within a unit officer's subtree
-    /// on `date` (other roles allowed to command have no unit scope).
-    fn check_scope(
-        &self,
-        caller: &Caller,
-        hierarchy: &Hierarchy,
-        units: &[&str],
-        date: Date,
-    ) -> Result<(), Refusal> {
-        let Some(root) = caller
-            .unit_id
-            .as_ref()
-            .filter(|_| caller.role == Role::UnitOfficer)
-        else {
-            return Ok(());
-        };
-        match units.iter().find(|u| !hierarchy.within(u, root.as_str(), date)) {
-            None => Ok(()),
-            Some(outside) => Err(Refusal::new(
-                ErrorCode::Forbidden,
-                format!(
-                    "unit {outside} is outside the scope of {} ({root} and the units below it on {date})",
-                    caller.name
-                ),
-            )),
-        }
-    }
-
-    async fn decide_official_fact(
-        &self,
-        caller: &Caller,
-        shape: &Fact,
-        full: impl Fn() -> Result<Fact, Refusal>,
-    ) -> Result<Decision, Refusal> {
-        let store = &self.inner.store;
-        let (official_id, date, new_unit): (&OfficialId, Date, Option<&UnitId>) = match shape {
-            Fact::QualificationRecorded(s) => (&s.official_id, s.effective_date, None),
-            Fact::PositionAssigned(s) => (&s.official_id, s.effective_date, Some(&s.unit_id)),
-            Fact::Planned(s) => (&s.official_id, s.effective_date, None),
-            Fact::Rated(s) => (&s.official_id, s.effective_date, None),
-            Fact::Left(s) => (&s.official_id, s.effective_date, None),
-            _ => return Err(wrong_type("official")),
-        };
-        let loaded: Loaded<Official> =
-            load(store, AggregateKind::Official, official_id.as_str()).await?;
-        if !loaded.aggregate.is_registered() {
-            return Err(Refusal::from_contract(&OfficialError::UnknownOfficial(
-                official_id.clone(),
-            )));
-        }
-        let hierarchy = self
-            .hierarchy(&new_unit.map(UnitId::as_str).into_iter().collect::<Vec<_>>())
-            .await?;
-        if let Some(unit) = new_unit.filter(|u| !hierarchy.is_registered(u.as_str())) {
-            return Err(Refusal::from_contract(&OfficialError::UnknownUnit(
-                unit.clone(),
-            )));
-        }
-        let mut scope: Vec<&str> = loaded
-            .aggregate
-            .unit_on(date)
-            .map(UnitId::as_str)
-            .into_iter()
-            .collect();
-        scope.extend(new_unit.map(UnitId::as_str));
-        self.check_scope(caller, &hierarchy, &scope, date)?;
-        let fact = full()?;
-        let command = match fact {
-            Fact::QualificationRecorded(f) => OfficialCommand::RecordQualification(f),
-            Fact::PositionAssigned(f) => OfficialCommand::AssignPosition {
-                taxonomy: Taxonomies::on(&self.inner.taxonomies, store, f.effective_date).await?,
-                fact: f,
-                unit_registered: true,
-            },
-            Fact::Planned(f) => OfficialCommand::Plan {
-                taxonomy: Taxonomies::on(&self.inner.taxonomies, store, f.effective_date).await?,
-                fact: f,
-            },
-            Fact::Rated(f) => OfficialCommand::Rate(f),
-            Fact::Left(f) => OfficialCommand::RecordLeaving(f),
-            _ => return Err(wrong_type("official")),
-        };
-        let events = decide(&loaded.aggregate, command)
-            .await
-            .map_err(|e| Refusal::from_contract(&e))?;
-        Ok(decision(
-            AggregateKind::Official,
-            official_id.as_str(),
-            loaded.version,
-            events,
-        ))
-    }
-
-    async fn decide_enrollment_step(
-        &self,
-        caller: &Caller,
-        shape: &Fact,
-        full: impl Fn() -> Result<Fact, Refusal>,
-    ) -> Result<Decision, Refusal> {
-        let store = &self.inner.store;
-        let (enrollment_id, date): (&EnrollmentId, Date) = match shape {
-            Fact::TrainingEnrolled(s) => (&s.enrollment_id, s.effective_date),
-            Fact::TrainingCompleted(s) => (&s.enrollment_id, s.effective_date),
-            Fact::TrainingFailed(s) | Fact::TrainingWithdrawn(s) | Fact::TrainingCancelled(s) => {
-                (&s.enrollment_id, s.effective_date)
-            }
-            _ => return Err(wrong_type("training")),
-        };
-        let loaded: Loaded<Enrollment> =
-            load(store, AggregateKind::Enrollment, enrollment_id.as_str()).await?;
-        let Some(nomination) = loaded.aggregate.nomination() else {
-            return Err(Refusal::from_contract(&EnrollmentError::UnknownEnrollment(
-                enrollment_id.clone(),
-            )));
-        };
-        if caller.role == Role::UnitOfficer {
-            let hierarchy = self.hierarchy(&[]).await?;
-            self.check_scope(
-                caller,
-                &hierarchy,
-                &[nomination.nominating_unit_id.as_str()],
-                date,
-            )?;
-        }
-        let command = match full()? {
-            Fact::TrainingEnrolled(f) => EnrollmentCommand::Enroll(f),
-            Fact::TrainingCompleted(f) => EnrollmentCommand::Complete(f),
-            Fact::TrainingFailed(f) => EnrollmentCommand::Fail(f),
-            Fact::TrainingWithdrawn(f) => EnrollmentCommand::Withdraw(f),
-            Fact::TrainingCancelled(f) => EnrollmentCommand::Cancel(f),
-            _ => return Err(wrong_type("training")),
-        };
-        let events = decide(&loaded.aggregate, command)
-            .await
-            .map_err(|e| Refusal::from_contract(&e))?;
-        Ok(decision(
-            AggregateKind::Enrollment,
-            enrollment_id.as_str(),
-            loaded.version,
-            events,
-        ))
-    }
-
-    async fn decide_retraction(
-        &self,
-        caller: &Caller,
-        shape: &FactRetracted,
-        full: impl Fn() -> Result<Fact, Refusal>,
-    ) -> Result<Decision, Refusal> {
-        let store = &self.inner.store;
-        let not_found = || Refusal::from_contract(&RetractionError::UnknownEvent(shape.event_id));
-        let location = store.locate(shape.event_id).await?.ok_or_else(not_found)?;
-        let kind = AggregateKind::ALL
-            .iter()
-            .copied()
-            .find(|k| k.as_str() == location.aggregate_type)
-            .ok_or_else(not_found)?;
-        let id = location.aggregate_id.as_str();
-        let date = shape.effective_date;
-        // Scope: the unit the retracted fact belongs to.
-        if caller.role == Role::UnitOfficer {
-            let hierarchy = self.hierarchy(&[]).await?;
-            let unit: Option<String> = match kind {
-                AggregateKind::Reference => None,
-                AggregateKind::Unit => hierarchy.parent_on(id, date),
-                AggregateKind::Official => load::<Official>(store, kind, id)
-                    .await?
-                    .aggregate
-                    .unit_on(date)
-                    .map(ToString::to_string),
-                AggregateKind::Enrollment => load::<Enrollment>(store, kind, id)
-                    .await?
-                    .aggregate
-                    .nomination()
-                    .map(|n| n.nominating_unit_id.to_string()),
-            };
-            match unit {
-                Some(unit) => self.check_scope(caller, &hierarchy, &[unit.as_str()], date)?,
-                None => admin_only(caller, "retracting this fact")?,
-            }
-        }
-        let Fact::FactRetracted(fact) = full()? else {
-            return Err(wrong_type("fact.retracted"));
-        };
-        let dependents = match kind {
-            AggregateKind::Unit | AggregateKind::Official if location.version == 1 => {
-                store.dependents(kind, id).await?
-            }
-            _ => 0,
-        };
-        let retract = RetractFact {
-            fact,
-            target_version: location.version,
-            dependents,
-        };
-        Ok(match kind {
-            AggregateKind::Reference => {
-                let loaded: Loaded<Reference> = load(store, kind, id).await?;
-                let events = decide(&loaded.aggregate, ReferenceCommand::Retract(retract))
-                    .await
-                    .map_err(|e| Refusal::from_contract(&e))?;
-                decision(kind, id, loaded.version, events)
-            }
-            AggregateKind::Unit => {
-                let loaded: Loaded<Unit> = load(store, kind, id).await?;
-                let events = decide(&loaded.aggregate, UnitCommand::Retract(retract))
-                    .await
-                    .map_err(|e| Refusal::from_contract(&e))?;
-                decision(kind, id, loaded.version, events)
-            }
-            AggregateKind::Official => {
-                let loaded: Loaded<Official> = load(store, kind, id).await?;
-                let events = decide(&loaded.aggregate, OfficialCommand::Retract(retract))
-                    .await
-                    .map_err(|e| Refusal::from_contract(&e))?;
-                decision(kind, id, loaded.version, events)
-            }
-            AggregateKind::Enrollment => {
-                let loaded: Loaded<Enrollment> = load(store, kind, id).await?;
-                let events = decide(&loaded.aggregate, EnrollmentCommand::Retract(retract))
-                    .await
-                    .map_err(|e| Refusal::from_contract(&e))?;
-                decision(kind, id, loaded.version, events)
-            }
-        })
-    }
 }
 
-fn decision<E: IntoFact>(kind: AggregateKind, id: &str, version: u64, events: Vec<E>) -> Decision {
+pub(super) fn decision<E: IntoFact>(
+    kind: AggregateKind,
+    id: &str,
+    version: u64,
+    events: Vec<E>,
+) -> Decision {
     Decision {
         append: Append {
             aggregate: kind,
@@ -1093,248 +591,5 @@ fn decision<E: IntoFact>(kind: AggregateKind, id: &str, version: u64, events: Ve
                 .collect(),
             idempotency: None,
         },
-    }
-}
-
-/// 403 unless the role may send this command at all.
-fn check_role(caller: &Caller, fact_type: FactType) -> Result<(), Refusal> {
-    match caller.role {
-        Role::Admin => Ok(()),
-        Role::UnitOfficer if fact_type != FactType::ReferencePublished => Ok(()),
-        role => Err(Refusal::new(
-            ErrorCode::Forbidden,
-            format!("a {role} token may not send this command"),
-        )),
-    }
-}
-
-fn admin_only(caller: &Caller, what: &str) -> Result<(), Refusal> {
-    if caller.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(Refusal::new(
-            ErrorCode::Forbidden,
-            format!("{what} needs an admin token"),
-        ))
-    }
-}
-
-/// The system identity policies act under (its idempotency keys are its own).
-const POLICY_TOKEN: Uuid = Uuid::from_u128(0x706f_6c69_6379_0000_0000_0000_0000_0001);
-const POLICY_READER: &str = "qualification-policy";
-/// Ledger events the policy reads per batch.
-const POLICY_BATCH: u32 = 200;
-
-impl CommandService {
-    /// Runs the qualification policy over the ledger in order, from its
-    /// checkpoint, until `shutdown`: a completed degree programme records the
-    /// qualification; a retracted completion retracts it. Each effect carries
-    /// an idempotency key derived from the triggering event, so a replay
-    /// after a crash records nothing twice.
-    pub async fn run_policies(&self, least_gap: Duration, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut announced = self.inner.sequenced.subscribe();
-        let mut cadence = Cadence::new(least_gap);
-        loop {
-            cadence.before_batch().await;
-            // Announcements of what this batch reads need no batch of their own.
-            while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = announced.try_recv()
-            {
-            }
-            // Short of a full batch, the policy has reached the head.
-            let more = match self.policy_step().await {
-                Ok(n) => n >= POLICY_BATCH as usize,
-                Err(error) => {
-                    tracing::warn!(%error, "qualification policy step failed; retrying");
-                    false
-                }
-            };
-            if more {
-                continue;
-            }
-            tokio::select! {
-                _ = announced.recv() => {}
-                () = tokio::time::sleep(Duration::from_millis(500)) => {}
-                () = &mut shutdown => return,
-            }
-        }
-    }
-
-    /// Processes the next batch of ledger events for the policy; returns how
-    /// many it read. Public so that tests drive it.
-    pub async fn policy_step(&self) -> Result<usize, StoreError> {
-        let store = &self.inner.store;
-        let after: i64 =
-            sqlx::query_scalar("SELECT position FROM reader_checkpoints WHERE reader = $1")
-                .bind(POLICY_READER)
-                .fetch_optional(store.pool())
-                .await
-                .map_err(|e| StoreError::Database {
-                    context: "reading the policy checkpoint",
-                    source: e,
-                })?
-                .unwrap_or(0);
-        let events = store
-            .read_ledger(u64::try_from(after).unwrap_or(0), POLICY_BATCH)
-            .await?;
-        for event in &events {
-            match event.event_type.as_str() {
-                "training.completed.v1" => self.on_completion(event).await?,
-                "fact.retracted.v1" if event.aggregate_type == "enrollment" => {
-                    self.on_enrollment_retraction(event).await?
-                }
-                _ => {}
-            }
-        }
-        // One checkpoint write per batch, committed asynchronously (ADR 8):
-        // after a crash the batch is read again, and every effect's
-        // idempotency key makes that harmless.
-        if let Some(event) = events.last() {
-            sqlx::query(
-                "WITH lazily AS (SELECT set_config('synchronous_commit', 'off', true)) \
-                 INSERT INTO reader_checkpoints (reader, position) SELECT $1, $2 FROM lazily \
-                 ON CONFLICT (reader) DO UPDATE SET position = EXCLUDED.position",
-            )
-            .bind(POLICY_READER)
-            .bind(i64::try_from(event.position).unwrap_or(i64::MAX))
-            .execute(store.pool())
-            .await
-            .map_err(|e| StoreError::Database {
-                context: "moving the policy checkpoint",
-                source: e,
-            })?;
-        }
-        Ok(events.len())
-    }
-
-    async fn on_completion(&self, event: &tledger_store::LedgerEvent) -> Result<(), StoreError> {
-        let store = &self.inner.store;
-        let loaded: Loaded<Enrollment> =
-            load(store, AggregateKind::Enrollment, &event.aggregate_id).await?;
-        let completion = match Fact::from_data(FactType::TrainingCompleted, &event.data) {
-            Ok(Fact::TrainingCompleted(c)) => c,
-            _ => return Ok(()),
-        };
-        let Some(nomination) = loaded.aggregate.nomination() else {
-            return Ok(());
-        };
-        let Some(policy) = qualification_for_completion(nomination, &completion, event.event_id)
-        else {
-            return Ok(());
-        };
-        let official_id = nomination.official_id.to_string();
-        self.record_by_policy(event, &official_id, policy.idempotency_key, move |_, _| {
-            Some(policy.command.clone())
-        })
-        .await
-    }
-
-    async fn on_enrollment_retraction(
-        &self,
-        event: &tledger_store::LedgerEvent,
-    ) -> Result<(), StoreError> {
-        let store = &self.inner.store;
-        let Ok(Fact::FactRetracted(retraction)) =
-            Fact::from_data(FactType::FactRetracted, &event.data)
-        else {
-            return Ok(());
-        };
-        let Some(target) = store.locate(retraction.event_id).await? else {
-            return Ok(());
-        };
-        if target.event_type != FactType::TrainingCompleted.as_str() {
-            return Ok(());
-        }
-        let loaded: Loaded<Enrollment> =
-            load(store, AggregateKind::Enrollment, &event.aggregate_id).await?;
-        let Some(nomination) = loaded.aggregate.nomination() else {
-            return Ok(());
-        };
-        let official_id = nomination.official_id.clone();
-        let enrollment_id = nomination.enrollment_id.clone();
-        let key = format!("qualification-retraction-{}", event.event_id);
-        let stream_id = official_id.to_string();
-        self.record_by_policy(event, &stream_id, key, move |official, loaded_events| {
-            let pending = qualification_retraction(
-                &official_id,
-                official,
-                &enrollment_id,
-                event.event_id,
-                &retraction,
-            )?;
-            let target = loaded_events
-                .iter()
-                .find(|e| e.version == pending.target_version)?;
-            Some(OfficialCommand::Retract(RetractFact {
-                fact: FactRetracted {
-                    event_id: target.event_id,
-                    reason: pending.reason,
-                    effective_date: pending.effective_date,
-                },
-                target_version: pending.target_version,
-                dependents: 0,
-            }))
-        })
-        .await
-    }
-
-    /// Records a policy's command on an official, once per key.
-    async fn record_by_policy(
-        &self,
-        cause: &tledger_store::LedgerEvent,
-        official_id: &str,
-        key: String,
-        command: impl Fn(&Official, &[tledger_store::StoredEvent]) -> Option<OfficialCommand>,
-    ) -> Result<(), StoreError> {
-        let store = &self.inner.store;
-        if store.prior_request(POLICY_TOKEN, &key).await?.is_some() {
-            return Ok(());
-        }
-        for _ in 0..MAX_ATTEMPTS {
-            let loaded: Loaded<Official> =
-                load(store, AggregateKind::Official, official_id).await?;
-            let Some(command) = command(&loaded.aggregate, &loaded.events) else {
-                return Ok(());
-            };
-            let events = match decide(&loaded.aggregate, command).await {
-                Ok(events) => events,
-                Err(error) => {
-                    tracing::warn!(%error, cause = %cause.event_id, "the qualification policy's command was refused");
-                    return Ok(());
-                }
-            };
-            let mut decision =
-                decision(AggregateKind::Official, official_id, loaded.version, events).append;
-            for event in &mut decision.events {
-                event.metadata = EventMetadata {
-                    publisher: "/tledger/policy".into(),
-                    actor: POLICY_READER.into(),
-                    command_id: Some(key.clone()),
-                    correlation_id: cause.correlation_id.clone(),
-                    causation_id: Some(cause.event_id),
-                };
-            }
-            decision.idempotency = Some(Idempotency {
-                token_id: POLICY_TOKEN,
-                key: key.clone(),
-                command: POLICY_READER.into(),
-                request_hash: request_hash(POLICY_READER, key.as_bytes()),
-            });
-            match store.append(&decision).await {
-                Ok(()) => {
-                    self.inner.wake.notify_one();
-                    return Ok(());
-                }
-                Err(AppendError::VersionConflict { .. }) => continue,
-                Err(AppendError::IdempotencyKeyTaken(_)) => return Ok(()),
-                Err(AppendError::Store(e)) => return Err(e),
-            }
-        }
-        tracing::warn!(cause = %cause.event_id, "the qualification policy gave up after repeated conflicts; it will retry");
-        Err(StoreError::Corrupt {
-            event_id: cause.event_id,
-            event_type: cause.event_type.clone(),
-            reason: "concurrent writes kept moving the official's stream".into(),
-        })
     }
 }

@@ -1,0 +1,128 @@
+//! The unit's use cases: `register_unit` and `reorganise_unit`, with their
+//! look-ups (the unit tree as the database holds it now: a cycle check must
+//! not use a stale copy).
+
+use tledger_domain::{Unit, UnitCommand, UnitError};
+use tledger_events::facts::{UnitRegistered, UnitReorganised};
+use tledger_events::{AggregateKind, Fact, UnitId};
+
+use super::loaded::{load, Loaded};
+use super::pipeline::{decide, decision, CommandService, Decision};
+use super::refusal::{wrong_type, Refusal};
+use super::scope::{admin_only, check_scope};
+use crate::access::Caller;
+
+impl CommandService {
+    /// `register_unit`: the parent, when given, must be registered (404),
+    /// then be within the caller's scope (403).
+    #[tracing::instrument(level = "debug", name = "command.register_unit", skip_all, fields(aggregate_id = %s.unit_id))]
+    pub(super) async fn register_unit(
+        &self,
+        caller: &Caller,
+        s: &UnitRegistered,
+        full: impl Fn() -> Result<Fact, Refusal>,
+    ) -> Result<Decision, Refusal> {
+        let store = &self.inner.store;
+        let hierarchy = self.fresh_hierarchy().await?;
+        let parent_registered = s
+            .parent_id
+            .as_ref()
+            .is_none_or(|p| hierarchy.is_registered(p.as_str()));
+        if let (Some(parent), false) = (&s.parent_id, parent_registered) {
+            return Err(Refusal::from_contract(&UnitError::UnknownParent(
+                parent.clone(),
+            )));
+        }
+        match &s.parent_id {
+            Some(parent) => check_scope(caller, &hierarchy, &[parent.as_str()], s.effective_date)?,
+            None => admin_only(caller, "registering a unit without a parent")?,
+        }
+        let Fact::UnitRegistered(fact) = full()? else {
+            return Err(wrong_type("unit.registered"));
+        };
+        let loaded: Loaded<Unit> = load(store, AggregateKind::Unit, fact.unit_id.as_str()).await?;
+        let id = fact.unit_id.to_string();
+        let events = decide(
+            &loaded.aggregate,
+            UnitCommand::Register {
+                fact,
+                parent_registered,
+            },
+        )
+        .await
+        .map_err(|e| Refusal::from_contract(&e))?;
+        Ok(decision(AggregateKind::Unit, &id, loaded.version, events))
+    }
+
+    /// `reorganise_unit`: the unit, the new parent and the receiving unit
+    /// must be registered (404, in that order); the current parent and the
+    /// new units must be within the caller's scope (403).
+    #[tracing::instrument(level = "debug", name = "command.reorganise_unit", skip_all, fields(aggregate_id = %s.unit_id))]
+    pub(super) async fn reorganise_unit(
+        &self,
+        caller: &Caller,
+        s: &UnitReorganised,
+        full: impl Fn() -> Result<Fact, Refusal>,
+    ) -> Result<Decision, Refusal> {
+        let store = &self.inner.store;
+        let hierarchy = self.fresh_hierarchy().await?;
+        let unit = s.unit_id.as_str();
+        if !hierarchy.is_registered(unit) {
+            return Err(Refusal::from_contract(&UnitError::UnknownUnit(
+                s.unit_id.clone(),
+            )));
+        }
+        if let Some(parent) = s
+            .parent_id
+            .as_ref()
+            .filter(|p| !hierarchy.is_registered(p.as_str()))
+        {
+            return Err(Refusal::from_contract(&UnitError::UnknownParent(
+                parent.clone(),
+            )));
+        }
+        if let Some(into) = s
+            .dissolved_into
+            .as_ref()
+            .filter(|u| !hierarchy.is_registered(u.as_str()))
+        {
+            return Err(Refusal::from_contract(&UnitError::UnknownReceivingUnit(
+                into.clone(),
+            )));
+        }
+        let current_parent = hierarchy.parent_on(unit, s.effective_date);
+        let mut scope: Vec<&str> = Vec::new();
+        match &current_parent {
+            Some(p) => scope.push(p),
+            None => admin_only(caller, "reorganising a unit without a parent")?,
+        }
+        scope.extend(s.parent_id.as_ref().map(UnitId::as_str));
+        scope.extend(s.dissolved_into.as_ref().map(UnitId::as_str));
+        check_scope(caller, &hierarchy, &scope, s.effective_date)?;
+        let Fact::UnitReorganised(fact) = full()? else {
+            return Err(wrong_type("unit.reorganised"));
+        };
+        let new_parent_line = fact
+            .parent_id
+            .as_ref()
+            .map(|p| hierarchy.line_on(p.as_str(), fact.effective_date))
+            .map(|line| {
+                line.into_iter()
+                    .filter_map(|u| UnitId::parse(u).ok())
+                    .collect()
+            });
+        let loaded: Loaded<Unit> = load(store, AggregateKind::Unit, unit).await?;
+        let id = fact.unit_id.to_string();
+        let events = decide(
+            &loaded.aggregate,
+            UnitCommand::Reorganise {
+                fact,
+                new_parent_line,
+                dissolved_into_registered: true,
+            },
+        )
+        .await
+        .map_err(|e| Refusal::from_contract(&e))?;
+        Ok(decision(AggregateKind::Unit, &id, loaded.version, events))
+    }
+}
