@@ -14,6 +14,7 @@
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use tledger_events::facts::{UnitRegistered, UnitReorganised};
+use tledger_events::unit_tree::UnitChange;
 use tledger_events::{Date, Fact, UnitId};
 
 use crate::error::{ContractError, ErrorCode};
@@ -212,6 +213,23 @@ impl Unit {
                 .as_ref()
                 .map(|into| (into, r.effective_date))
         })
+    }
+
+    /// The unit's facts in force as changes of the unit tree, ordered by
+    /// their stream version; none while the unit is not registered (its
+    /// reorganisations then place it nowhere).
+    pub fn tree_changes(&self) -> Vec<UnitChange> {
+        if self.registration().is_none() {
+            return Vec::new();
+        }
+        self.records
+            .live()
+            .filter_map(|(version, e)| match e {
+                UnitEvent::Registered(r) => Some(UnitChange::registration(r, version)),
+                UnitEvent::Reorganised(r) => Some(UnitChange::reorganisation(r, version)),
+                UnitEvent::Retracted(_) => None,
+            })
+            .collect()
     }
 
     fn decide(&self, command: UnitCommand) -> Result<UnitEvent, UnitError> {

@@ -60,8 +60,8 @@ use crate::access_log::{self, refusal_response, Read};
 use crate::commands::Refusal;
 use crate::csv;
 use crate::http::HttpState;
-use crate::lookups::Hierarchy;
 use crate::report_cli::Format;
+use tledger_events::unit_tree::UnitTree;
 
 const PARAMETERS: &[&str] = &["from", "to", "type"];
 
@@ -309,7 +309,7 @@ impl History {
 
     /// Whether a unit officer whose subtree starts at `root` may read this
     /// trail (see the module doc).
-    pub fn within_scope(&self, hierarchy: &Hierarchy, root: &str) -> bool {
+    pub fn within_scope(&self, hierarchy: &UnitTree, root: &str) -> bool {
         let changes = hierarchy.change_dates();
         match self.trail {
             Trail::Enrollment => {
@@ -632,7 +632,7 @@ async fn answer(
             .as_ref()
             .map(|u| u.as_str().to_owned())
             .unwrap_or_default();
-        let hierarchy = state.commands.hierarchy(&[]).await?;
+        let hierarchy = state.commands.unit_tree(&[]).await?;
         if !history.within_scope(&hierarchy, &root) {
             return Err(Refusal::new(
                 ErrorCode::Forbidden,

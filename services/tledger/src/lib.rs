@@ -31,7 +31,6 @@ pub mod ingest;
 pub mod ingest_content;
 pub mod ingest_stream;
 pub mod inspection;
-pub mod lookups;
 pub mod nats_commands;
 pub mod prefix;
 pub mod publishers;

@@ -28,7 +28,6 @@ use crate::admission::{check_id_param, check_text_param};
 use crate::commands::Refusal;
 use crate::http::HttpState;
 use crate::ingest::{Arrival, Intake, IntakeError, Receipt};
-use crate::lookups::Hierarchy;
 
 /// Items listed at most, by default and at most.
 const DEFAULT_LIMIT: u32 = 100;
@@ -153,7 +152,7 @@ async fn may_read(store: &Store, caller: &Caller, publisher_id: &str) -> Result<
             else {
                 return Ok(false);
             };
-            let hierarchy = Hierarchy::load(store).await?;
+            let hierarchy = crate::commands::load_unit_tree(store).await?;
             hierarchy.within(&unit, root.as_str(), crate::reports::today())
         }
     })

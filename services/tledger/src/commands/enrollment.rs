@@ -36,15 +36,15 @@ impl CommandService {
                 s.official_id.clone(),
             )));
         }
-        let hierarchy = self.hierarchy(&[s.nominating_unit_id.as_str()]).await?;
-        if !hierarchy.is_registered(s.nominating_unit_id.as_str()) {
+        let tree = self.unit_tree(&[s.nominating_unit_id.as_str()]).await?;
+        if !tree.contains(s.nominating_unit_id.as_str()) {
             return Err(Refusal::from_contract(&EnrollmentError::UnknownUnit(
                 s.nominating_unit_id.clone(),
             )));
         }
         check_scope(
             caller,
-            &hierarchy,
+            &tree,
             &[s.nominating_unit_id.as_str()],
             s.effective_date,
         )?;
@@ -98,10 +98,10 @@ impl CommandService {
             )));
         };
         if caller.role == Role::UnitOfficer {
-            let hierarchy = self.hierarchy(&[]).await?;
+            let tree = self.unit_tree(&[]).await?;
             check_scope(
                 caller,
-                &hierarchy,
+                &tree,
                 &[nomination.nominating_unit_id.as_str()],
                 date,
             )?;

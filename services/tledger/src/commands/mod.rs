@@ -31,7 +31,7 @@ mod retraction;
 mod scope;
 mod unit;
 
-pub(crate) use loaded::rebuild;
 pub use pipeline::{CommandReply, CommandRequest, CommandService, COMMANDS};
 pub use refusal::Refusal;
 pub(crate) use refusal::Refused;
+pub(crate) use unit::load_unit_tree;

@@ -25,13 +25,13 @@ impl CommandService {
         full: impl Fn() -> Result<Fact, Refusal>,
     ) -> Result<Decision, Refusal> {
         let store = &self.inner.store;
-        let hierarchy = self.hierarchy(&[s.unit_id.as_str()]).await?;
-        if !hierarchy.is_registered(s.unit_id.as_str()) {
+        let tree = self.unit_tree(&[s.unit_id.as_str()]).await?;
+        if !tree.contains(s.unit_id.as_str()) {
             return Err(Refusal::from_contract(&OfficialError::UnknownUnit(
                 s.unit_id.clone(),
             )));
         }
-        check_scope(caller, &hierarchy, &[s.unit_id.as_str()], s.effective_date)?;
+        check_scope(caller, &tree, &[s.unit_id.as_str()], s.effective_date)?;
         let Fact::OfficialRegistered(fact) = full()? else {
             return Err(wrong_type("official.registered"));
         };
@@ -85,10 +85,10 @@ impl CommandService {
                 official_id.clone(),
             )));
         }
-        let hierarchy = self
-            .hierarchy(&new_unit.map(UnitId::as_str).into_iter().collect::<Vec<_>>())
+        let tree = self
+            .unit_tree(&new_unit.map(UnitId::as_str).into_iter().collect::<Vec<_>>())
             .await?;
-        if let Some(unit) = new_unit.filter(|u| !hierarchy.is_registered(u.as_str())) {
+        if let Some(unit) = new_unit.filter(|u| !tree.contains(u.as_str())) {
             return Err(Refusal::from_contract(&OfficialError::UnknownUnit(
                 unit.clone(),
             )));
@@ -100,7 +100,7 @@ impl CommandService {
             .into_iter()
             .collect();
         scope.extend(new_unit.map(UnitId::as_str));
-        check_scope(caller, &hierarchy, &scope, date)?;
+        check_scope(caller, &tree, &scope, date)?;
         let fact = full()?;
         let command = match fact {
             Fact::QualificationRecorded(f) => OfficialCommand::RecordQualification(f),

@@ -33,23 +33,24 @@ use uuid::Uuid;
 use super::reference_data::Taxonomies;
 use super::refusal::{Refusal, Refused};
 use super::scope::check_role;
+use super::unit::load_unit_tree;
 use crate::access::{Access, Caller};
 use crate::admission::{
     check_header, check_publishable, CORRELATION_HEADER, DEFAULT_MAX_PAYLOAD, IDEMPOTENCY_HEADER,
     MAX_CORRELATION_ID, MAX_IDEMPOTENCY_KEY,
 };
-use crate::lookups::Hierarchy;
 use crate::relay::published_size;
 use crate::Prefix;
+use tledger_events::unit_tree::UnitTree;
 
 /// How often a command is re-decided after another writer moved its stream.
 pub(super) const MAX_ATTEMPTS: usize = 5;
 /// How long an answer waits for the sequencer.
 const SEQUENCING_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a cached hierarchy serves scope checks: a re-parenting recorded
+/// How long a cached unit tree serves scope checks: a re-parenting recorded
 /// by another process is seen within this time (this process's own unit
 /// commands refresh it at once).
-const HIERARCHY_TTL: Duration = Duration::from_secs(5);
+const UNIT_TREE_TTL: Duration = Duration::from_secs(5);
 
 /// The command names of the contract and the fact each one records.
 pub const COMMANDS: &[(&str, FactType)] = &[
@@ -106,9 +107,9 @@ pub struct CommandService {
 }
 
 pub(super) struct Inner {
-    /// The unit hierarchy, cached: units change rarely, and a command that
+    /// The unit tree, cached: units change rarely, and a command that
     /// needs a unit the cache lacks reloads it.
-    pub(super) hierarchy: tokio::sync::RwLock<Option<(Arc<Hierarchy>, std::time::Instant)>>,
+    pub(super) unit_tree: tokio::sync::RwLock<Option<(Arc<UnitTree>, std::time::Instant)>>,
     /// The position taxonomies as published, kept until reference data
     /// change.
     pub(super) taxonomies: tokio::sync::RwLock<Taxonomies>,
@@ -164,7 +165,7 @@ impl CommandService {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                hierarchy: tokio::sync::RwLock::new(None),
+                unit_tree: tokio::sync::RwLock::new(None),
                 taxonomies: tokio::sync::RwLock::default(),
                 store,
                 access,
@@ -352,7 +353,7 @@ impl CommandService {
                 Ok(()) => {
                     self.inner.wake.notify_one();
                     if append.aggregate == AggregateKind::Unit {
-                        *self.inner.hierarchy.write().await = None;
+                        *self.inner.unit_tree.write().await = None;
                     }
                     let recorded: Vec<Recorded> = append
                         .events
@@ -548,25 +549,24 @@ impl CommandService {
         }
     }
 
-    /// The cached hierarchy, reloaded when older than [`HIERARCHY_TTL`] or
+    /// The cached unit tree, reloaded when older than [`UNIT_TREE_TTL`] or
     /// missing one of `needed` (a unit registered since).
-    pub(crate) async fn hierarchy(&self, needed: &[&str]) -> Result<Arc<Hierarchy>, StoreError> {
-        if let Some((hierarchy, loaded)) = self.inner.hierarchy.read().await.as_ref() {
-            if loaded.elapsed() < HIERARCHY_TTL && needed.iter().all(|u| hierarchy.is_registered(u))
-            {
-                return Ok(hierarchy.clone());
+    pub(crate) async fn unit_tree(&self, needed: &[&str]) -> Result<Arc<UnitTree>, StoreError> {
+        if let Some((tree, loaded)) = self.inner.unit_tree.read().await.as_ref() {
+            if loaded.elapsed() < UNIT_TREE_TTL && needed.iter().all(|u| tree.contains(u)) {
+                return Ok(tree.clone());
             }
         }
-        self.fresh_hierarchy().await
+        self.fresh_unit_tree().await
     }
 
-    /// The hierarchy as the database holds it now (unit commands decide on
+    /// The unit tree as the database holds it now (unit commands decide on
     /// it: a cycle check must not use a stale copy).
     #[tracing::instrument(level = "debug", name = "command.unit_tree", skip_all)]
-    pub(super) async fn fresh_hierarchy(&self) -> Result<Arc<Hierarchy>, StoreError> {
-        let hierarchy = Arc::new(Hierarchy::load(&self.inner.store).await?);
-        *self.inner.hierarchy.write().await = Some((hierarchy.clone(), std::time::Instant::now()));
-        Ok(hierarchy)
+    pub(super) async fn fresh_unit_tree(&self) -> Result<Arc<UnitTree>, StoreError> {
+        let tree = Arc::new(load_unit_tree(&self.inner.store).await?);
+        *self.inner.unit_tree.write().await = Some((tree.clone(), std::time::Instant::now()));
+        Ok(tree)
     }
 }
 

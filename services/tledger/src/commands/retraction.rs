@@ -38,10 +38,10 @@ impl CommandService {
         let date = shape.effective_date;
         // Scope: the unit the retracted fact belongs to.
         if caller.role == Role::UnitOfficer {
-            let hierarchy = self.hierarchy(&[]).await?;
+            let tree = self.unit_tree(&[]).await?;
             let unit: Option<String> = match kind {
                 AggregateKind::Reference => None,
-                AggregateKind::Unit => hierarchy.parent_on(id, date),
+                AggregateKind::Unit => tree.parent_on(id, date).map(ToString::to_string),
                 AggregateKind::Official => load::<Official>(store, kind, id)
                     .await?
                     .aggregate
@@ -54,7 +54,7 @@ impl CommandService {
                     .map(|n| n.nominating_unit_id.to_string()),
             };
             match unit {
-                Some(unit) => check_scope(caller, &hierarchy, &[unit.as_str()], date)?,
+                Some(unit) => check_scope(caller, &tree, &[unit.as_str()], date)?,
                 None => admin_only(caller, "retracting this fact")?,
             }
         }

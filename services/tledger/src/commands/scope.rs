@@ -7,7 +7,7 @@ use tledger_events::{Date, FactType};
 
 use super::refusal::Refusal;
 use crate::access::{Caller, Role};
-use crate::lookups::Hierarchy;
+use tledger_events::unit_tree::UnitTree;
 
 /// 403 unless the role may send this command at all.
 pub(super) fn check_role(caller: &Caller, fact_type: FactType) -> Result<(), Refusal> {
@@ -36,7 +36,7 @@ pub(super) fn admin_only(caller: &Caller, what: &str) -> Result<(), Refusal> {
 /// `date` (other roles allowed to command have no unit scope).
 pub(super) fn check_scope(
     caller: &Caller,
-    hierarchy: &Hierarchy,
+    tree: &UnitTree,
     units: &[&str],
     date: Date,
 ) -> Result<(), Refusal> {
@@ -47,7 +47,7 @@ pub(super) fn check_scope(
     else {
         return Ok(());
     };
-    match units.iter().find(|u| !hierarchy.within(u, root.as_str(), date)) {
+    match units.iter().find(|u| !tree.within(u, root.as_str(), date)) {
         None => Ok(()),
         Some(outside) => Err(Refusal::new(
             ErrorCode::Forbidden,

@@ -4,9 +4,11 @@
 
 use tledger_domain::{Unit, UnitCommand, UnitError};
 use tledger_events::facts::{UnitRegistered, UnitReorganised};
+use tledger_events::unit_tree::UnitTree;
 use tledger_events::{AggregateKind, Fact, UnitId};
+use tledger_store::{Store, StoreError};
 
-use super::loaded::{load, Loaded};
+use super::loaded::{load, rebuild, Loaded};
 use super::pipeline::{decide, decision, CommandService, Decision};
 use super::refusal::{wrong_type, Refusal};
 use super::scope::{admin_only, check_scope};
@@ -23,18 +25,18 @@ impl CommandService {
         full: impl Fn() -> Result<Fact, Refusal>,
     ) -> Result<Decision, Refusal> {
         let store = &self.inner.store;
-        let hierarchy = self.fresh_hierarchy().await?;
+        let tree = self.fresh_unit_tree().await?;
         let parent_registered = s
             .parent_id
             .as_ref()
-            .is_none_or(|p| hierarchy.is_registered(p.as_str()));
+            .is_none_or(|p| tree.contains(p.as_str()));
         if let (Some(parent), false) = (&s.parent_id, parent_registered) {
             return Err(Refusal::from_contract(&UnitError::UnknownParent(
                 parent.clone(),
             )));
         }
         match &s.parent_id {
-            Some(parent) => check_scope(caller, &hierarchy, &[parent.as_str()], s.effective_date)?,
+            Some(parent) => check_scope(caller, &tree, &[parent.as_str()], s.effective_date)?,
             None => admin_only(caller, "registering a unit without a parent")?,
         }
         let Fact::UnitRegistered(fact) = full()? else {
@@ -65,18 +67,14 @@ impl CommandService {
         full: impl Fn() -> Result<Fact, Refusal>,
     ) -> Result<Decision, Refusal> {
         let store = &self.inner.store;
-        let hierarchy = self.fresh_hierarchy().await?;
+        let tree = self.fresh_unit_tree().await?;
         let unit = s.unit_id.as_str();
-        if !hierarchy.is_registered(unit) {
+        if !tree.contains(unit) {
             return Err(Refusal::from_contract(&UnitError::UnknownUnit(
                 s.unit_id.clone(),
             )));
         }
-        if let Some(parent) = s
-            .parent_id
-            .as_ref()
-            .filter(|p| !hierarchy.is_registered(p.as_str()))
-        {
+        if let Some(parent) = s.parent_id.as_ref().filter(|p| !tree.contains(p.as_str())) {
             return Err(Refusal::from_contract(&UnitError::UnknownParent(
                 parent.clone(),
             )));
@@ -84,33 +82,28 @@ impl CommandService {
         if let Some(into) = s
             .dissolved_into
             .as_ref()
-            .filter(|u| !hierarchy.is_registered(u.as_str()))
+            .filter(|u| !tree.contains(u.as_str()))
         {
             return Err(Refusal::from_contract(&UnitError::UnknownReceivingUnit(
                 into.clone(),
             )));
         }
-        let current_parent = hierarchy.parent_on(unit, s.effective_date);
+        let current_parent = tree.parent_on(unit, s.effective_date);
         let mut scope: Vec<&str> = Vec::new();
         match &current_parent {
-            Some(p) => scope.push(p),
+            Some(p) => scope.push(p.as_str()),
             None => admin_only(caller, "reorganising a unit without a parent")?,
         }
         scope.extend(s.parent_id.as_ref().map(UnitId::as_str));
         scope.extend(s.dissolved_into.as_ref().map(UnitId::as_str));
-        check_scope(caller, &hierarchy, &scope, s.effective_date)?;
+        check_scope(caller, &tree, &scope, s.effective_date)?;
         let Fact::UnitReorganised(fact) = full()? else {
             return Err(wrong_type("unit.reorganised"));
         };
         let new_parent_line = fact
             .parent_id
             .as_ref()
-            .map(|p| hierarchy.line_on(p.as_str(), fact.effective_date))
-            .map(|line| {
-                line.into_iter()
-                    .filter_map(|u| UnitId::parse(u).ok())
-                    .collect()
-            });
+            .map(|p| tree.line_on(p, fact.effective_date));
         let loaded: Loaded<Unit> = load(store, AggregateKind::Unit, unit).await?;
         let id = fact.unit_id.to_string();
         let events = decide(
@@ -125,4 +118,14 @@ impl CommandService {
         .map_err(|e| Refusal::from_contract(&e))?;
         Ok(decision(AggregateKind::Unit, &id, loaded.version, events))
     }
+}
+
+/// The unit tree from every unit stream, as the write side reads it: each
+/// unit's facts in force, in the order of its stream.
+pub(crate) async fn load_unit_tree(store: &Store) -> Result<UnitTree, StoreError> {
+    let mut changes = Vec::new();
+    for (_, events) in store.load_streams(AggregateKind::Unit).await? {
+        changes.extend(rebuild::<Unit>(events)?.aggregate.tree_changes());
+    }
+    Ok(UnitTree::new(changes))
 }
