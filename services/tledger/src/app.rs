@@ -22,7 +22,7 @@ use tokio::sync::{broadcast, watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::access::Access;
-use crate::checkpoint_signing::Checkpointer;
+use crate::checkpoint_signing::CheckpointSigning;
 use crate::commands::CommandService;
 use crate::config::Settings;
 use crate::http::{router, HttpState};
@@ -70,7 +70,7 @@ pub struct App {
     metrics: PrometheusHandle,
     wake: Arc<Notify>,
     sequenced: broadcast::Sender<Arc<Sequenced>>,
-    checkpointer: Checkpointer,
+    checkpointer: CheckpointSigning,
     intake: Intake,
     ingest: IngestConsumer,
     park_for: Duration,
@@ -100,7 +100,7 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     // The dashboard verifies the ledger with the key the service signs with.
     let verifier = signer.verifier();
     let (client, jetstream) = startup::connect_nats(&settings.nats_url).await?;
-    let checkpointer = Checkpointer::new(
+    let checkpointer = CheckpointSigning::new(
         store.clone(),
         signer,
         settings.checkpoint_events,

@@ -762,7 +762,7 @@ fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
 async fn checkpoint(settings: &Settings) -> anyhow::Result<()> {
     let store = existing_ledger(settings).await?;
     let signer = tledger::checkpoint_signing::read_signing_key(&settings.signing_key_path)?;
-    let mut checkpointer = tledger::checkpoint_signing::Checkpointer::new(
+    let mut checkpointer = tledger::checkpoint_signing::CheckpointSigning::new(
         store,
         signer,
         settings.checkpoint_events,
