@@ -93,13 +93,13 @@ const PLANNED_EACH_TIME: bool = false;
 /// civil servants in post on the date $2 as known at the cut $1, within the
 /// units $3 when `scoped`.
 ///
-/// When the cut is at or past the read models' checkpoint, the rows that
+/// When the cut is at or past the read models' position, the rows that
 /// hold it are those no fact has revised yet (`known_to` open): one range
 /// per unit of the partial index `standing_now_by_unit`, which holds only
 /// them, keyed by the end of their valid time. Otherwise, the rows whose
 /// known interval holds the cut. Both branches are in one statement, so
-/// that the checkpoint and the rows come from one snapshot; the branch the
-/// checkpoint rules out is never run.
+/// that the position and the rows come from one snapshot; the branch the
+/// position rules out is never run.
 fn in_post_standing(columns: &str, scoped: bool) -> String {
     let units = in_units("t.unit_id", 3, scoped);
     let in_post = "t.valid_to > $2 AND t.valid_from <= $2 \
@@ -538,11 +538,11 @@ impl ReadModels {
     }
 
     /// The position the live read models have reached.
-    pub async fn checkpoint(&self) -> Result<u64, ReportError> {
-        crate::projector::checkpoint(&self.pool, schema::LIVE)
+    pub async fn position(&self) -> Result<u64, ReportError> {
+        crate::projector::position(&self.pool, schema::LIVE)
             .await
             .map_err(|e| ReportError::Database {
-                context: "reading the projection checkpoint",
+                context: "reading the projection position",
                 source: match e {
                     crate::projector::ProjectionError::Database { source, .. } => source,
                     other => sqlx::Error::Protocol(other.to_string()),
@@ -704,9 +704,9 @@ impl ReadModels {
              GROUP BY t.track, COALESCE(t.level, '')",
             in_units("t.nominating_unit_id", 4, units.is_some()),
         );
-        // The country's places as known at the checkpoint are summed by day
+        // The country's places as known at the position are summed by day
         // already (ADR 17): read those sums when the cut is at or past it,
-        // the places otherwise; one statement, so that the checkpoint and
+        // the places otherwise; one statement, so that the position and
         // the rows come from one snapshot.
         let sql = if units.is_some() {
             places

@@ -725,7 +725,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match command {
                 ProjectionsCommand::Status => {
                     let head = store.head().await?;
-                    let at = tledger_projections::projector::checkpoint(store.pool(), "rm").await?;
+                    let at = tledger_projections::projector::position(store.pool(), "rm").await?;
                     println!(
                         "read models at position {at} of {head} (lag {})",
                         head.saturating_sub(at)

@@ -316,7 +316,7 @@ async fn home_page(
     let caller = signed_in(state, headers).await?;
     let view = View::parse(pairs)?;
     let models = state.read_models.clone();
-    let cut = models.checkpoint().await?;
+    let cut = models.position().await?;
     let hierarchy = models.hierarchy(cut).await?;
     let view = scoped(view, &caller, &hierarchy)?;
     let (standards, trend, volume, alignment) = tokio::try_join!(
@@ -499,7 +499,7 @@ async fn unit_export(
         }
         let view = View::parse(&pairs)?;
         let models = state.read_models.clone();
-        let cut = models.checkpoint().await?;
+        let cut = models.position().await?;
         let hierarchy = models.hierarchy(cut).await?;
         let view = scoped(view, &caller, &hierarchy)?;
         let table = match name {
