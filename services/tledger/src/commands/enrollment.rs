@@ -2,8 +2,8 @@
 //! `fail`, `withdraw` and `cancel`, with their look-ups (the place's
 //! stream, the official's tenure, the nominating unit).
 
-use tledger_domain::official::Tenure;
-use tledger_domain::{Enrollment, EnrollmentCommand, EnrollmentError, Official};
+use tledger_domain::enrollment::check_nomination_references;
+use tledger_domain::{Enrollment, EnrollmentCommand, Found, Official};
 use tledger_events::facts::TrainingNominated;
 use tledger_events::{AggregateKind, Date, EnrollmentId, Fact};
 
@@ -31,17 +31,11 @@ impl CommandService {
             load::<Enrollment>(store, AggregateKind::Enrollment, s.enrollment_id.as_str()),
         );
         let (official, loaded) = (official?, place?);
-        if !official.aggregate.is_registered() {
-            return Err(Refusal::from_contract(&EnrollmentError::UnknownOfficial(
-                s.official_id.clone(),
-            )));
-        }
+        let nominee = official.aggregate.nominee();
         let tree = self.unit_tree(&[s.nominating_unit_id.as_str()]).await?;
-        if !tree.contains(s.nominating_unit_id.as_str()) {
-            return Err(Refusal::from_contract(&EnrollmentError::UnknownUnit(
-                s.nominating_unit_id.clone(),
-            )));
-        }
+        let nominating_unit = Found::unit(&tree, Some(&s.nominating_unit_id));
+        check_nomination_references(s, &nominee, &nominating_unit)
+            .map_err(|e| Refusal::from_contract(&e))?;
         check_scope(
             caller,
             &tree,
@@ -52,13 +46,12 @@ impl CommandService {
             return Err(wrong_type("training.nominated"));
         };
         let id = fact.enrollment_id.to_string();
-        let tenure: Tenure = official.aggregate.tenure();
         let events = decide(
             &loaded.aggregate,
             EnrollmentCommand::Nominate {
                 fact: Box::new(fact),
-                official: Some(tenure),
-                nominating_unit_registered: true,
+                official: nominee,
+                nominating_unit,
             },
         )
         .await
@@ -92,11 +85,10 @@ impl CommandService {
         tracing::Span::current().record("aggregate_id", enrollment_id.as_str());
         let loaded: Loaded<Enrollment> =
             load(store, AggregateKind::Enrollment, enrollment_id.as_str()).await?;
-        let Some(nomination) = loaded.aggregate.nomination() else {
-            return Err(Refusal::from_contract(&EnrollmentError::UnknownEnrollment(
-                enrollment_id.clone(),
-            )));
-        };
+        let nomination = loaded
+            .aggregate
+            .nominated(enrollment_id)
+            .map_err(|e| Refusal::from_contract(&e))?;
         if caller.role == Role::UnitOfficer {
             let tree = self.unit_tree(&[]).await?;
             check_scope(

@@ -3,7 +3,8 @@
 //! look-ups (the official's stream, the units named, the position taxonomy
 //! in force).
 
-use tledger_domain::{Official, OfficialCommand, OfficialError};
+use tledger_domain::official::check_unit_reference;
+use tledger_domain::{Found, Official, OfficialCommand};
 use tledger_events::facts::OfficialRegistered;
 use tledger_events::{AggregateKind, Date, Fact, OfficialId, UnitId};
 
@@ -26,11 +27,8 @@ impl CommandService {
     ) -> Result<Decision, Refusal> {
         let store = &self.inner.store;
         let tree = self.unit_tree(&[s.unit_id.as_str()]).await?;
-        if !tree.contains(s.unit_id.as_str()) {
-            return Err(Refusal::from_contract(&OfficialError::UnknownUnit(
-                s.unit_id.clone(),
-            )));
-        }
+        let unit = Found::unit(&tree, Some(&s.unit_id));
+        check_unit_reference(&s.unit_id, &unit).map_err(|e| Refusal::from_contract(&e))?;
         check_scope(caller, &tree, &[s.unit_id.as_str()], s.effective_date)?;
         let Fact::OfficialRegistered(fact) = full()? else {
             return Err(wrong_type("official.registered"));
@@ -43,7 +41,7 @@ impl CommandService {
             &loaded.aggregate,
             OfficialCommand::Register {
                 fact,
-                unit_registered: true,
+                unit,
                 taxonomy,
             },
         )
@@ -80,18 +78,16 @@ impl CommandService {
         tracing::Span::current().record("aggregate_id", official_id.as_str());
         let loaded: Loaded<Official> =
             load(store, AggregateKind::Official, official_id.as_str()).await?;
-        if !loaded.aggregate.is_registered() {
-            return Err(Refusal::from_contract(&OfficialError::UnknownOfficial(
-                official_id.clone(),
-            )));
-        }
+        loaded
+            .aggregate
+            .require_registered(official_id)
+            .map_err(|e| Refusal::from_contract(&e))?;
         let tree = self
             .unit_tree(&new_unit.map(UnitId::as_str).into_iter().collect::<Vec<_>>())
             .await?;
-        if let Some(unit) = new_unit.filter(|u| !tree.contains(u.as_str())) {
-            return Err(Refusal::from_contract(&OfficialError::UnknownUnit(
-                unit.clone(),
-            )));
+        let found = Found::unit(&tree, new_unit);
+        if let Some(unit) = new_unit {
+            check_unit_reference(unit, &found).map_err(|e| Refusal::from_contract(&e))?;
         }
         let mut scope: Vec<&str> = loaded
             .aggregate
@@ -107,7 +103,7 @@ impl CommandService {
             Fact::PositionAssigned(f) => OfficialCommand::AssignPosition {
                 taxonomy: Taxonomies::on(&self.inner.taxonomies, store, f.effective_date).await?,
                 fact: f,
-                unit_registered: true,
+                unit: found,
             },
             Fact::Planned(f) => OfficialCommand::Plan {
                 taxonomy: Taxonomies::on(&self.inner.taxonomies, store, f.effective_date).await?,

@@ -2,7 +2,8 @@
 //! look-ups (the unit tree as the database holds it now: a cycle check must
 //! not use a stale copy).
 
-use tledger_domain::{Unit, UnitCommand, UnitError};
+use tledger_domain::unit::{check_registration_references, check_reorganisation_references};
+use tledger_domain::{Found, Unit, UnitCommand};
 use tledger_events::facts::{UnitRegistered, UnitReorganised};
 use tledger_events::unit_tree::UnitTree;
 use tledger_events::{AggregateKind, Fact, UnitId};
@@ -26,15 +27,8 @@ impl CommandService {
     ) -> Result<Decision, Refusal> {
         let store = &self.inner.store;
         let tree = self.fresh_unit_tree().await?;
-        let parent_registered = s
-            .parent_id
-            .as_ref()
-            .is_none_or(|p| tree.contains(p.as_str()));
-        if let (Some(parent), false) = (&s.parent_id, parent_registered) {
-            return Err(Refusal::from_contract(&UnitError::UnknownParent(
-                parent.clone(),
-            )));
-        }
+        let parent = Found::unit(&tree, s.parent_id.as_ref());
+        check_registration_references(s, &parent).map_err(|e| Refusal::from_contract(&e))?;
         match &s.parent_id {
             Some(parent) => check_scope(caller, &tree, &[parent.as_str()], s.effective_date)?,
             None => admin_only(caller, "registering a unit without a parent")?,
@@ -44,15 +38,9 @@ impl CommandService {
         };
         let loaded: Loaded<Unit> = load(store, AggregateKind::Unit, fact.unit_id.as_str()).await?;
         let id = fact.unit_id.to_string();
-        let events = decide(
-            &loaded.aggregate,
-            UnitCommand::Register {
-                fact,
-                parent_registered,
-            },
-        )
-        .await
-        .map_err(|e| Refusal::from_contract(&e))?;
+        let events = decide(&loaded.aggregate, UnitCommand::Register { fact, parent })
+            .await
+            .map_err(|e| Refusal::from_contract(&e))?;
         Ok(decision(AggregateKind::Unit, &id, loaded.version, events))
     }
 
@@ -69,25 +57,14 @@ impl CommandService {
         let store = &self.inner.store;
         let tree = self.fresh_unit_tree().await?;
         let unit = s.unit_id.as_str();
-        if !tree.contains(unit) {
-            return Err(Refusal::from_contract(&UnitError::UnknownUnit(
-                s.unit_id.clone(),
-            )));
-        }
-        if let Some(parent) = s.parent_id.as_ref().filter(|p| !tree.contains(p.as_str())) {
-            return Err(Refusal::from_contract(&UnitError::UnknownParent(
-                parent.clone(),
-            )));
-        }
-        if let Some(into) = s
-            .dissolved_into
-            .as_ref()
-            .filter(|u| !tree.contains(u.as_str()))
-        {
-            return Err(Refusal::from_contract(&UnitError::UnknownReceivingUnit(
-                into.clone(),
-            )));
-        }
+        let dissolved_into = Found::unit(&tree, s.dissolved_into.as_ref());
+        check_reorganisation_references(
+            s,
+            &Found::unit(&tree, Some(&s.unit_id)),
+            &Found::unit(&tree, s.parent_id.as_ref()),
+            &dissolved_into,
+        )
+        .map_err(|e| Refusal::from_contract(&e))?;
         let current_parent = tree.parent_on(unit, s.effective_date);
         let mut scope: Vec<&str> = Vec::new();
         match &current_parent {
@@ -111,7 +88,7 @@ impl CommandService {
             UnitCommand::Reorganise {
                 fact,
                 new_parent_line,
-                dissolved_into_registered: true,
+                dissolved_into,
             },
         )
         .await
