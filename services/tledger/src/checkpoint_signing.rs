@@ -1,4 +1,5 @@
-//! Signed checkpoints (CONTRACT.md "Audit and inspection", ADR 9): every N
+//! Checkpoint signing (docs/contract.md, Checkpoints and proofs;
+//! docs/adr/0009-signed-checkpoints-and-verification.md): every N
 //! events or T seconds the ledger signs its position, the chain hash there
 //! and the RFC 9162 Merkle root of every event hash up to it, stores the
 //! checkpoint and announces it on `<prefix>.checkpoints`; and the signing
