@@ -6,7 +6,7 @@
 //! stream names (`official-<id>`). They are opaque: never a citizen
 //! identification number.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::fmt;
 use std::str::FromStr;
 
@@ -96,6 +96,14 @@ macro_rules! opaque_id {
 
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        // Maps keyed by an id are looked up with the id as text (a query
+        // parameter, a token's scope): hashing and equality are the text's.
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
                 &self.0
             }
         }

@@ -25,6 +25,7 @@ pub mod proof;
 pub mod reference;
 pub mod schema;
 mod strictness;
+pub mod unit_tree;
 pub mod values;
 
 pub use codes::{

@@ -1,8 +1,8 @@
 //! `enrolled_by_day` (ADR 17): the places enrolled on each date, by track
 //! and level, with their funding, counting every enrolled step no
 //! retraction has taken back so far. It holds what the read models know at
-//! their checkpoint only, so the country's training volume reads it for a
-//! cut at or past the checkpoint (a few thousand rows for five years rather
+//! their position only, so the country's training volume reads it for a
+//! cut at or past the position (a few thousand rows for five years rather
 //! than every place enrolled in them) and the places themselves otherwise.
 //!
 //! The projector adds a batch's enrolled steps and takes away the steps its

@@ -10,10 +10,9 @@
 //! Must not depend on the command side (`tledger-domain`): projections read
 //! facts, never aggregates. The PostgreSQL read models ([`projector`],
 //! [`schema`], [`reports`]) are adapters over the pure rules
-//! ([`hierarchy`], [`standards`], [`standing`], [`rate`]).
+//! ([`standards`], [`standing`], [`rate`]).
 
 mod daily_volume;
-pub mod hierarchy;
 pub mod offline;
 pub mod projector;
 pub mod rate;

@@ -14,12 +14,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tledger_events::proof::ProvedRecord;
 use tledger_events::reference::{PositionTaxonomy, Ruleset, SpecialtyMap};
+use tledger_events::unit_tree::{UnitChange, UnitTree};
 use tledger_events::{
     Date, Fact, FactType, FundingSource, PositionCode, ReferenceKind, StaffCategory, Track,
 };
 use uuid::Uuid;
 
-use crate::hierarchy::{Hierarchy, UnitChange};
 use crate::reports::{
     misassigned, outside_plan, standards_report, typed_content, AlignmentReport, InPost,
     NominatedPlace, PlanEntry, Profile, ReportError, StandardsReport, TrainingVolume,
@@ -265,24 +265,8 @@ impl OfflineLedger {
                 effective_date: date,
                 content: Value::Object(r.content),
             }),
-            Fact::UnitRegistered(u) => self.units.push(UnitChange {
-                unit_id: u.unit_id.to_string(),
-                position,
-                effective_date: date,
-                registered: true,
-                parent_id: u.parent_id.map(|p| p.to_string()),
-                dissolved_into: None,
-                name: Some(u.name),
-            }),
-            Fact::UnitReorganised(u) => self.units.push(UnitChange {
-                unit_id: u.unit_id.to_string(),
-                position,
-                effective_date: date,
-                registered: false,
-                parent_id: u.parent_id.map(|p| p.to_string()),
-                dissolved_into: u.dissolved_into.map(|p| p.to_string()),
-                name: u.name,
-            }),
+            Fact::UnitRegistered(u) => self.units.push(UnitChange::registration(&u, position)),
+            Fact::UnitReorganised(u) => self.units.push(UnitChange::reorganisation(&u, position)),
             Fact::OfficialRegistered(o) => {
                 let placement = Placement {
                     position,
@@ -423,8 +407,8 @@ impl OfflineLedger {
     }
 
     /// The unit hierarchy as known at `cut`.
-    pub fn hierarchy(&self, cut: u64) -> Hierarchy {
-        Hierarchy::new(
+    pub fn hierarchy(&self, cut: u64) -> UnitTree {
+        UnitTree::new(
             self.units
                 .iter()
                 .filter(|u| self.live(u.position, cut))

@@ -1,6 +1,9 @@
-//! The projector: reads the ledger in global order from its checkpoint and
-//! writes the read models, the checkpoint in the same transaction as the
-//! rows (a crash replays nothing twice and skips nothing).
+//! The projector: reads the ledger in global order from the read models'
+//! position and writes the read models, the position in the same
+//! transaction as the rows (a crash replays nothing twice and skips
+//! nothing). The position is kept in the table `<schema>.checkpoint`, whose
+//! name the schema keeps; "checkpoint" elsewhere means a signed tree head
+//! (`events/src/checkpoint.rs`).
 //!
 //! It reads the batch before its transaction writes anything, so the
 //! transaction takes a transaction id only for its short write phase (a
@@ -157,11 +160,11 @@ const INDEX_BUILDERS: usize = 3;
 const INDEX_BUILD_MEMORY: &str = "256MB";
 
 /// The position the read models of `schema` have reached.
-pub async fn checkpoint(pool: &PgPool, schema: &str) -> Result<u64, ProjectionError> {
+pub async fn position(pool: &PgPool, schema: &str) -> Result<u64, ProjectionError> {
     let position: i64 = sqlx::query_scalar(&format!("SELECT position FROM {schema}.checkpoint"))
         .fetch_one(pool)
         .await
-        .map_err(db("reading the projection checkpoint"))?;
+        .map_err(db("reading the projection position"))?;
     Ok(u64::try_from(position).unwrap_or(0))
 }
 
@@ -229,7 +232,7 @@ impl Projector {
     /// Projects the next batch; returns how many events it consumed.
     pub async fn step(&self) -> Result<usize, ProjectionError> {
         let mut tx = self.begin_batch().await?;
-        let after = self.checkpoint_in(&mut tx).await?;
+        let after = self.position_in(&mut tx).await?;
         let events = self.store.read_facts(after, self.batch_size).await?;
         let Some(last) = events.last().map(|e| e.position) else {
             tx.rollback().await.map_err(db("ending an empty batch"))?;
@@ -242,7 +245,8 @@ impl Projector {
 
     /// A batch's transaction, holding the schema's projector lock, with
     /// asynchronous commit: a batch lost with a PostgreSQL crash is
-    /// projected again from the checkpoint committed with it (ADR 8).
+    /// projected again from the position committed with it
+    /// (docs/adr/0008-asynchronous-sequencer-commit.md).
     async fn begin_batch(&self) -> Result<sqlx::Transaction<'static, Postgres>, ProjectionError> {
         let mut tx = self
             .store
@@ -260,7 +264,7 @@ impl Projector {
         Ok(tx)
     }
 
-    async fn checkpoint_in(
+    async fn position_in(
         &self,
         tx: &mut sqlx::Transaction<'static, Postgres>,
     ) -> Result<u64, ProjectionError> {
@@ -268,11 +272,11 @@ impl Projector {
             sqlx::query_scalar(&format!("SELECT position FROM {}.checkpoint", self.schema))
                 .fetch_one(&mut **tx)
                 .await
-                .map_err(db("reading the projection checkpoint"))?;
+                .map_err(db("reading the projection position"))?;
         Ok(u64::try_from(at).unwrap_or(0))
     }
 
-    /// Writes a batch's rows and moves the checkpoint to `last`, in the
+    /// Writes a batch's rows and moves the position to `last`, in the
     /// batch's transaction.
     async fn finish_batch(
         &self,
@@ -296,7 +300,7 @@ impl Projector {
         .bind(rows.last_unit_change())
         .execute(&mut *tx)
         .await
-        .map_err(db("moving the projection checkpoint"))?;
+        .map_err(db("moving the projection position"))?;
         tx.commit()
             .await
             .map_err(db("committing a projection batch"))?;
@@ -313,10 +317,10 @@ impl Projector {
     /// written: reading, parsing and writing overlap instead of taking
     /// turns. Positions are dense, so the batches' ranges are known before
     /// they are read. For a rebuild, where one projector fills a schema of
-    /// its own; should the checkpoint not be where a batch starts all the
+    /// its own; should the position not be where a batch starts all the
     /// same, it stops reading ahead and goes on batch by batch.
     pub async fn catch_up_reading_ahead(&self) -> Result<u64, ProjectionError> {
-        let start = checkpoint(self.store.pool(), &self.schema).await?;
+        let start = position(self.store.pool(), &self.schema).await?;
         let head = self.store.head().await?;
         let size = u64::from(self.batch_size);
         let mut ranges = (start..head).step_by(usize::try_from(size).unwrap_or(usize::MAX));
@@ -343,7 +347,7 @@ impl Projector {
                 reason: e.to_string(),
             })??;
             let mut tx = self.begin_batch().await?;
-            if batch.last == batch.after || self.checkpoint_in(&mut tx).await? != batch.after {
+            if batch.last == batch.after || self.position_in(&mut tx).await? != batch.after {
                 tx.rollback()
                     .await
                     .map_err(db("ending a batch read ahead"))?;
@@ -358,10 +362,10 @@ impl Projector {
         self.catch_up().await
     }
 
-    /// Projects until the ledger's head, then returns the checkpoint.
+    /// Projects until the ledger's head, then returns the position.
     pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
         while self.step().await? > 0 {}
-        checkpoint(self.store.pool(), &self.schema).await
+        position(self.store.pool(), &self.schema).await
     }
 
     /// Runs until `shutdown`, projecting whenever woken and at least every

@@ -14,11 +14,12 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Map, Value};
 use sqlx::{PgPool, Row};
 use tledger_events::reference::{PositionTaxonomy, Ruleset, SpecialtyMap};
+use tledger_events::unit_tree::{UnitChange, UnitTree};
+use tledger_events::UnitId;
 use tledger_events::{
     Date, FundingSource, PositionCode, ReferenceKind, SpecialtyCode, StaffCategory, Track,
 };
 
-use crate::hierarchy::{Hierarchy, UnitChange};
 use crate::rate::Figure;
 use crate::schema;
 use crate::standards::{assess_ranks, Incumbent};
@@ -49,6 +50,15 @@ pub enum ReportError {
 
 fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> ReportError {
     move |source| ReportError::Database { context, source }
+}
+
+/// A unit id read back from the read models: it was checked when its fact
+/// was recorded, so one that does not parse is a damaged row.
+fn unit_id(text: String) -> Result<UnitId, ReportError> {
+    UnitId::parse(text).map_err(|e| ReportError::Database {
+        context: "reading a unit id",
+        source: sqlx::Error::Decode(Box::new(e)),
+    })
 }
 
 /// "Not retracted at the cut", for a table aliased `t` ($1 is the cut; no
@@ -83,13 +93,13 @@ const PLANNED_EACH_TIME: bool = false;
 /// civil servants in post on the date $2 as known at the cut $1, within the
 /// units $3 when `scoped`.
 ///
-/// When the cut is at or past the read models' checkpoint, the rows that
+/// When the cut is at or past the read models' position, the rows that
 /// hold it are those no fact has revised yet (`known_to` open): one range
 /// per unit of the partial index `standing_now_by_unit`, which holds only
 /// them, keyed by the end of their valid time. Otherwise, the rows whose
 /// known interval holds the cut. Both branches are in one statement, so
-/// that the checkpoint and the rows come from one snapshot; the branch the
-/// checkpoint rules out is never run.
+/// that the position and the rows come from one snapshot; the branch the
+/// position rules out is never run.
 fn in_post_standing(columns: &str, scoped: bool) -> String {
     let units = in_units("t.unit_id", 3, scoped);
     let in_post = "t.valid_to > $2 AND t.valid_from <= $2 \
@@ -110,11 +120,11 @@ fn in_post_standing(columns: &str, scoped: bool) -> String {
 #[derive(Clone, Debug)]
 pub struct ReadModels {
     pool: PgPool,
-    hierarchy: Arc<Mutex<Option<KeptHierarchy>>>,
+    hierarchy: Arc<Mutex<Option<KeptUnitTree>>>,
 }
 
 /// The hierarchy of every unit change up to a `units_position`, with it.
-type KeptHierarchy = (u64, Arc<Hierarchy>);
+type KeptUnitTree = (u64, Arc<UnitTree>);
 
 /// The training-volume report.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -528,11 +538,11 @@ impl ReadModels {
     }
 
     /// The position the live read models have reached.
-    pub async fn checkpoint(&self) -> Result<u64, ReportError> {
-        crate::projector::checkpoint(&self.pool, schema::LIVE)
+    pub async fn position(&self) -> Result<u64, ReportError> {
+        crate::projector::position(&self.pool, schema::LIVE)
             .await
             .map_err(|e| ReportError::Database {
-                context: "reading the projection checkpoint",
+                context: "reading the projection position",
                 source: match e {
                     crate::projector::ProjectionError::Database { source, .. } => source,
                     other => sqlx::Error::Protocol(other.to_string()),
@@ -559,7 +569,7 @@ impl ReadModels {
     /// projected) and its `position`, the hierarchy is that of every unit
     /// change up to `units_position`, whatever `cut`: it is kept and
     /// reused for as long as `units_position` stays the same.
-    pub async fn hierarchy(&self, cut: u64) -> Result<Arc<Hierarchy>, ReportError> {
+    pub async fn hierarchy(&self, cut: u64) -> Result<Arc<UnitTree>, ReportError> {
         let (reached, units_changed): (i64, i64) =
             sqlx::query_as("SELECT position, units_position FROM rm.checkpoint")
                 .fetch_one(&self.pool)
@@ -567,7 +577,7 @@ impl ReadModels {
                 .map_err(db("reading the projection checkpoint"))?;
         let units_changed = u64::try_from(units_changed).unwrap_or(u64::MAX);
         let current = units_changed <= cut && i64::try_from(cut).is_ok_and(|c| c <= reached);
-        let kept = |slot: &Option<KeptHierarchy>| {
+        let kept = |slot: &Option<KeptUnitTree>| {
             slot.as_ref()
                 .filter(|(at, _)| *at == units_changed)
                 .map(|(_, hierarchy)| hierarchy.clone())
@@ -588,7 +598,7 @@ impl ReadModels {
         Ok(hierarchy)
     }
 
-    async fn hierarchy_from_facts(&self, cut: u64) -> Result<Hierarchy, ReportError> {
+    async fn hierarchy_from_facts(&self, cut: u64) -> Result<UnitTree, ReportError> {
         let rows = sqlx::query(&format!(
             "SELECT unit_id, position, effective_date, registered, parent_id, dissolved_into, name \
              FROM rm.unit_facts t WHERE {LIVE}"
@@ -597,15 +607,27 @@ impl ReadModels {
         .fetch_all(&self.pool)
         .await
         .map_err(db("reading units"))?;
-        Ok(Hierarchy::new(rows.iter().map(|r| UnitChange {
-            unit_id: r.get("unit_id"),
-            position: u64::try_from(r.get::<i64, _>("position")).unwrap_or(0),
-            effective_date: r.get::<chrono::NaiveDate, _>("effective_date").into(),
-            registered: r.get("registered"),
-            parent_id: r.get("parent_id"),
-            dissolved_into: r.get("dissolved_into"),
-            name: r.get("name"),
-        })))
+        let changes = rows
+            .iter()
+            .map(|r| {
+                Ok(UnitChange {
+                    unit_id: unit_id(r.get("unit_id"))?,
+                    position: u64::try_from(r.get::<i64, _>("position")).unwrap_or(0),
+                    effective_date: r.get::<chrono::NaiveDate, _>("effective_date").into(),
+                    registered: r.get("registered"),
+                    parent_id: r
+                        .get::<Option<String>, _>("parent_id")
+                        .map(unit_id)
+                        .transpose()?,
+                    dissolved_into: r
+                        .get::<Option<String>, _>("dissolved_into")
+                        .map(unit_id)
+                        .transpose()?,
+                    name: r.get("name"),
+                })
+            })
+            .collect::<Result<Vec<_>, ReportError>>()?;
+        Ok(UnitTree::new(changes))
     }
 
     /// The units a report on `unit` covers on `date`: `None` for the whole
@@ -682,9 +704,9 @@ impl ReadModels {
              GROUP BY t.track, COALESCE(t.level, '')",
             in_units("t.nominating_unit_id", 4, units.is_some()),
         );
-        // The country's places as known at the checkpoint are summed by day
+        // The country's places as known at the position are summed by day
         // already (ADR 17): read those sums when the cut is at or past it,
-        // the places otherwise; one statement, so that the checkpoint and
+        // the places otherwise; one statement, so that the position and
         // the rows come from one snapshot.
         let sql = if units.is_some() {
             places

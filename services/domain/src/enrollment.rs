@@ -23,6 +23,7 @@ use tledger_events::facts::{
 use tledger_events::{Date, EnrollmentId, Fact, OfficialId, UnitId};
 
 use crate::error::{ContractError, ErrorCode};
+use crate::existence::Found;
 use crate::official::Tenure;
 use crate::retraction::IntoFact;
 use crate::retraction::{FromFact, Records, RetractFact, Retractable, Retraction, RetractionError};
@@ -151,9 +152,10 @@ impl DomainEvent for EnrollmentEvent {
 pub enum EnrollmentCommand {
     Nominate {
         fact: Box<TrainingNominated>,
-        /// The official's tenure; `None` when the official is not registered.
-        official: Option<Tenure>,
-        nominating_unit_registered: bool,
+        /// What the look-up found of the official: their tenure.
+        official: Found<Tenure>,
+        /// What the look-up found of `fact.nominating_unit_id`.
+        nominating_unit: Found,
     },
     Enroll(TrainingEnrolled),
     Complete(TrainingCompleted),
@@ -218,6 +220,24 @@ impl ContractError for EnrollmentError {
     }
 }
 
+/// 404 unless the official and the nominating unit a nomination names are
+/// registered, reported in that order.
+pub fn check_nomination_references<T>(
+    fact: &TrainingNominated,
+    official: &Found<T>,
+    nominating_unit: &Found,
+) -> Result<(), EnrollmentError> {
+    if official.is_missing() {
+        return Err(EnrollmentError::UnknownOfficial(fact.official_id.clone()));
+    }
+    if nominating_unit.is_missing() {
+        return Err(EnrollmentError::UnknownUnit(
+            fact.nominating_unit_id.clone(),
+        ));
+    }
+    Ok(())
+}
+
 /// The enrollment aggregate: the stream's facts, each with a retracted flag.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Enrollment {
@@ -241,6 +261,13 @@ impl Enrollment {
     /// nomination) is recorded.
     pub fn state(&self) -> Option<EnrollmentState> {
         self.steps().last().map(|(_, s, _)| s)
+    }
+
+    /// The nomination in force, or 404: the steps after a nomination name
+    /// a place that must have been nominated.
+    pub fn nominated(&self, id: &EnrollmentId) -> Result<&TrainingNominated, EnrollmentError> {
+        self.nomination()
+            .ok_or_else(|| EnrollmentError::UnknownEnrollment(id.clone()))
     }
 
     /// The nomination in force.
@@ -286,15 +313,12 @@ impl Enrollment {
             EnrollmentCommand::Nominate {
                 fact,
                 official,
-                nominating_unit_registered,
+                nominating_unit,
             } => {
-                let tenure = official
-                    .ok_or_else(|| EnrollmentError::UnknownOfficial(fact.official_id.clone()))?;
-                if !nominating_unit_registered {
-                    return Err(EnrollmentError::UnknownUnit(
-                        fact.nominating_unit_id.clone(),
-                    ));
-                }
+                check_nomination_references(&fact, &official, &nominating_unit)?;
+                let Found::Registered(tenure) = official else {
+                    return Err(EnrollmentError::UnknownOfficial(fact.official_id.clone()));
+                };
                 if self.state().is_some() {
                     return Err(EnrollmentError::AlreadyNominated(
                         fact.enrollment_id.clone(),
@@ -401,8 +425,8 @@ mod tests {
     fn nominate(fact: TrainingNominated) -> EnrollmentCommand {
         EnrollmentCommand::Nominate {
             fact: Box::new(fact),
-            official: Some(in_post_since("2000-01-01")),
-            nominating_unit_registered: true,
+            official: Found::Registered(in_post_since("2000-01-01")),
+            nominating_unit: Found::Registered(()),
         }
     }
 
@@ -437,8 +461,8 @@ mod tests {
             .given_no_previous_events()
             .when(EnrollmentCommand::Nominate {
                 fact: Box::new(professional("2010-01-10")),
-                official: None,
-                nominating_unit_registered: true,
+                official: Found::Missing,
+                nominating_unit: Found::Registered(()),
             })
             .then_expect_error(error);
     }
@@ -454,8 +478,8 @@ mod tests {
             .given_no_previous_events()
             .when(EnrollmentCommand::Nominate {
                 fact: Box::new(professional("2010-01-10")),
-                official: Some(in_post_since("2000-01-01")),
-                nominating_unit_registered: false,
+                official: Found::Registered(in_post_since("2000-01-01")),
+                nominating_unit: Found::Missing,
             })
             .then_expect_error(error);
     }
@@ -480,8 +504,8 @@ mod tests {
             .given(given_nominated())
             .when(EnrollmentCommand::Nominate {
                 fact: Box::new(professional("2010-01-11")),
-                official: None,
-                nominating_unit_registered: true,
+                official: Found::Missing,
+                nominating_unit: Found::Registered(()),
             })
             .then_expect_error(EnrollmentError::UnknownOfficial(official_id("o-1")));
     }
@@ -515,8 +539,8 @@ mod tests {
             .given_no_previous_events()
             .when(EnrollmentCommand::Nominate {
                 fact: Box::new(professional("2010-07-01")),
-                official: Some(left_on("2000-01-01", "2010-06-30")),
-                nominating_unit_registered: true,
+                official: Found::Registered(left_on("2000-01-01", "2010-06-30")),
+                nominating_unit: Found::Registered(()),
             })
             .then_expect_error(error);
     }
@@ -527,8 +551,8 @@ mod tests {
             .given_no_previous_events()
             .when(EnrollmentCommand::Nominate {
                 fact: Box::new(professional("2010-06-30")),
-                official: Some(left_on("2000-01-01", "2010-06-30")),
-                nominating_unit_registered: true,
+                official: Found::Registered(left_on("2000-01-01", "2010-06-30")),
+                nominating_unit: Found::Registered(()),
             })
             .then_expect_error(EnrollmentError::AfterLeaving {
                 official: official_id("o-1"),
@@ -542,8 +566,8 @@ mod tests {
             .given_no_previous_events()
             .when(EnrollmentCommand::Nominate {
                 fact: Box::new(professional("2010-06-29")),
-                official: Some(left_on("2000-01-01", "2010-06-30")),
-                nominating_unit_registered: true,
+                official: Found::Registered(left_on("2000-01-01", "2010-06-30")),
+                nominating_unit: Found::Registered(()),
             })
             .then_expect_events(vec![EnrollmentEvent::Nominated(professional("2010-06-29"))]);
 
@@ -568,8 +592,8 @@ mod tests {
             .given_no_previous_events()
             .when(EnrollmentCommand::Nominate {
                 fact: Box::new(professional("2011-03-01")),
-                official: Some(returned),
-                nominating_unit_registered: true,
+                official: Found::Registered(returned),
+                nominating_unit: Found::Registered(()),
             })
             .then_expect_events(vec![EnrollmentEvent::Nominated(professional("2011-03-01"))]);
     }

@@ -7,10 +7,11 @@
 //! in [`error`].
 //!
 //! Everything here is pure. `handle` decides from the aggregate's own state
-//! and the command; whatever a rule needs from elsewhere (is the unit
-//! registered, the position taxonomy in force on the fact's date, the
-//! official's tenure) is looked up by the command handler *before* the
-//! command is built and travels inside it. This crate must not depend on a
+//! and the command; whatever a rule needs from elsewhere (what a look-up
+//! found of the unit named, the position taxonomy in force on the fact's
+//! date, the official's tenure) is looked up by the command handler
+//! *before* the command is built and travels inside it; whether what was
+//! found is enough is decided here ([`existence`]). This crate must not depend on a
 //! database, a broker, a clock or a random source.
 
 /// Implements `cqrs_es::Aggregate` for an aggregate that keeps its stream as
@@ -45,6 +46,7 @@ macro_rules! records_aggregate {
 
 pub mod enrollment;
 pub mod error;
+pub mod existence;
 #[cfg(test)]
 mod fixtures;
 pub mod official;
@@ -57,6 +59,7 @@ pub use enrollment::{
     Enrollment, EnrollmentCommand, EnrollmentError, EnrollmentEvent, EnrollmentState,
 };
 pub use error::{ContractError, ErrorCode};
+pub use existence::Found;
 pub use official::{Official, OfficialCommand, OfficialError, OfficialEvent, Tenure};
 pub use reference::{Reference, ReferenceCommand, ReferenceError, ReferenceEvent};
 pub use retraction::{

@@ -23,6 +23,7 @@ use tledger_events::reference::{PositionError, PositionTaxonomy};
 use tledger_events::{Date, EnrollmentId, Fact, OfficialId, UnitId};
 
 use crate::error::{ContractError, ErrorCode};
+use crate::existence::Found;
 use crate::retraction::IntoFact;
 use crate::retraction::{FromFact, Records, RetractFact, Retractable, Retraction, RetractionError};
 
@@ -91,14 +92,16 @@ impl DomainEvent for OfficialEvent {
 pub enum OfficialCommand {
     Register {
         fact: OfficialRegistered,
-        unit_registered: bool,
+        /// What the look-up found of `fact.unit_id`.
+        unit: Found,
         /// The position taxonomy in force on `fact.effective_date`.
         taxonomy: Option<PositionTaxonomy>,
     },
     RecordQualification(QualificationRecorded),
     AssignPosition {
         fact: PositionAssigned,
-        unit_registered: bool,
+        /// What the look-up found of `fact.unit_id`.
+        unit: Found,
         taxonomy: Option<PositionTaxonomy>,
     },
     Plan {
@@ -213,6 +216,15 @@ impl Tenure {
     }
 }
 
+/// 404 unless the unit a registration or an assignment names is
+/// registered.
+pub fn check_unit_reference(unit_id: &UnitId, unit: &Found) -> Result<(), OfficialError> {
+    if unit.is_missing() {
+        return Err(OfficialError::UnknownUnit(unit_id.clone()));
+    }
+    Ok(())
+}
+
 /// The official aggregate: the stream's facts, each with a retracted flag;
 /// everything else is derived from them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -302,7 +314,18 @@ impl Official {
         Tenure::new(changes)
     }
 
-    fn require_registered(&self, id: &OfficialId) -> Result<(), OfficialError> {
+    /// What a nomination's look-up finds of this official: their tenure
+    /// once registered.
+    pub fn nominee(&self) -> Found<Tenure> {
+        if self.is_registered() {
+            Found::Registered(self.tenure())
+        } else {
+            Found::Missing
+        }
+    }
+
+    /// 404 unless the official a fact is about is registered.
+    pub fn require_registered(&self, id: &OfficialId) -> Result<(), OfficialError> {
         if self.is_registered() {
             Ok(())
         } else {
@@ -314,12 +337,10 @@ impl Official {
         match command {
             OfficialCommand::Register {
                 fact,
-                unit_registered,
+                unit,
                 taxonomy,
             } => {
-                if !unit_registered {
-                    return Err(OfficialError::UnknownUnit(fact.unit_id));
-                }
+                check_unit_reference(&fact.unit_id, &unit)?;
                 check_position(
                     taxonomy.as_ref(),
                     fact.effective_date,
@@ -342,13 +363,11 @@ impl Official {
             }
             OfficialCommand::AssignPosition {
                 fact,
-                unit_registered,
+                unit,
                 taxonomy,
             } => {
                 self.require_registered(&fact.official_id)?;
-                if !unit_registered {
-                    return Err(OfficialError::UnknownUnit(fact.unit_id));
-                }
+                check_unit_reference(&fact.unit_id, &unit)?;
                 check_position(
                     taxonomy.as_ref(),
                     fact.effective_date,
@@ -440,6 +459,7 @@ impl Retractable for OfficialEvent {
 
 #[cfg(test)]
 mod tests {
+    use crate::existence::Found;
     use crate::retraction::IntoFact;
     use cqrs_es::test::TestFramework;
     use cqrs_es::Aggregate;
@@ -476,7 +496,7 @@ mod tests {
     fn register(fact: OfficialRegistered) -> OfficialCommand {
         OfficialCommand::Register {
             fact,
-            unit_registered: true,
+            unit: Found::Registered(()),
             taxonomy: Some(taxonomy()),
         }
     }
@@ -484,7 +504,7 @@ mod tests {
     fn assign(fact: PositionAssigned) -> OfficialCommand {
         OfficialCommand::AssignPosition {
             fact,
-            unit_registered: true,
+            unit: Found::Registered(()),
             taxonomy: Some(taxonomy()),
         }
     }
@@ -589,7 +609,7 @@ mod tests {
             .given_no_previous_events()
             .when(OfficialCommand::Register {
                 fact: registration(),
-                unit_registered: false,
+                unit: Found::Missing,
                 taxonomy: Some(taxonomy()),
             })
             .then_expect_error(error);
@@ -603,7 +623,7 @@ mod tests {
             .given_no_previous_events()
             .when(OfficialCommand::Register {
                 fact: registration(),
-                unit_registered: true,
+                unit: Found::Registered(()),
                 taxonomy: None,
             })
             .then_expect_error(error);
@@ -686,7 +706,7 @@ mod tests {
             .given(vec![registered()])
             .when(OfficialCommand::Register {
                 fact: registration(),
-                unit_registered: false,
+                unit: Found::Missing,
                 taxonomy: Some(taxonomy()),
             })
             .then_expect_error(OfficialError::UnknownUnit(unit_id(UNIT)));
@@ -795,7 +815,7 @@ mod tests {
                     "village_head",
                     "2006-05-01",
                 ),
-                unit_registered: false,
+                unit: Found::Missing,
                 taxonomy: None,
             })
             .then_expect_error(OfficialError::UnknownOfficial(official_id(OFFICIAL)));
@@ -977,7 +997,7 @@ mod tests {
                     "committee_chair",
                     "2011-07-01",
                 ),
-                unit_registered: false,
+                unit: Found::Missing,
                 taxonomy: Some(taxonomy()),
             })
             .then_expect_error(OfficialError::UnknownUnit(unit_id("dai-loc-nowhere")));
@@ -995,7 +1015,7 @@ mod tests {
                     "committee_chair",
                     "2011-07-01",
                 ),
-                unit_registered: true,
+                unit: Found::Registered(()),
                 taxonomy: None,
             })
             .then_expect_error(OfficialError::NoTaxonomyInForce(date("2011-07-01")));
@@ -1047,7 +1067,7 @@ mod tests {
                     "village_head",
                     "2011-07-01",
                 ),
-                unit_registered: false,
+                unit: Found::Missing,
                 taxonomy: None,
             })
             .then_expect_error(OfficialError::UnknownUnit(unit_id("dai-loc-nowhere")));

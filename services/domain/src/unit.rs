@@ -14,9 +14,11 @@
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use tledger_events::facts::{UnitRegistered, UnitReorganised};
+use tledger_events::unit_tree::UnitChange;
 use tledger_events::{Date, Fact, UnitId};
 
 use crate::error::{ContractError, ErrorCode};
+use crate::existence::Found;
 use crate::retraction::IntoFact;
 use crate::retraction::{FromFact, Records, RetractFact, Retractable, Retraction, RetractionError};
 
@@ -76,8 +78,8 @@ impl DomainEvent for UnitEvent {
 pub enum UnitCommand {
     Register {
         fact: UnitRegistered,
-        /// Whether `fact.parent_id` (when given) is registered.
-        parent_registered: bool,
+        /// What the look-up found of `fact.parent_id`.
+        parent: Found,
     },
     Reorganise {
         fact: UnitReorganised,
@@ -85,8 +87,8 @@ pub enum UnitCommand {
         /// ancestors as the hierarchy stands on the effective date; `None`
         /// when that parent is not registered.
         new_parent_line: Option<Vec<UnitId>>,
-        /// Whether `fact.dissolved_into` (when given) is registered.
-        dissolved_into_registered: bool,
+        /// What the look-up found of `fact.dissolved_into`.
+        dissolved_into: Found,
     },
     Retract(RetractFact),
 }
@@ -138,6 +140,41 @@ impl ContractError for UnitError {
         };
         Some(pointer.into())
     }
+}
+
+/// 404 unless the parent a registration names is registered.
+pub fn check_registration_references(
+    fact: &UnitRegistered,
+    parent: &Found,
+) -> Result<(), UnitError> {
+    match &fact.parent_id {
+        Some(parent_id) if parent.is_missing() => Err(UnitError::UnknownParent(parent_id.clone())),
+        _ => Ok(()),
+    }
+}
+
+/// 404 unless the unit a reorganisation is about, the new parent and the
+/// receiving unit it names are registered, reported in that order.
+pub fn check_reorganisation_references(
+    fact: &UnitReorganised,
+    unit: &Found,
+    new_parent: &Found,
+    dissolved_into: &Found,
+) -> Result<(), UnitError> {
+    if unit.is_missing() {
+        return Err(UnitError::UnknownUnit(fact.unit_id.clone()));
+    }
+    if let Some(parent) = fact.parent_id.as_ref().filter(|_| new_parent.is_missing()) {
+        return Err(UnitError::UnknownParent(parent.clone()));
+    }
+    if let Some(into) = fact
+        .dissolved_into
+        .as_ref()
+        .filter(|_| dissolved_into.is_missing())
+    {
+        return Err(UnitError::UnknownReceivingUnit(into.clone()));
+    }
+    Ok(())
 }
 
 /// The unit aggregate.
@@ -214,17 +251,27 @@ impl Unit {
         })
     }
 
+    /// The unit's facts in force as changes of the unit tree, ordered by
+    /// their stream version; none while the unit is not registered (its
+    /// reorganisations then place it nowhere).
+    pub fn tree_changes(&self) -> Vec<UnitChange> {
+        if self.registration().is_none() {
+            return Vec::new();
+        }
+        self.records
+            .live()
+            .filter_map(|(version, e)| match e {
+                UnitEvent::Registered(r) => Some(UnitChange::registration(r, version)),
+                UnitEvent::Reorganised(r) => Some(UnitChange::reorganisation(r, version)),
+                UnitEvent::Retracted(_) => None,
+            })
+            .collect()
+    }
+
     fn decide(&self, command: UnitCommand) -> Result<UnitEvent, UnitError> {
         match command {
-            UnitCommand::Register {
-                fact,
-                parent_registered,
-            } => {
-                if let Some(parent) = &fact.parent_id {
-                    if !parent_registered {
-                        return Err(UnitError::UnknownParent(parent.clone()));
-                    }
-                }
+            UnitCommand::Register { fact, parent } => {
+                check_registration_references(&fact, &parent)?;
                 if self.registration().is_some() {
                     return Err(UnitError::AlreadyRegistered(fact.unit_id));
                 }
@@ -239,20 +286,15 @@ impl Unit {
             UnitCommand::Reorganise {
                 fact,
                 new_parent_line,
-                dissolved_into_registered,
+                dissolved_into,
             } => {
-                if self.registration().is_none() {
-                    return Err(UnitError::UnknownUnit(fact.unit_id));
-                }
-                let line = match (&fact.parent_id, new_parent_line) {
-                    (Some(parent), None) => return Err(UnitError::UnknownParent(parent.clone())),
-                    (_, line) => line.unwrap_or_default(),
+                let unit = Found::from_option(self.registration().map(|_| ()));
+                let new_parent = match (&fact.parent_id, &new_parent_line) {
+                    (Some(_), None) => Found::Missing,
+                    _ => Found::Registered(()),
                 };
-                if let Some(into) = &fact.dissolved_into {
-                    if !dissolved_into_registered {
-                        return Err(UnitError::UnknownReceivingUnit(into.clone()));
-                    }
-                }
+                check_reorganisation_references(&fact, &unit, &new_parent, &dissolved_into)?;
+                let line = new_parent_line.unwrap_or_default();
                 // A late-reported change dated before the dissolution is
                 // accepted; anything dated on or after it, or a second
                 // dissolution, is not.
@@ -310,10 +352,19 @@ mod tests {
     use crate::fixtures::*;
     use crate::retraction::{resolve_stream, StoredFact};
 
+    /// What a look-up found, as the tests name it.
+    fn found(registered: bool) -> Found {
+        if registered {
+            Found::Registered(())
+        } else {
+            Found::Missing
+        }
+    }
+
     fn register(fact: UnitRegistered, parent_registered: bool) -> UnitCommand {
         UnitCommand::Register {
             fact,
-            parent_registered,
+            parent: found(parent_registered),
         }
     }
 
@@ -325,7 +376,7 @@ mod tests {
         UnitCommand::Reorganise {
             fact,
             new_parent_line,
-            dissolved_into_registered,
+            dissolved_into: found(dissolved_into_registered),
         }
     }
 

@@ -22,6 +22,7 @@ mod group_commit;
 mod history;
 mod ingest;
 mod read;
+mod reader_positions;
 pub mod sequencer;
 
 use std::sync::Arc;

@@ -22,7 +22,7 @@ use tokio::sync::{broadcast, watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::access::Access;
-use crate::checkpointer::Checkpointer;
+use crate::checkpoint_signing::CheckpointSigning;
 use crate::commands::CommandService;
 use crate::config::Settings;
 use crate::ingest::Intake;
@@ -70,7 +70,7 @@ pub struct App {
     metrics: PrometheusHandle,
     wake: Arc<Notify>,
     sequenced: broadcast::Sender<Arc<Sequenced>>,
-    checkpointer: Checkpointer,
+    checkpointer: CheckpointSigning,
     intake: Intake,
     ingest: IngestConsumer,
     park_for: Duration,
@@ -95,11 +95,12 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         .await
         .map_err(|e| StartupError::ReadModels(e.to_string()))?;
     let signer =
-        crate::checkpointer::load_or_create_signing_key(&settings.signing_key_path, &store).await?;
+        crate::checkpoint_signing::load_or_create_signing_key(&settings.signing_key_path, &store)
+            .await?;
     // The dashboard verifies the ledger with the key the service signs with.
     let verifier = signer.verifier();
     let (client, jetstream) = startup::connect_nats(&settings.nats_url).await?;
-    let checkpointer = Checkpointer::new(
+    let checkpointer = CheckpointSigning::new(
         store.clone(),
         signer,
         settings.checkpoint_events,

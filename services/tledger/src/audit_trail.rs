@@ -52,9 +52,9 @@ use tledger_events::{AggregateKind, Date, Fact, FactType};
 use tledger_store::{RecordedFact, Store, StoreError};
 use uuid::Uuid;
 
-use crate::lookups::Hierarchy;
 use crate::presentation::csv;
 use crate::presentation::Format;
+use tledger_events::unit_tree::UnitTree;
 
 /// Whose trail: a person's or a training place's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -300,7 +300,7 @@ impl History {
 
     /// Whether a unit officer whose subtree starts at `root` may read this
     /// trail (see the module doc).
-    pub fn within_scope(&self, hierarchy: &Hierarchy, root: &str) -> bool {
+    pub fn within_scope(&self, hierarchy: &UnitTree, root: &str) -> bool {
         let changes = hierarchy.change_dates();
         match self.trail {
             Trail::Enrollment => {

@@ -440,7 +440,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Checkpoint => checkpoint(&settings).await,
         Command::Export { until, archive } => {
             let store = existing_ledger(&settings).await?;
-            let signer = tledger::checkpointer::read_signing_key(&settings.signing_key_path)?;
+            let signer = tledger::checkpoint_signing::read_signing_key(&settings.signing_key_path)?;
             let until = until.unwrap_or(tledger::export::Until::Head);
             let exported = tledger::export::export(&store, &signer, until, &archive).await?;
             println!(
@@ -598,7 +598,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match command {
                 ProjectionsCommand::Status => {
                     let head = store.head().await?;
-                    let at = tledger_projections::projector::checkpoint(store.pool(), "rm").await?;
+                    let at = tledger_projections::projector::position(store.pool(), "rm").await?;
                     println!(
                         "read models at position {at} of {head} (lag {})",
                         head.saturating_sub(at)
@@ -615,7 +615,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
-    use tledger::checkpointer::{generate_signing_key, read_signing_key};
+    use tledger::checkpoint_signing::{generate_signing_key, read_signing_key};
     let signer = match command {
         KeysCommand::Generate { out } => {
             let signer = generate_signing_key(&out)?;
@@ -634,8 +634,8 @@ fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
 
 async fn checkpoint(settings: &Settings) -> anyhow::Result<()> {
     let store = existing_ledger(settings).await?;
-    let signer = tledger::checkpointer::read_signing_key(&settings.signing_key_path)?;
-    let mut checkpointer = tledger::checkpointer::Checkpointer::new(
+    let signer = tledger::checkpoint_signing::read_signing_key(&settings.signing_key_path)?;
+    let mut checkpointer = tledger::checkpoint_signing::CheckpointSigning::new(
         store,
         signer,
         settings.checkpoint_events,

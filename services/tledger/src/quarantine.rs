@@ -17,7 +17,6 @@ use uuid::Uuid;
 use crate::access::{Caller, Role};
 use crate::commands::Refusal;
 use crate::ingest::{Arrival, Intake, IntakeError, Receipt};
-use crate::lookups::Hierarchy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuarantineError {
@@ -112,7 +111,7 @@ pub(crate) async fn may_read(
             else {
                 return Ok(false);
             };
-            let hierarchy = Hierarchy::load(store).await?;
+            let hierarchy = crate::commands::load_unit_tree(store).await?;
             hierarchy.within(&unit, root.as_str(), crate::calendar::today())
         }
     })

@@ -44,7 +44,7 @@ pub const FIRST_ADMIN_TOKEN_NAME: &str = "admin";
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
-    SigningKey(#[from] crate::checkpointer::SigningKeyError),
+    SigningKey(#[from] crate::checkpoint_signing::SigningKeyError),
     #[error(
         "PostgreSQL is not reachable at {at} ({reason}): start it (pg_ctlcluster 15 main start) \
          or set TLEDGER_DATABASE_URL"

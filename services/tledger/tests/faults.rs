@@ -483,7 +483,7 @@ async fn under_load(fault: Fault) {
             Ok(mut stream) => stream.info().await.map(|i| i.state.clone()).ok(),
             Err(_) => None,
         };
-        let projected = tledger_projections::projector::checkpoint(store.pool(), "rm")
+        let projected = tledger_projections::projector::position(store.pool(), "rm")
             .await
             .unwrap_or(0);
         if let Some(state) = &state {

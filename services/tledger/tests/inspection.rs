@@ -12,7 +12,7 @@ use std::process::Output;
 
 use serde_json::{json, Value};
 use tledger::access::Role;
-use tledger::checkpointer::{generate_signing_key, Checkpointer};
+use tledger::checkpoint_signing::{generate_signing_key, CheckpointSigning};
 use tledger::inspection::verify_ledger_in_ranges;
 use tledger_events::chain::{self, ChainRecord};
 use tledger_events::checkpoint::{Checkpoint, CheckpointVerifier};
@@ -480,7 +480,7 @@ async fn checkpoints_and_proofs_are_served_and_a_proof_verifies_offline() {
 
     let key = key_path();
     let signer = generate_signing_key(&key).expect("key");
-    let mut checkpointer = Checkpointer::new(
+    let mut checkpointer = CheckpointSigning::new(
         ledger.store.clone(),
         signer.clone(),
         10,

@@ -33,7 +33,7 @@ use flate2::write::GzEncoder;
 use serde_json::Value;
 use support::random_history::{read_back, History, Model, Rng};
 use support::spawn;
-use tledger::checkpointer::Checkpointer;
+use tledger::checkpoint_signing::CheckpointSigning;
 use tledger::export::{self, Until};
 use tledger::replay::{self, ReplayReport};
 use tledger_events::checkpoint::{CheckpointSigner, CheckpointVerifier};
@@ -126,7 +126,7 @@ async fn case(seed: u64) -> String {
     secret[..8].copy_from_slice(&seed.to_le_bytes());
     let signer = CheckpointSigner::from_secret(secret);
     let key = signer.verifier();
-    Checkpointer::new(
+    CheckpointSigning::new(
         ledger.store.clone(),
         signer.clone(),
         1,

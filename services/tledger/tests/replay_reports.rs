@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::{nomination, official, spawn, Ledger};
-use tledger::checkpointer::generate_signing_key;
+use tledger::checkpoint_signing::generate_signing_key;
 use tledger_events::reference;
 use tledger_events::ReferenceKind;
 use uuid::Uuid;

@@ -932,7 +932,7 @@ async fn a_paced_projector_reaches_the_head_on_wake_ups_alone() {
     let reaches_head = |head: u64| async move {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let at = projector::checkpoint(pool, "rm_paced")
+            let at = projector::position(pool, "rm_paced")
                 .await
                 .expect("checkpoint");
             if at == head {

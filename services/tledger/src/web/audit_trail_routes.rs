@@ -181,7 +181,7 @@ async fn answer(
             .as_ref()
             .map(|u| u.as_str().to_owned())
             .unwrap_or_default();
-        let hierarchy = state.commands.hierarchy(&[]).await?;
+        let hierarchy = state.commands.unit_tree(&[]).await?;
         if !history.within_scope(&hierarchy, &root) {
             return Err(Refusal::new(
                 ErrorCode::Forbidden,

@@ -186,7 +186,7 @@ fn parse_query(params: &HashMap<String, String>) -> Result<ReportQuery, Refusal>
 async fn reach(models: &ReadModels, position: u64) -> Result<u64, Refusal> {
     let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
     loop {
-        let at = models.checkpoint().await?;
+        let at = models.position().await?;
         if at >= position {
             return Ok(at);
         }
@@ -216,7 +216,7 @@ async fn cut(state: &WebState, models: &ReadModels, query: &ReportQuery) -> Resu
             reach(models, position).await?;
             Ok(position)
         }
-        (None, None) => Ok(models.checkpoint().await?),
+        (None, None) => Ok(models.position().await?),
     }
 }
 

@@ -183,7 +183,7 @@ impl Ledger {
                     .await
                     .expect("count");
             let head = self.store.head().await.expect("head");
-            let at = tledger_projections::projector::checkpoint(self.store.pool(), "rm")
+            let at = tledger_projections::projector::position(self.store.pool(), "rm")
                 .await
                 .expect("checkpoint");
             if unsequenced == 0 && at >= head {

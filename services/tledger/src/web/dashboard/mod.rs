@@ -52,7 +52,7 @@ use axum::Router;
 use serde::Deserialize;
 use tledger_domain::ErrorCode;
 use tledger_events::checkpoint::CheckpointVerifier;
-use tledger_projections::hierarchy::Hierarchy;
+use tledger_events::unit_tree::UnitTree;
 use tledger_projections::reports::ReportError;
 use tledger_store::StoreError;
 
@@ -252,7 +252,7 @@ fn scope_root(caller: &Caller) -> Option<String> {
 
 /// The view as the caller may see it: a unit officer starts at its own
 /// unit and sees nothing outside its subtree (as the reports API decides).
-fn scoped(view: View, caller: &Caller, hierarchy: &Hierarchy) -> Result<View, DashboardError> {
+fn scoped(view: View, caller: &Caller, hierarchy: &UnitTree) -> Result<View, DashboardError> {
     if let Some(unit) = &view.unit {
         if !hierarchy.contains(unit) {
             return Err(ReportError::UnknownUnit(unit.clone()).into());
@@ -316,7 +316,7 @@ async fn home_page(
     let caller = signed_in(state, headers).await?;
     let view = View::parse(pairs)?;
     let models = state.read_models.clone();
-    let cut = models.checkpoint().await?;
+    let cut = models.position().await?;
     let hierarchy = models.hierarchy(cut).await?;
     let view = scoped(view, &caller, &hierarchy)?;
     let (standards, trend, volume, alignment) = tokio::try_join!(
@@ -390,7 +390,7 @@ async fn readable_timeline(
             )
         })?;
     let scope = match scope_root(caller) {
-        Some(root) => Some((state.commands.hierarchy(&[]).await?, root)),
+        Some(root) => Some((state.commands.unit_tree(&[]).await?, root)),
         None => None,
     };
     if let Some((hierarchy, root)) = &scope {
@@ -499,7 +499,7 @@ async fn unit_export(
         }
         let view = View::parse(&pairs)?;
         let models = state.read_models.clone();
-        let cut = models.checkpoint().await?;
+        let cut = models.position().await?;
         let hierarchy = models.hierarchy(cut).await?;
         let view = scoped(view, &caller, &hierarchy)?;
         let table = match name {

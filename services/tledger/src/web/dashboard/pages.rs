@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use tledger_domain::ErrorCode;
 use tledger_events::chain::format_instant;
 use tledger_events::checkpoint::Checkpoint;
-use tledger_projections::hierarchy::Hierarchy;
+use tledger_events::unit_tree::UnitTree;
 use tledger_projections::reports::{AlignmentReport, StandardsReport};
 
 use super::charts::{trend_chart, volume_chart};
@@ -142,7 +142,7 @@ pub struct Picker {
 }
 
 impl Picker {
-    pub fn new(hierarchy: &Hierarchy, view: &View, root: Option<&str>) -> Self {
+    pub fn new(hierarchy: &UnitTree, view: &View, root: Option<&str>) -> Self {
         let date = view.as_of;
         let named = |u: &str| {
             (

@@ -1,4 +1,5 @@
-//! Signed checkpoints (CONTRACT.md "Audit and inspection", ADR 9): every N
+//! Checkpoint signing (docs/contract.md, Checkpoints and proofs;
+//! docs/adr/0009-signed-checkpoints-and-verification.md): every N
 //! events or T seconds the ledger signs its position, the chain hash there
 //! and the RFC 9162 Merkle root of every event hash up to it, stores the
 //! checkpoint and announces it on `<prefix>.checkpoints`; and the signing
@@ -119,7 +120,7 @@ pub async fn load_or_create_signing_key(
 
 /// Why a checkpoint could not be made.
 #[derive(Debug, thiserror::Error)]
-pub enum CheckpointerError {
+pub enum CheckpointSigningError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("signing a checkpoint: {0}")]
@@ -132,7 +133,7 @@ pub enum CheckpointerError {
 const HASH_BATCH: u32 = 10_000;
 
 /// Signs checkpoints of the ledger as it grows.
-pub struct Checkpointer {
+pub struct CheckpointSigning {
     store: Store,
     signer: CheckpointSigner,
     every_events: u64,
@@ -145,7 +146,7 @@ pub struct Checkpointer {
     last_signed: Option<u64>,
 }
 
-impl Checkpointer {
+impl CheckpointSigning {
     pub fn new(
         store: Store,
         signer: CheckpointSigner,
@@ -173,7 +174,7 @@ impl Checkpointer {
 
     /// Signs a checkpoint at the ledger's head if it has grown since the
     /// latest one; returns it (`None`: nothing new to sign).
-    pub async fn checkpoint(&mut self) -> Result<Option<Checkpoint>, CheckpointerError> {
+    pub async fn checkpoint(&mut self) -> Result<Option<Checkpoint>, CheckpointSigningError> {
         let last_signed = match self.last_signed {
             Some(position) => position,
             None => self
@@ -193,11 +194,11 @@ impl Checkpointer {
                 .event_hashes(self.frontier.size(), HASH_BATCH)
                 .await?;
             if hashes.is_empty() {
-                return Err(CheckpointerError::Gap(self.frontier.size() + 1));
+                return Err(CheckpointSigningError::Gap(self.frontier.size() + 1));
             }
             for (position, hash) in hashes {
                 if position != self.frontier.size() + 1 {
-                    return Err(CheckpointerError::Gap(self.frontier.size() + 1));
+                    return Err(CheckpointSigningError::Gap(self.frontier.size() + 1));
                 }
                 self.frontier.push_event(&hash);
                 self.chain_hash = hash;
