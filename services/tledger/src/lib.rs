@@ -28,8 +28,6 @@ pub mod history;
 pub mod http;
 pub mod import;
 pub mod ingest;
-pub mod ingest_content;
-pub mod ingest_stream;
 pub mod inspection;
 pub mod lookups;
 pub mod nats_commands;

@@ -100,7 +100,7 @@ pub enum StartupError {
     #[error("setting up JetStream: {0}")]
     Relay(#[from] RelayError),
     #[error("setting up the ingest stream: {0}")]
-    Ingest(#[from] crate::ingest_stream::IngestStreamError),
+    Ingest(#[from] crate::ingest::stream::IngestStreamError),
 }
 
 impl StartupError {

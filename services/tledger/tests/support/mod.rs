@@ -319,7 +319,7 @@ pub async fn serve_ingest(
     async_nats::jetstream::Context,
     tokio::sync::watch::Sender<bool>,
 ) {
-    use tledger::ingest_stream;
+    use tledger::ingest::stream as ingest_stream;
     let (client, jetstream) = tledger::startup::connect_nats(nats_url)
         .await
         .unwrap_or_else(|e| panic!("{e}"));

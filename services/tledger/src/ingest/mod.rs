@@ -20,12 +20,15 @@
 //! same source is parked behind it, without being decided, and parked facts
 //! are retried in the order they were first parked. A message whose content
 //! the ledger cannot store is rejected before anything is decided
-//! ([`crate::ingest_content`]).
+//! ([`crate::ingest::content`]).
 //!
 //! Accepted facts are deduplicated for ever by the idempotency record
 //! written in the same statement as their events (identity: the
 //! publisher's source, key: the CloudEvent id, hash: the fact's content), so
 //! a crash between the append and the receipt never records a fact twice.
+
+pub mod content;
+pub mod stream;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -43,7 +46,7 @@ use tledger_store::{
 use uuid::Uuid;
 
 use crate::commands::{CommandService, Refusal, Refused};
-use crate::ingest_content::{refused_for_content, storable, storable_label};
+use content::{refused_for_content, storable, storable_label};
 use crate::publishers::{Publisher, PublisherError, Publishers};
 
 /// A receipt's status.
