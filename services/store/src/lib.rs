@@ -20,8 +20,8 @@ mod chain_rows;
 mod checkpoints;
 mod group_commit;
 mod history;
-mod ingest;
 mod read;
+mod receipts;
 pub mod sequencer;
 
 use std::sync::Arc;
@@ -34,8 +34,8 @@ pub use append::{Append, AppendError, EventMetadata, Idempotency, NewEvent};
 pub use cadence::Cadence;
 pub use chain_rows::{ChainRow, ChainRows, LedgerExtent};
 pub use history::RecordedFact;
-pub use ingest::{ParkedAhead, ParkedFact, PublisherRecord, QuarantineItem, ReceiptRecord};
 pub use read::{EventLocation, LedgerEvent, PriorRequest, SequencedFact, StoredEvent};
+pub use receipts::{ParkedAhead, ParkedFact, PublisherRecord, QuarantineItem, ReceiptRecord};
 pub use sequencer::{Sequenced, Sequencer};
 
 /// A pooled connection idle this long is checked before it is used again.
@@ -113,8 +113,8 @@ impl Batches {
                 2,
             ),
             receipts: group_commit::BatchQueue::new(
-                ingest::receipt_batch,
-                ingest::MAX_RECEIPTS_PER_STATEMENT,
+                receipts::receipt_batch,
+                receipts::MAX_RECEIPTS_PER_STATEMENT,
                 2,
             ),
             loads: group_commit::BatchQueue::new(read::load_batch, read::MAX_STREAMS_PER_LOAD, 2),
