@@ -22,7 +22,7 @@ pub mod ids;
 pub mod json_text;
 pub mod merkle;
 pub mod proof;
-pub mod reference;
+pub mod reference_data;
 pub mod schema;
 mod strictness;
 pub mod values;

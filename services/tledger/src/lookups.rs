@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use cqrs_es::Aggregate;
 use tledger_domain::{resolve_stream, FromFact, StoredFact, Unit};
-use tledger_events::reference::{in_force, PositionTaxonomy, Published, ReferenceContent};
+use tledger_events::reference_data::{in_force, PositionTaxonomy, Published, ReferenceContent};
 use tledger_events::{AggregateKind, Date, Fact, ReferenceKind};
 use tledger_store::{Store, StoreError, StoredEvent};
 
