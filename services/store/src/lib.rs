@@ -1,5 +1,5 @@
-//! The PostgreSQL event store of training-ledger (ARCHITECTURE.md decisions
-//! 1, 3 and 4).
+//! The PostgreSQL event store of training-ledger (docs/architecture.md,
+//! decisions 1, 3 and 4).
 //!
 //! - [`Store::append`] writes a command's events (and its idempotency record)
 //!   in one statement, unsequenced and stamped with the writer's transaction
@@ -10,7 +10,10 @@
 //!   only rows whose transaction has ended, so a late commit is never
 //!   skipped.
 //! - Reads: a stream, an event by id, the sequenced ledger from a position,
-//!   a stream's sequenced facts with who recorded them (audit trails).
+//!   a stream's sequenced facts with who recorded them (audit trails). Every
+//!   stored fact read as a typed fact (streams, the read models' facts)
+//!   passes through the store's [`Upcasting`] first; what the chain covers
+//!   (the ledger, chain rows, audit trails) is read as stored.
 //!
 //! Must not depend on NATS, HTTP or the domain crate: it stores facts.
 
@@ -29,6 +32,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
+use tledger_events::upcasting::{UpcastError, Upcasting};
 
 pub use append::{Append, AppendError, EventMetadata, Idempotency, NewEvent};
 pub use cadence::Cadence;
@@ -59,6 +63,12 @@ pub enum StoreError {
     HeadMoved { expected: u64, written: u64 },
     #[error("the stored checkpoint at position {position} is damaged: {reason}")]
     CorruptCheckpoint { position: u64, reason: String },
+    #[error("the stored event {event_id} cannot be read as a current fact: {source}")]
+    Upcast {
+        event_id: uuid::Uuid,
+        #[source]
+        source: UpcastError,
+    },
     #[error("the stored event {event_id} does not parse as {event_type}: {reason}")]
     Corrupt {
         event_id: uuid::Uuid,
@@ -92,6 +102,8 @@ impl StoreError {
 pub struct Store {
     pool: PgPool,
     batches: Arc<Batches>,
+    /// How a stored fact of an older version is read as the current one.
+    upcasting: Arc<Upcasting>,
 }
 
 /// The group-commit queues of a store.
@@ -99,7 +111,7 @@ pub struct Store {
 struct Batches {
     appends: group_commit::BatchQueue<Append, Result<(), AppendError>>,
     receipts: group_commit::BatchQueue<ReceiptRecord, Result<(), StoreError>>,
-    loads: group_commit::BatchQueue<read::StreamKey, Result<Vec<StoredEvent>, StoreError>>,
+    loads: group_commit::BatchQueue<read::StreamKey, Result<Vec<read::StoredRow>, StoreError>>,
 }
 
 impl Batches {
@@ -160,6 +172,16 @@ impl Store {
         Self {
             pool,
             batches: Arc::new(Batches::new()),
+            upcasting: Arc::new(Upcasting::shipped()),
+        }
+    }
+
+    /// The same store, reading stored facts through `upcasting` instead of
+    /// the shipped steps (a synthetic older version, in tests).
+    pub fn with_upcasting(self, upcasting: Upcasting) -> Self {
+        Self {
+            upcasting: Arc::new(upcasting),
+            ..self
         }
     }
 

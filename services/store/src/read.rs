@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use sqlx::{PgPool, Row};
-use tledger_events::{AggregateKind, Fact, FactType};
+use tledger_events::upcasting::Upcasting;
+use tledger_events::{AggregateKind, Fact};
 use uuid::Uuid;
 
 use crate::append::to_i64;
@@ -102,14 +103,48 @@ fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-fn parse_fact(event_id: Uuid, event_type: &str, data: &Value) -> Result<Fact, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        event_id,
-        event_type: event_type.to_owned(),
-        reason,
-    };
-    let fact_type: FactType = event_type.parse().map_err(|e| corrupt(format!("{e}")))?;
-    Fact::from_data(fact_type, data).map_err(|e| corrupt(e.to_string()))
+/// A stream's stored row, before it is read as a typed fact.
+#[derive(Debug)]
+pub(crate) struct StoredRow {
+    event_id: Uuid,
+    version: u64,
+    event_type: String,
+    schema_version: i64,
+    data: Value,
+    position: Option<u64>,
+}
+
+impl StoredRow {
+    fn from_row(row: &sqlx::postgres::PgRow) -> Self {
+        Self {
+            event_id: row.get("event_id"),
+            version: to_u64(row.get("version")),
+            event_type: row.get("event_type"),
+            schema_version: i64::from(row.get::<i32, _>("schema_version")),
+            data: row.get("data"),
+            position: row.get::<Option<i64>, _>("position").map(to_u64),
+        }
+    }
+
+    /// The row as a current fact: upcast from its stored version, then
+    /// parsed strictly.
+    fn into_event(self, upcasting: &Upcasting) -> Result<StoredEvent, StoreError> {
+        let event_id = self.event_id;
+        let (fact_type, data) = upcasting
+            .to_current(&self.event_type, self.schema_version, self.data)
+            .map_err(|source| StoreError::Upcast { event_id, source })?;
+        let fact = Fact::from_data(fact_type, &data).map_err(|e| StoreError::Corrupt {
+            event_id,
+            event_type: self.event_type,
+            reason: e.to_string(),
+        })?;
+        Ok(StoredEvent {
+            event_id,
+            version: self.version,
+            fact,
+            position: self.position,
+        })
+    }
 }
 
 impl Store {
@@ -126,7 +161,10 @@ impl Store {
             .loads
             .submit(self.pool(), (aggregate, aggregate_id.to_owned()))
             .await
-            .unwrap_or_else(|unanswered| Err(unanswered.into_error("loading a stream", "")))
+            .unwrap_or_else(|unanswered| Err(unanswered.into_error("loading a stream", "")))?
+            .into_iter()
+            .map(|row| row.into_event(&self.upcasting))
+            .collect()
     }
 
     /// Where the event `event_id` is, if it exists.
@@ -267,23 +305,36 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<SequencedFact>, StoreError> {
         let rows = sqlx::query(
-            "SELECT position, event_id, event_type, data::text AS data FROM events \
-             WHERE position > $1 ORDER BY position LIMIT $2",
+            "SELECT position, event_id, event_type, schema_version, data::text AS data \
+             FROM events WHERE position > $1 ORDER BY position LIMIT $2",
         )
         .bind(to_i64(after))
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await
         .map_err(StoreError::db("reading the ledger's facts"))?;
-        Ok(rows
-            .iter()
-            .map(|row| SequencedFact {
-                position: to_u64(row.get("position")),
-                event_id: row.get("event_id"),
-                event_type: row.get("event_type"),
-                data: row.get("data"),
+        rows.iter()
+            .map(|row| {
+                let event_id: Uuid = row.get("event_id");
+                let event_type: String = row.get("event_type");
+                let schema_version = i64::from(row.get::<i32, _>("schema_version"));
+                let (fact_type, data) = self
+                    .upcasting
+                    .to_current_text(&event_type, schema_version, row.get("data"))
+                    .map_err(|source| StoreError::Upcast { event_id, source })?;
+                Ok(SequencedFact {
+                    position: to_u64(row.get("position")),
+                    event_id,
+                    // A current fact keeps the stored type's text.
+                    event_type: if fact_type.as_str() == event_type {
+                        event_type
+                    } else {
+                        fact_type.as_str().to_owned()
+                    },
+                    data,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The last position recorded by `instant` (0 when none was): the cut
@@ -367,8 +418,8 @@ impl Store {
         aggregate: AggregateKind,
     ) -> Result<Vec<(String, Vec<StoredEvent>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT aggregate_id, event_id, version, event_type, data, position FROM events \
-             WHERE aggregate_type = $1 ORDER BY aggregate_id, version",
+            "SELECT aggregate_id, event_id, version, event_type, schema_version, data, position \
+             FROM events WHERE aggregate_type = $1 ORDER BY aggregate_id, version",
         )
         .bind(aggregate.as_str())
         .fetch_all(self.pool())
@@ -377,15 +428,7 @@ impl Store {
         let mut streams: Vec<(String, Vec<StoredEvent>)> = Vec::new();
         for row in &rows {
             let aggregate_id: String = row.get("aggregate_id");
-            let event_id: Uuid = row.get("event_id");
-            let event_type: String = row.get("event_type");
-            let data: Value = row.get("data");
-            let event = StoredEvent {
-                event_id,
-                version: to_u64(row.get("version")),
-                fact: parse_fact(event_id, &event_type, &data)?,
-                position: row.get::<Option<i64>, _>("position").map(to_u64),
-            };
+            let event = StoredRow::from_row(row).into_event(&self.upcasting)?;
             match streams.last_mut() {
                 Some((id, events)) if *id == aggregate_id => events.push(event),
                 _ => streams.push((aggregate_id, vec![event])),
@@ -452,11 +495,12 @@ pub(crate) type StreamKey = (AggregateKind, String);
 pub(crate) const MAX_STREAMS_PER_LOAD: usize = 256;
 
 /// Loads gathered streams in one statement, each answered with its own
-/// events in version order.
+/// rows in version order (each caller reads them as facts: a damaged event
+/// spoils its own stream's load only).
 pub(crate) fn load_batch(
     pool: PgPool,
     streams: Vec<StreamKey>,
-) -> BatchAnswers<Result<Vec<StoredEvent>, StoreError>> {
+) -> BatchAnswers<Result<Vec<StoredRow>, StoreError>> {
     Box::pin(async move {
         let kinds: Vec<&str> = streams.iter().map(|(k, _)| k.as_str()).collect();
         let ids: Vec<&str> = streams.iter().map(|(_, id)| id.as_str()).collect();
@@ -465,22 +509,23 @@ pub(crate) fn load_batch(
         // `OFFSET 0` keeps the planner from turning the per-stream scans
         // into one join, whose plan, cached when the table was small, can
         // become a scan of the whole table.
-        let rows = match (kinds.as_slice(), ids.as_slice()) {
-            ([kind], [id]) => {
-                sqlx::query(
-                    "SELECT 1::bigint AS n, event_id, version, event_type, data, position \
+        let rows =
+            match (kinds.as_slice(), ids.as_slice()) {
+                ([kind], [id]) => sqlx::query(
+                    "SELECT 1::bigint AS n, event_id, version, event_type, schema_version, data, \
+                            position \
                      FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY version",
                 )
                 .bind(kind)
                 .bind(id)
                 .fetch_all(&pool)
-                .await
-            }
-            _ => {
-                sqlx::query(
-                    "SELECT s.n, e.event_id, e.version, e.event_type, e.data, e.position \
+                .await,
+                _ => sqlx::query(
+                    "SELECT s.n, e.event_id, e.version, e.event_type, e.schema_version, e.data, \
+                            e.position \
                      FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS s(kind, id, n) \
-                     CROSS JOIN LATERAL (SELECT event_id, version, event_type, data, position \
+                     CROSS JOIN LATERAL (SELECT event_id, version, event_type, schema_version, \
+                         data, position \
                          FROM events WHERE aggregate_type = s.kind AND aggregate_id = s.id \
                          ORDER BY version OFFSET 0) e \
                      ORDER BY s.n, e.version",
@@ -488,9 +533,8 @@ pub(crate) fn load_batch(
                 .bind(&kinds)
                 .bind(&ids)
                 .fetch_all(&pool)
-                .await
-            }
-        };
+                .await,
+            };
         let rows = match rows {
             Ok(rows) => rows,
             Err(e) => {
@@ -500,29 +544,15 @@ pub(crate) fn load_batch(
                     .collect()
             }
         };
-        let mut answers: Vec<Result<Vec<StoredEvent>, StoreError>> =
+        let mut answers: Vec<Result<Vec<StoredRow>, StoreError>> =
             streams.iter().map(|_| Ok(Vec::new())).collect();
         for row in &rows {
             let n: i64 = row.get("n");
-            let Some(answer) = usize::try_from(n - 1).ok().and_then(|i| answers.get_mut(i)) else {
+            let Some(Ok(events)) = usize::try_from(n - 1).ok().and_then(|i| answers.get_mut(i))
+            else {
                 continue;
             };
-            let Ok(events) = answer else {
-                continue;
-            };
-            let event_id: Uuid = row.get("event_id");
-            let event_type: String = row.get("event_type");
-            let data: Value = row.get("data");
-            match parse_fact(event_id, &event_type, &data) {
-                Ok(fact) => events.push(StoredEvent {
-                    event_id,
-                    version: to_u64(row.get("version")),
-                    fact,
-                    position: row.get::<Option<i64>, _>("position").map(to_u64),
-                }),
-                // A damaged event spoils its own stream's load only.
-                Err(e) => *answer = Err(e),
-            }
+            events.push(StoredRow::from_row(row));
         }
         answers
     })
