@@ -152,6 +152,7 @@ impl Store {
     /// asked for at the same time are answered by one statement (group
     /// commit); each sees at least every append that ended before it was
     /// asked for.
+    #[tracing::instrument(level = "debug", name = "store.load_stream", skip_all, fields(aggregate = %aggregate, aggregate_id = %aggregate_id))]
     pub async fn load_stream(
         &self,
         aggregate: AggregateKind,
@@ -168,6 +169,7 @@ impl Store {
     }
 
     /// Where the event `event_id` is, if it exists.
+    #[tracing::instrument(level = "debug", name = "store.locate", skip_all, fields(event_id = %event_id))]
     pub async fn locate(&self, event_id: Uuid) -> Result<Option<EventLocation>, StoreError> {
         let row = sqlx::query(
             "SELECT aggregate_type, aggregate_id, version, event_type, position FROM events \
@@ -187,6 +189,7 @@ impl Store {
     }
 
     /// The positions of `event_ids` (absent: not sequenced yet, or unknown).
+    #[tracing::instrument(level = "debug", name = "store.positions", skip_all, fields(events = event_ids.len()))]
     pub async fn positions(&self, event_ids: &[Uuid]) -> Result<HashMap<Uuid, u64>, StoreError> {
         let rows = sqlx::query(
             "SELECT event_id, position FROM events \
@@ -206,6 +209,12 @@ impl Store {
     /// are flushed to disk: the sequencer commits asynchronously (ADR 8),
     /// and what leaves the ledger for the outside (the relay) must be what a
     /// crash of PostgreSQL keeps.
+    #[tracing::instrument(
+        level = "debug",
+        name = "store.read_ledger_durable",
+        skip_all,
+        fields(after, limit)
+    )]
     pub async fn read_ledger_durable(
         &self,
         after: u64,
@@ -222,6 +231,7 @@ impl Store {
     /// disk. Usually another command's synchronous commit has done it, or
     /// does within a moment; otherwise a small write with a synchronous
     /// commit forces it.
+    #[tracing::instrument(level = "debug", name = "store.flush_commits", skip_all)]
     pub async fn flush_commits(&self) -> Result<(), StoreError> {
         let db = StoreError::db;
         let (inserted, flushed): (i64, i64) = sqlx::query_as(
@@ -255,6 +265,12 @@ impl Store {
     }
 
     /// Sequenced events after `after`, in position order, at most `limit`.
+    #[tracing::instrument(
+        level = "debug",
+        name = "store.read_ledger",
+        skip_all,
+        fields(after, limit)
+    )]
     pub async fn read_ledger(
         &self,
         after: u64,
@@ -299,6 +315,12 @@ impl Store {
     /// Sequenced facts after `after`, in position order, at most `limit`,
     /// with only the columns the read models are made of: no metadata, and
     /// the data as text rather than decoded JSON (see [`SequencedFact`]).
+    #[tracing::instrument(
+        level = "debug",
+        name = "store.read_facts",
+        skip_all,
+        fields(after, limit)
+    )]
     pub async fn read_facts(
         &self,
         after: u64,
@@ -339,6 +361,7 @@ impl Store {
 
     /// The last position recorded by `instant` (0 when none was): the cut
     /// of "as known at".
+    #[tracing::instrument(level = "debug", name = "store.position_known_at", skip_all, fields(instant = %instant))]
     pub async fn position_known_at(&self, instant: DateTime<Utc>) -> Result<u64, StoreError> {
         let position: Option<i64> =
             sqlx::query_scalar("SELECT max(position) FROM events WHERE recorded_at <= $1")
@@ -350,6 +373,7 @@ impl Store {
     }
 
     /// How many committed events wait for a position.
+    #[tracing::instrument(level = "debug", name = "store.unsequenced_count", skip_all)]
     pub async fn unsequenced_count(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE position IS NULL")
             .fetch_one(self.pool())
@@ -359,6 +383,7 @@ impl Store {
     }
 
     /// The last sequenced position (0 for an empty ledger).
+    #[tracing::instrument(level = "debug", name = "store.head", skip_all)]
     pub async fn head(&self) -> Result<u64, StoreError> {
         let position: i64 = sqlx::query_scalar("SELECT position FROM ledger_head")
             .fetch_one(self.pool())
@@ -368,6 +393,7 @@ impl Store {
     }
 
     /// The command answered before under `(token_id, key)`, if any.
+    #[tracing::instrument(level = "debug", name = "store.prior_request", skip_all)]
     pub async fn prior_request(
         &self,
         token_id: Uuid,
@@ -413,6 +439,7 @@ impl Store {
     /// Every stream of one aggregate type, each in version order (units and
     /// reference data: small sets read whole for the hierarchy and the
     /// reference data in force).
+    #[tracing::instrument(level = "debug", name = "store.load_streams", skip_all, fields(aggregate = %aggregate))]
     pub async fn load_streams(
         &self,
         aggregate: AggregateKind,
@@ -439,6 +466,7 @@ impl Store {
 
     /// How many live facts in other streams name the unit or official
     /// `aggregate_id` (`aggregate` is `unit` or `official`).
+    #[tracing::instrument(level = "debug", name = "store.dependents", skip_all, fields(aggregate = %aggregate, aggregate_id = %aggregate_id))]
     pub async fn dependents(
         &self,
         aggregate: AggregateKind,
@@ -454,6 +482,7 @@ impl Store {
     }
 
     /// Where each of `event_ids` is, in the order given (unknown ids left out).
+    #[tracing::instrument(level = "debug", name = "store.locate_many", skip_all, fields(events = event_ids.len()))]
     pub async fn locate_many(
         &self,
         event_ids: &[Uuid],
