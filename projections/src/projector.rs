@@ -58,6 +58,7 @@ fn lock_key(schema: &str) -> i64 {
 /// Creates the read-model tables of `schema` if missing. A schema written
 /// by another version of the tables is dropped first, so that the projector
 /// fills it again from position 0 (its figures would be wrong otherwise).
+#[tracing::instrument(level = "debug", name = "projector.ensure_schema", skip_all, fields(schema = %schema))]
 pub async fn ensure_schema(pool: &PgPool, schema: &str) -> Result<(), ProjectionError> {
     ensure_tables(pool, schema).await?;
     build_indexes(pool, schema, |_| true).await
@@ -227,6 +228,7 @@ impl Projector {
     }
 
     /// Projects the next batch; returns how many events it consumed.
+    #[tracing::instrument(level = "debug", name = "projector.apply_batch", skip_all, fields(schema = %self.schema))]
     pub async fn step(&self) -> Result<usize, ProjectionError> {
         let mut tx = self.begin_batch().await?;
         let after = self.checkpoint_in(&mut tx).await?;
@@ -243,6 +245,7 @@ impl Projector {
     /// A batch's transaction, holding the schema's projector lock, with
     /// asynchronous commit: a batch lost with a PostgreSQL crash is
     /// projected again from the checkpoint committed with it (ADR 8).
+    #[tracing::instrument(level = "debug", name = "projector.begin_batch", skip_all, fields(schema = %self.schema))]
     async fn begin_batch(&self) -> Result<sqlx::Transaction<'static, Postgres>, ProjectionError> {
         let mut tx = self
             .store
@@ -274,6 +277,7 @@ impl Projector {
 
     /// Writes a batch's rows and moves the checkpoint to `last`, in the
     /// batch's transaction.
+    #[tracing::instrument(level = "debug", name = "projector.write_batch", skip_all, fields(schema = %self.schema, through = last))]
     async fn finish_batch(
         &self,
         mut tx: sqlx::Transaction<'static, Postgres>,
@@ -315,6 +319,7 @@ impl Projector {
     /// they are read. For a rebuild, where one projector fills a schema of
     /// its own; should the checkpoint not be where a batch starts all the
     /// same, it stops reading ahead and goes on batch by batch.
+    #[tracing::instrument(level = "debug", name = "projector.catch_up_reading_ahead", skip_all, fields(schema = %self.schema))]
     pub async fn catch_up_reading_ahead(&self) -> Result<u64, ProjectionError> {
         let start = checkpoint(self.store.pool(), &self.schema).await?;
         let head = self.store.head().await?;
@@ -359,6 +364,7 @@ impl Projector {
     }
 
     /// Projects until the ledger's head, then returns the checkpoint.
+    #[tracing::instrument(level = "debug", name = "projector.catch_up", skip_all, fields(schema = %self.schema))]
     pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
         while self.step().await? > 0 {}
         checkpoint(self.store.pool(), &self.schema).await
@@ -419,6 +425,7 @@ fn metrics_position(schema: &str, position: u64) {
 /// ones (reports keep answering from `rm`), builds its indexes once it has
 /// caught up (ADR 16), then swaps them in atomically. Returns the position
 /// reached.
+#[tracing::instrument(level = "debug", name = "projector.rebuild", skip_all)]
 pub async fn rebuild(store: &Store) -> Result<u64, ProjectionError> {
     let pool = store.pool();
     let next = "rm_next";
