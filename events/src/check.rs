@@ -11,7 +11,7 @@ use crate::facts::{
     PositionAssigned, Program, QualificationRecorded, Rated, ReferencePublished, TrainingCompleted,
     TrainingEnded, TrainingEnrolled, TrainingNominated, UnitRegistered, UnitReorganised,
 };
-use crate::reference::ReferenceContent;
+use crate::reference_data::ReferenceContent;
 use crate::strictness::with_values_unchecked;
 
 /// Deserialises `data` strictly: a shape pass (`malformed`), then a value
@@ -143,7 +143,7 @@ fn optional_text(pointer: &str, value: Option<&String>) -> Result<(), FactError>
 
 impl Check for ReferencePublished {
     fn check(&self) -> Result<(), FactError> {
-        crate::reference::ReferenceContent::parse(self.kind, &self.content)
+        crate::reference_data::ReferenceContent::parse(self.kind, &self.content)
             .map(|_| ())
             .map_err(|e| e.under("/content"))
     }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tledger_events::proof::ProvedRecord;
-use tledger_events::reference::{PositionTaxonomy, Ruleset, SpecialtyMap};
+use tledger_events::reference_data::{PositionTaxonomy, Ruleset, SpecialtyMap};
 use tledger_events::unit_tree::{UnitChange, UnitTree};
 use tledger_events::{
     Date, Fact, FactType, FundingSource, PositionCode, ReferenceKind, StaffCategory, Track,

@@ -61,6 +61,7 @@ fn lock_key(schema: &str) -> i64 {
 /// Creates the read-model tables of `schema` if missing. A schema written
 /// by another version of the tables is dropped first, so that the projector
 /// fills it again from position 0 (its figures would be wrong otherwise).
+#[tracing::instrument(level = "debug", name = "projector.ensure_schema", skip_all, fields(schema = %schema))]
 pub async fn ensure_schema(pool: &PgPool, schema: &str) -> Result<(), ProjectionError> {
     ensure_tables(pool, schema).await?;
     build_indexes(pool, schema, |_| true).await
@@ -230,6 +231,7 @@ impl Projector {
     }
 
     /// Projects the next batch; returns how many events it consumed.
+    #[tracing::instrument(level = "debug", name = "projector.apply_batch", skip_all, fields(schema = %self.schema))]
     pub async fn step(&self) -> Result<usize, ProjectionError> {
         let mut tx = self.begin_batch().await?;
         let after = self.position_in(&mut tx).await?;
@@ -247,6 +249,7 @@ impl Projector {
     /// asynchronous commit: a batch lost with a PostgreSQL crash is
     /// projected again from the position committed with it
     /// (docs/adr/0008-asynchronous-sequencer-commit.md).
+    #[tracing::instrument(level = "debug", name = "projector.begin_batch", skip_all, fields(schema = %self.schema))]
     async fn begin_batch(&self) -> Result<sqlx::Transaction<'static, Postgres>, ProjectionError> {
         let mut tx = self
             .store
@@ -278,6 +281,7 @@ impl Projector {
 
     /// Writes a batch's rows and moves the position to `last`, in the
     /// batch's transaction.
+    #[tracing::instrument(level = "debug", name = "projector.write_batch", skip_all, fields(schema = %self.schema, through = last))]
     async fn finish_batch(
         &self,
         mut tx: sqlx::Transaction<'static, Postgres>,
@@ -319,6 +323,7 @@ impl Projector {
     /// they are read. For a rebuild, where one projector fills a schema of
     /// its own; should the position not be where a batch starts all the
     /// same, it stops reading ahead and goes on batch by batch.
+    #[tracing::instrument(level = "debug", name = "projector.catch_up_reading_ahead", skip_all, fields(schema = %self.schema))]
     pub async fn catch_up_reading_ahead(&self) -> Result<u64, ProjectionError> {
         let start = position(self.store.pool(), &self.schema).await?;
         let head = self.store.head().await?;
@@ -363,6 +368,7 @@ impl Projector {
     }
 
     /// Projects until the ledger's head, then returns the position.
+    #[tracing::instrument(level = "debug", name = "projector.catch_up", skip_all, fields(schema = %self.schema))]
     pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
         while self.step().await? > 0 {}
         position(self.store.pool(), &self.schema).await
@@ -423,6 +429,7 @@ fn metrics_position(schema: &str, position: u64) {
 /// ones (reports keep answering from `rm`), builds its indexes once it has
 /// caught up (ADR 16), then swaps them in atomically. Returns the position
 /// reached.
+#[tracing::instrument(level = "debug", name = "projector.rebuild", skip_all)]
 pub async fn rebuild(store: &Store) -> Result<u64, ProjectionError> {
     let pool = store.pool();
     let next = "rm_next";

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
 use sqlx::{PgPool, Row};
-use tledger_events::reference::{PositionTaxonomy, Ruleset, SpecialtyMap};
+use tledger_events::reference_data::{PositionTaxonomy, Ruleset, SpecialtyMap};
 use tledger_events::unit_tree::{UnitChange, UnitTree};
 use tledger_events::UnitId;
 use tledger_events::{

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use tledger_events::reference::Ruleset;
+use tledger_events::reference_data::Ruleset;
 use tledger_events::{Date, Level, PositionCode, StaffCategory, Track};
 
 /// A qualification as the read model keeps it (retracted ones left out).
@@ -114,12 +114,12 @@ pub fn assess_ranks(
 
 #[cfg(test)]
 mod tests {
-    use tledger_events::reference::{self, ReferenceContent};
+    use tledger_events::reference_data::{self, ReferenceContent};
 
     use super::*;
 
     fn ruleset() -> Ruleset {
-        reference::shipped()
+        reference_data::shipped()
             .expect("shipped reference data parses")
             .into_iter()
             .find_map(|(_, c)| match c {

@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tledger_events::facts::{
     OfficialRegistered, Planned, PositionAssigned, QualificationRecorded, TrainingNominated,
 };
-use tledger_events::reference::{PositionTaxonomy, ReferenceContent, Ruleset, SpecialtyMap};
+use tledger_events::reference_data::{PositionTaxonomy, ReferenceContent, Ruleset, SpecialtyMap};
 use tledger_events::{Date, Fact, FundingSource, ReferenceKind, StaffCategory, Track};
 use uuid::Uuid;
 
@@ -700,7 +700,7 @@ pub fn alignment(
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Value};
-    use tledger_events::{reference, FactType};
+    use tledger_events::{reference_data, FactType};
 
     use super::*;
 
@@ -718,7 +718,7 @@ mod tests {
     impl History {
         fn new() -> Self {
             let mut h = Self::default();
-            for (published, _) in reference::shipped().expect("shipped reference data") {
+            for (published, _) in reference_data::shipped().expect("shipped reference data") {
                 h.push(Fact::ReferencePublished(published));
             }
             h.record(
@@ -991,7 +991,7 @@ mod tests {
     #[test]
     fn a_report_needs_the_reference_data_it_applies_in_force_at_its_cut() {
         let mut h = History::default();
-        let shipped = reference::shipped().expect("shipped reference data");
+        let shipped = reference_data::shipped().expect("shipped reference data");
         let of = |kind: ReferenceKind| {
             shipped
                 .iter()

@@ -1,7 +1,7 @@
 //! The shipped reference data, reference files that do not parse, and the
 //! choice of the publication in force.
 
-use tledger_events::reference::{
+use tledger_events::reference_data::{
     self, in_force, parse_file, PositionTaxonomy, Published, ReferenceContent, Ruleset,
     SpecialtyMap,
 };
@@ -21,8 +21,8 @@ fn level(s: &str) -> Level {
     Level::parse(s).expect("a level code")
 }
 
-fn shipped(name: &str) -> (reference::ReferenceContent, Date) {
-    let all = reference::shipped().expect("the shipped reference files parse");
+fn shipped(name: &str) -> (reference_data::ReferenceContent, Date) {
+    let all = reference_data::shipped().expect("the shipped reference files parse");
     let (published, content) = all
         .into_iter()
         .find(|(p, _)| p.name.as_str() == name)
@@ -53,7 +53,7 @@ fn specialties() -> (SpecialtyMap, Date) {
 
 #[test]
 fn the_shipped_files_are_the_three_defaults_and_parse_as_facts() {
-    let all = reference::shipped().expect("the shipped reference files parse");
+    let all = reference_data::shipped().expect("the shipped reference files parse");
     let summary: Vec<(&str, ReferenceKind, String)> = all
         .iter()
         .map(|(p, _)| (p.name.as_str(), p.kind, p.effective_date.to_string()))
@@ -74,7 +74,7 @@ fn the_shipped_files_are_the_three_defaults_and_parse_as_facts() {
             ),
         ]
     );
-    for ((file, text), (published, content)) in reference::SHIPPED.iter().zip(&all) {
+    for ((file, text), (published, content)) in reference_data::SHIPPED.iter().zip(&all) {
         assert_eq!(content.kind(), published.kind, "{file}");
         assert_eq!(format!("{}.json", published.name), *file);
         // Recorded by `tledger migrate` as a fact: the strict parser agrees.
@@ -149,7 +149,7 @@ fn nd92_2009_has_19_positions_and_the_first_six_cadre_positions_are_the_key_lead
         taxonomy
             .check(&position("police_chief"), StaffCategory::Cadre)
             .map(|p| p.code.clone()),
-        Err(reference::PositionError::CategoryMismatch {
+        Err(reference_data::PositionError::CategoryMismatch {
             position: position("police_chief"),
             expected: StaffCategory::CivilServant,
             given: StaffCategory::Cadre,
@@ -159,7 +159,9 @@ fn nd92_2009_has_19_positions_and_the_first_six_cadre_positions_are_the_key_lead
         taxonomy
             .check(&position("village_head"), StaffCategory::PartTime)
             .map(|p| p.code.clone()),
-        Err(reference::PositionError::Unknown(position("village_head")))
+        Err(reference_data::PositionError::Unknown(position(
+            "village_head"
+        )))
     );
 }
 
@@ -402,7 +404,7 @@ fn track_ranks_order_the_shipped_minimums() {
     let other = ruleset
         .requirement_for(StaffCategory::Cadre, false)
         .expect("other cadres");
-    let rank = |r: &tledger_events::reference::Requirement, t: Track| {
+    let rank = |r: &tledger_events::reference_data::Requirement, t: Track| {
         r.minimums.get(&t).and_then(|l| t.rank(l))
     };
     assert_eq!(rank(key, Track::Professional), Some(2));

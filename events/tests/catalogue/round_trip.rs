@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use tledger_events::reference::{self, ReferenceContent};
+use tledger_events::reference_data::{self, ReferenceContent};
 use tledger_events::{
     CloudEvent, CompletionResult, EvidenceKind, Fact, FactType, FundingSource, Gender, LeaveReason,
     RatingGrade, ReferenceKind, StaffCategory, Track, UnitLevel,
@@ -209,7 +209,7 @@ fn every_code_of_every_closed_code_set_is_accepted() {
             }),
         );
     }
-    for (file, text) in reference::SHIPPED {
+    for (file, text) in reference_data::SHIPPED {
         let data: Value = serde_json::from_str(text).expect("a shipped file is JSON");
         let kind: ReferenceKind = data["kind"]
             .as_str()
@@ -219,7 +219,7 @@ fn every_code_of_every_closed_code_set_is_accepted() {
         assert!(ReferenceKind::ALL.contains(&kind), "{file}");
         accepted_unchanged(FactType::ReferencePublished, &data);
     }
-    let shipped_kinds: Vec<ReferenceKind> = reference::shipped()
+    let shipped_kinds: Vec<ReferenceKind> = reference_data::shipped()
         .expect("the shipped files parse")
         .iter()
         .map(|(p, _)| p.kind)

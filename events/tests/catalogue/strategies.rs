@@ -13,7 +13,7 @@ use tledger_events::facts::{
     PositionAssigned, Program, QualificationRecorded, Rated, ReferencePublished, TrainingCompleted,
     TrainingEnded, TrainingEnrolled, TrainingNominated, UnitRegistered, UnitReorganised,
 };
-use tledger_events::reference::{
+use tledger_events::reference_data::{
     PositionDef, ReferenceContent, Requirement, Ruleset, SpecialtyMap,
 };
 use tledger_events::{

@@ -2555,13 +2555,13 @@ fn full_name(rng: &mut Rng, female: bool, minority: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use tledger_events::reference::{self, ReferenceContent};
+    use tledger_events::reference_data::{self, ReferenceContent};
 
     use super::*;
 
     #[test]
     fn the_accepted_specialties_are_those_of_the_shipped_map() {
-        let shipped = reference::shipped().expect("shipped reference data");
+        let shipped = reference_data::shipped().expect("shipped reference data");
         let map = shipped
             .iter()
             .find_map(|(_, c)| match c {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tledger::commands::COMMANDS;
 use tledger_demo_plan::{self as demo, DemoPlan, Expected};
 use tledger_events::facts::{Evidence, QualificationRecorded, TrainingNominated};
-use tledger_events::reference::{self, ReferenceContent};
+use tledger_events::reference_data::{self, ReferenceContent};
 use tledger_events::{Date, Fact, FactType, Track};
 use tledger_tests::fold::{self, LedgerFact};
 use uuid::Uuid;
@@ -49,7 +49,7 @@ fn ledger_facts(plan: &DemoPlan) -> Vec<LedgerFact> {
             fact,
         });
     };
-    for (published, _) in reference::shipped().expect("shipped reference data") {
+    for (published, _) in reference_data::shipped().expect("shipped reference data") {
         push(Fact::ReferencePublished(published));
     }
     let mut nominations: HashMap<String, TrainingNominated> = HashMap::new();
@@ -306,7 +306,7 @@ fn the_district_and_its_18_units_are_registered_first() {
 #[test]
 fn the_commands_come_in_an_order_the_ledger_accepts() {
     let plan = demo::plan(demo::DEFAULT_SEED);
-    let taxonomy = reference::shipped()
+    let taxonomy = reference_data::shipped()
         .expect("shipped reference data")
         .into_iter()
         .find_map(|(_, c)| match c {

@@ -6,7 +6,7 @@ use tledger_events::facts::{
     PositionAssigned, Program, QualificationRecorded, Rated, TrainingCompleted, TrainingEnded,
     TrainingEnrolled, TrainingNominated, UnitRegistered, UnitReorganised,
 };
-use tledger_events::reference::{self, PositionTaxonomy, ReferenceContent};
+use tledger_events::reference_data::{self, PositionTaxonomy, ReferenceContent};
 use tledger_events::{
     CompletionResult, Date, EnrollmentId, EvidenceKind, FundingSource, Gender, InstitutionId,
     LeaveReason, Level, OfficialId, PositionCode, RatingGrade, SpecialtyCode, StaffCategory, Track,
@@ -50,7 +50,7 @@ pub fn year(y: i32) -> Year {
 
 /// The shipped taxonomy `nd92-2009`.
 pub fn taxonomy() -> PositionTaxonomy {
-    reference::shipped()
+    reference_data::shipped()
         .expect("shipped reference data parses")
         .into_iter()
         .find_map(|(_, content)| match content {

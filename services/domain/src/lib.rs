@@ -2,7 +2,7 @@
 //!
 //! Aggregates on `cqrs_es::Aggregate`, one file each with its commands,
 //! events, errors and tests: [`unit`], [`official`], [`enrollment`] and
-//! [`reference`]; shared retraction mechanics in [`retraction`]; policies
+//! [`reference_publication`]; shared retraction mechanics in [`retraction`]; policies
 //! (facts that follow from facts) in [`policy`]; the contract's error table
 //! in [`error`].
 //!
@@ -51,7 +51,7 @@ pub mod existence;
 mod fixtures;
 pub mod official;
 pub mod policy;
-pub mod reference;
+pub mod reference_publication;
 pub mod retraction;
 pub mod unit;
 
@@ -61,7 +61,7 @@ pub use enrollment::{
 pub use error::{ContractError, ErrorCode};
 pub use existence::Found;
 pub use official::{Official, OfficialCommand, OfficialError, OfficialEvent, Tenure};
-pub use reference::{Reference, ReferenceCommand, ReferenceError, ReferenceEvent};
+pub use reference_publication::{Reference, ReferenceCommand, ReferenceError, ReferenceEvent};
 pub use retraction::{
     resolve_stream, FromFact, IntoFact, RetractFact, Retraction, RetractionError, StoredFact,
 };

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tledger_events::facts::{
     Left, OfficialRegistered, Planned, PositionAssigned, QualificationRecorded, Rated,
 };
-use tledger_events::reference::{PositionError, PositionTaxonomy};
+use tledger_events::reference_data::{PositionError, PositionTaxonomy};
 use tledger_events::{Date, EnrollmentId, Fact, OfficialId, UnitId};
 
 use crate::error::{ContractError, ErrorCode};
@@ -465,7 +465,7 @@ mod tests {
     use cqrs_es::Aggregate;
     use cqrs_es::DomainEvent;
     use tledger_events::facts::{OfficialRegistered, Planned, PositionAssigned};
-    use tledger_events::reference::PositionError;
+    use tledger_events::reference_data::PositionError;
     use tledger_events::{Fact, StaffCategory, Track};
 
     use super::{Official, OfficialCommand, OfficialError, OfficialEvent};

@@ -148,6 +148,7 @@ impl Store {
     /// appends other tasks make at the same time (group commit), and with
     /// exactly the answer it would get alone. The events are unsequenced
     /// until the sequencer reaches them.
+    #[tracing::instrument(level = "debug", name = "store.append", skip_all, fields(aggregate = %append.aggregate, aggregate_id = %append.aggregate_id, expected_version = append.expected_version, events = append.events.len()))]
     pub async fn append(&self, append: &Append) -> Result<(), AppendError> {
         match self
             .batches()

@@ -104,6 +104,12 @@ impl Store {
     /// The sequenced events with `after < position <= through`, in order,
     /// as [`ChainRows`], each with the copies of hashed content that
     /// disagree with it.
+    #[tracing::instrument(
+        level = "debug",
+        name = "store.read_chain",
+        skip_all,
+        fields(after, through)
+    )]
     pub async fn read_chain(&self, after: u64, through: u64) -> Result<ChainRows, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT position, event_id, aggregate_type || '-' || aggregate_id, version, \
@@ -131,6 +137,7 @@ pub struct LedgerExtent {
 
 impl Store {
     /// See [`LedgerExtent`].
+    #[tracing::instrument(level = "debug", name = "store.ledger_extent", skip_all)]
     pub async fn ledger_extent(&self) -> Result<LedgerExtent, StoreError> {
         let read = StoreError::db("reading the ledger head");
         let row = sqlx::query(

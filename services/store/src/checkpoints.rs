@@ -37,6 +37,7 @@ fn checkpoint_of(row: &sqlx::postgres::PgRow) -> Result<Checkpoint, StoreError> 
 impl Store {
     /// Stores a checkpoint (once per position: another instance may have
     /// signed the same position first, which is as good).
+    #[tracing::instrument(level = "debug", name = "store.record_checkpoint", skip_all, fields(position = checkpoint.position))]
     pub async fn record_checkpoint(
         &self,
         checkpoint: &Checkpoint,
@@ -60,6 +61,7 @@ impl Store {
     }
 
     /// The latest checkpoint, if any.
+    #[tracing::instrument(level = "debug", name = "store.latest_checkpoint", skip_all)]
     pub async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM checkpoints ORDER BY position DESC LIMIT 1"
@@ -71,6 +73,7 @@ impl Store {
     }
 
     /// Every checkpoint, in position order.
+    #[tracing::instrument(level = "debug", name = "store.checkpoints", skip_all)]
     pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM checkpoints ORDER BY position"
@@ -83,6 +86,12 @@ impl Store {
 
     /// The chain hashes of the sequenced events after `after`, at most
     /// `limit`, in position order.
+    #[tracing::instrument(
+        level = "debug",
+        name = "store.event_hashes",
+        skip_all,
+        fields(after, limit)
+    )]
     pub async fn event_hashes(
         &self,
         after: u64,

@@ -66,6 +66,7 @@ impl Store {
     /// order. Facts not yet given a position are left out: they have no
     /// `recorded_at` or hash to show yet, and within a stream they can only
     /// follow the sequenced ones.
+    #[tracing::instrument(level = "debug", name = "store.recorded_facts", skip_all, fields(aggregate = %aggregate, aggregate_id = %aggregate_id))]
     pub async fn recorded_facts(
         &self,
         aggregate: AggregateKind,

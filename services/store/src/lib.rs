@@ -1,5 +1,5 @@
-//! The PostgreSQL event store of training-ledger (ARCHITECTURE.md decisions
-//! 1, 3 and 4).
+//! The PostgreSQL event store of training-ledger (docs/architecture.md,
+//! decisions 1, 3 and 4).
 //!
 //! - [`Store::append`] writes a command's events (and its idempotency record)
 //!   in one statement, unsequenced and stamped with the writer's transaction
@@ -10,7 +10,10 @@
 //!   only rows whose transaction has ended, so a late commit is never
 //!   skipped.
 //! - Reads: a stream, an event by id, the sequenced ledger from a position,
-//!   a stream's sequenced facts with who recorded them (audit trails).
+//!   a stream's sequenced facts with who recorded them (audit trails). Every
+//!   stored fact read as a typed fact (streams, the read models' facts)
+//!   passes through the store's [`Upcasting`] first; what the chain covers
+//!   (the ledger, chain rows, audit trails) is read as stored.
 //!
 //! Must not depend on NATS, HTTP or the domain crate: it stores facts.
 
@@ -20,9 +23,9 @@ mod chain_rows;
 mod checkpoints;
 mod group_commit;
 mod history;
-mod ingest;
 mod read;
 mod reader_positions;
+mod receipts;
 pub mod sequencer;
 
 use std::sync::Arc;
@@ -30,13 +33,14 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
+use tledger_events::upcasting::{UpcastError, Upcasting};
 
 pub use append::{Append, AppendError, EventMetadata, Idempotency, NewEvent};
 pub use cadence::Cadence;
 pub use chain_rows::{ChainRow, ChainRows, LedgerExtent};
 pub use history::RecordedFact;
-pub use ingest::{ParkedAhead, ParkedFact, PublisherRecord, QuarantineItem, ReceiptRecord};
 pub use read::{EventLocation, LedgerEvent, PriorRequest, SequencedFact, StoredEvent};
+pub use receipts::{ParkedAhead, ParkedFact, PublisherRecord, QuarantineItem, ReceiptRecord};
 pub use sequencer::{Sequenced, Sequencer};
 
 /// A pooled connection idle this long is checked before it is used again.
@@ -60,6 +64,12 @@ pub enum StoreError {
     HeadMoved { expected: u64, written: u64 },
     #[error("the stored checkpoint at position {position} is damaged: {reason}")]
     CorruptCheckpoint { position: u64, reason: String },
+    #[error("the stored event {event_id} cannot be read as a current fact: {source}")]
+    Upcast {
+        event_id: uuid::Uuid,
+        #[source]
+        source: UpcastError,
+    },
     #[error("the stored event {event_id} does not parse as {event_type}: {reason}")]
     Corrupt {
         event_id: uuid::Uuid,
@@ -93,6 +103,8 @@ impl StoreError {
 pub struct Store {
     pool: PgPool,
     batches: Arc<Batches>,
+    /// How a stored fact of an older version is read as the current one.
+    upcasting: Arc<Upcasting>,
 }
 
 /// The group-commit queues of a store.
@@ -100,7 +112,7 @@ pub struct Store {
 struct Batches {
     appends: group_commit::BatchQueue<Append, Result<(), AppendError>>,
     receipts: group_commit::BatchQueue<ReceiptRecord, Result<(), StoreError>>,
-    loads: group_commit::BatchQueue<read::StreamKey, Result<Vec<StoredEvent>, StoreError>>,
+    loads: group_commit::BatchQueue<read::StreamKey, Result<Vec<read::StoredRow>, StoreError>>,
 }
 
 impl Batches {
@@ -114,8 +126,8 @@ impl Batches {
                 2,
             ),
             receipts: group_commit::BatchQueue::new(
-                ingest::receipt_batch,
-                ingest::MAX_RECEIPTS_PER_STATEMENT,
+                receipts::receipt_batch,
+                receipts::MAX_RECEIPTS_PER_STATEMENT,
                 2,
             ),
             loads: group_commit::BatchQueue::new(read::load_batch, read::MAX_STREAMS_PER_LOAD, 2),
@@ -161,6 +173,16 @@ impl Store {
         Self {
             pool,
             batches: Arc::new(Batches::new()),
+            upcasting: Arc::new(Upcasting::shipped()),
+        }
+    }
+
+    /// The same store, reading stored facts through `upcasting` instead of
+    /// the shipped steps (a synthetic older version, in tests).
+    pub fn with_upcasting(self, upcasting: Upcasting) -> Self {
+        Self {
+            upcasting: Arc::new(upcasting),
+            ..self
         }
     }
 

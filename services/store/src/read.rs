@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use sqlx::{PgPool, Row};
-use tledger_events::{AggregateKind, Fact, FactType};
+use tledger_events::upcasting::Upcasting;
+use tledger_events::{AggregateKind, Fact};
 use uuid::Uuid;
 
 use crate::append::to_i64;
@@ -102,14 +103,48 @@ fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-fn parse_fact(event_id: Uuid, event_type: &str, data: &Value) -> Result<Fact, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        event_id,
-        event_type: event_type.to_owned(),
-        reason,
-    };
-    let fact_type: FactType = event_type.parse().map_err(|e| corrupt(format!("{e}")))?;
-    Fact::from_data(fact_type, data).map_err(|e| corrupt(e.to_string()))
+/// A stream's stored row, before it is read as a typed fact.
+#[derive(Debug)]
+pub(crate) struct StoredRow {
+    event_id: Uuid,
+    version: u64,
+    event_type: String,
+    schema_version: i64,
+    data: Value,
+    position: Option<u64>,
+}
+
+impl StoredRow {
+    fn from_row(row: &sqlx::postgres::PgRow) -> Self {
+        Self {
+            event_id: row.get("event_id"),
+            version: to_u64(row.get("version")),
+            event_type: row.get("event_type"),
+            schema_version: i64::from(row.get::<i32, _>("schema_version")),
+            data: row.get("data"),
+            position: row.get::<Option<i64>, _>("position").map(to_u64),
+        }
+    }
+
+    /// The row as a current fact: upcast from its stored version, then
+    /// parsed strictly.
+    fn into_event(self, upcasting: &Upcasting) -> Result<StoredEvent, StoreError> {
+        let event_id = self.event_id;
+        let (fact_type, data) = upcasting
+            .to_current(&self.event_type, self.schema_version, self.data)
+            .map_err(|source| StoreError::Upcast { event_id, source })?;
+        let fact = Fact::from_data(fact_type, &data).map_err(|e| StoreError::Corrupt {
+            event_id,
+            event_type: self.event_type,
+            reason: e.to_string(),
+        })?;
+        Ok(StoredEvent {
+            event_id,
+            version: self.version,
+            fact,
+            position: self.position,
+        })
+    }
 }
 
 impl Store {
@@ -117,6 +152,7 @@ impl Store {
     /// asked for at the same time are answered by one statement (group
     /// commit); each sees at least every append that ended before it was
     /// asked for.
+    #[tracing::instrument(level = "debug", name = "store.load_stream", skip_all, fields(aggregate = %aggregate, aggregate_id = %aggregate_id))]
     pub async fn load_stream(
         &self,
         aggregate: AggregateKind,
@@ -126,10 +162,14 @@ impl Store {
             .loads
             .submit(self.pool(), (aggregate, aggregate_id.to_owned()))
             .await
-            .unwrap_or_else(|unanswered| Err(unanswered.into_error("loading a stream", "")))
+            .unwrap_or_else(|unanswered| Err(unanswered.into_error("loading a stream", "")))?
+            .into_iter()
+            .map(|row| row.into_event(&self.upcasting))
+            .collect()
     }
 
     /// Where the event `event_id` is, if it exists.
+    #[tracing::instrument(level = "debug", name = "store.locate", skip_all, fields(event_id = %event_id))]
     pub async fn locate(&self, event_id: Uuid) -> Result<Option<EventLocation>, StoreError> {
         let row = sqlx::query(
             "SELECT aggregate_type, aggregate_id, version, event_type, position FROM events \
@@ -149,6 +189,7 @@ impl Store {
     }
 
     /// The positions of `event_ids` (absent: not sequenced yet, or unknown).
+    #[tracing::instrument(level = "debug", name = "store.positions", skip_all, fields(events = event_ids.len()))]
     pub async fn positions(&self, event_ids: &[Uuid]) -> Result<HashMap<Uuid, u64>, StoreError> {
         let rows = sqlx::query(
             "SELECT event_id, position FROM events \
@@ -168,6 +209,12 @@ impl Store {
     /// are flushed to disk: the sequencer commits asynchronously (ADR 8),
     /// and what leaves the ledger for the outside (the relay) must be what a
     /// crash of PostgreSQL keeps.
+    #[tracing::instrument(
+        level = "debug",
+        name = "store.read_ledger_durable",
+        skip_all,
+        fields(after, limit)
+    )]
     pub async fn read_ledger_durable(
         &self,
         after: u64,
@@ -184,6 +231,7 @@ impl Store {
     /// disk. Usually another command's synchronous commit has done it, or
     /// does within a moment; otherwise a small write with a synchronous
     /// commit forces it.
+    #[tracing::instrument(level = "debug", name = "store.flush_commits", skip_all)]
     pub async fn flush_commits(&self) -> Result<(), StoreError> {
         let db = StoreError::db;
         let (inserted, flushed): (i64, i64) = sqlx::query_as(
@@ -217,6 +265,12 @@ impl Store {
     }
 
     /// Sequenced events after `after`, in position order, at most `limit`.
+    #[tracing::instrument(
+        level = "debug",
+        name = "store.read_ledger",
+        skip_all,
+        fields(after, limit)
+    )]
     pub async fn read_ledger(
         &self,
         after: u64,
@@ -261,33 +315,53 @@ impl Store {
     /// Sequenced facts after `after`, in position order, at most `limit`,
     /// with only the columns the read models are made of: no metadata, and
     /// the data as text rather than decoded JSON (see [`SequencedFact`]).
+    #[tracing::instrument(
+        level = "debug",
+        name = "store.read_facts",
+        skip_all,
+        fields(after, limit)
+    )]
     pub async fn read_facts(
         &self,
         after: u64,
         limit: u32,
     ) -> Result<Vec<SequencedFact>, StoreError> {
         let rows = sqlx::query(
-            "SELECT position, event_id, event_type, data::text AS data FROM events \
-             WHERE position > $1 ORDER BY position LIMIT $2",
+            "SELECT position, event_id, event_type, schema_version, data::text AS data \
+             FROM events WHERE position > $1 ORDER BY position LIMIT $2",
         )
         .bind(to_i64(after))
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await
         .map_err(StoreError::db("reading the ledger's facts"))?;
-        Ok(rows
-            .iter()
-            .map(|row| SequencedFact {
-                position: to_u64(row.get("position")),
-                event_id: row.get("event_id"),
-                event_type: row.get("event_type"),
-                data: row.get("data"),
+        rows.iter()
+            .map(|row| {
+                let event_id: Uuid = row.get("event_id");
+                let event_type: String = row.get("event_type");
+                let schema_version = i64::from(row.get::<i32, _>("schema_version"));
+                let (fact_type, data) = self
+                    .upcasting
+                    .to_current_text(&event_type, schema_version, row.get("data"))
+                    .map_err(|source| StoreError::Upcast { event_id, source })?;
+                Ok(SequencedFact {
+                    position: to_u64(row.get("position")),
+                    event_id,
+                    // A current fact keeps the stored type's text.
+                    event_type: if fact_type.as_str() == event_type {
+                        event_type
+                    } else {
+                        fact_type.as_str().to_owned()
+                    },
+                    data,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The last position recorded by `instant` (0 when none was): the cut
     /// of "as known at".
+    #[tracing::instrument(level = "debug", name = "store.position_known_at", skip_all, fields(instant = %instant))]
     pub async fn position_known_at(&self, instant: DateTime<Utc>) -> Result<u64, StoreError> {
         let position: Option<i64> =
             sqlx::query_scalar("SELECT max(position) FROM events WHERE recorded_at <= $1")
@@ -299,6 +373,7 @@ impl Store {
     }
 
     /// How many committed events wait for a position.
+    #[tracing::instrument(level = "debug", name = "store.unsequenced_count", skip_all)]
     pub async fn unsequenced_count(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE position IS NULL")
             .fetch_one(self.pool())
@@ -308,6 +383,7 @@ impl Store {
     }
 
     /// The last sequenced position (0 for an empty ledger).
+    #[tracing::instrument(level = "debug", name = "store.head", skip_all)]
     pub async fn head(&self) -> Result<u64, StoreError> {
         let position: i64 = sqlx::query_scalar("SELECT position FROM ledger_head")
             .fetch_one(self.pool())
@@ -317,6 +393,7 @@ impl Store {
     }
 
     /// The command answered before under `(token_id, key)`, if any.
+    #[tracing::instrument(level = "debug", name = "store.prior_request", skip_all)]
     pub async fn prior_request(
         &self,
         token_id: Uuid,
@@ -362,13 +439,14 @@ impl Store {
     /// Every stream of one aggregate type, each in version order (units and
     /// reference data: small sets read whole for the hierarchy and the
     /// reference data in force).
+    #[tracing::instrument(level = "debug", name = "store.load_streams", skip_all, fields(aggregate = %aggregate))]
     pub async fn load_streams(
         &self,
         aggregate: AggregateKind,
     ) -> Result<Vec<(String, Vec<StoredEvent>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT aggregate_id, event_id, version, event_type, data, position FROM events \
-             WHERE aggregate_type = $1 ORDER BY aggregate_id, version",
+            "SELECT aggregate_id, event_id, version, event_type, schema_version, data, position \
+             FROM events WHERE aggregate_type = $1 ORDER BY aggregate_id, version",
         )
         .bind(aggregate.as_str())
         .fetch_all(self.pool())
@@ -377,15 +455,7 @@ impl Store {
         let mut streams: Vec<(String, Vec<StoredEvent>)> = Vec::new();
         for row in &rows {
             let aggregate_id: String = row.get("aggregate_id");
-            let event_id: Uuid = row.get("event_id");
-            let event_type: String = row.get("event_type");
-            let data: Value = row.get("data");
-            let event = StoredEvent {
-                event_id,
-                version: to_u64(row.get("version")),
-                fact: parse_fact(event_id, &event_type, &data)?,
-                position: row.get::<Option<i64>, _>("position").map(to_u64),
-            };
+            let event = StoredRow::from_row(row).into_event(&self.upcasting)?;
             match streams.last_mut() {
                 Some((id, events)) if *id == aggregate_id => events.push(event),
                 _ => streams.push((aggregate_id, vec![event])),
@@ -396,6 +466,7 @@ impl Store {
 
     /// How many live facts in other streams name the unit or official
     /// `aggregate_id` (`aggregate` is `unit` or `official`).
+    #[tracing::instrument(level = "debug", name = "store.dependents", skip_all, fields(aggregate = %aggregate, aggregate_id = %aggregate_id))]
     pub async fn dependents(
         &self,
         aggregate: AggregateKind,
@@ -411,6 +482,7 @@ impl Store {
     }
 
     /// Where each of `event_ids` is, in the order given (unknown ids left out).
+    #[tracing::instrument(level = "debug", name = "store.locate_many", skip_all, fields(events = event_ids.len()))]
     pub async fn locate_many(
         &self,
         event_ids: &[Uuid],
@@ -452,11 +524,12 @@ pub(crate) type StreamKey = (AggregateKind, String);
 pub(crate) const MAX_STREAMS_PER_LOAD: usize = 256;
 
 /// Loads gathered streams in one statement, each answered with its own
-/// events in version order.
+/// rows in version order (each caller reads them as facts: a damaged event
+/// spoils its own stream's load only).
 pub(crate) fn load_batch(
     pool: PgPool,
     streams: Vec<StreamKey>,
-) -> BatchAnswers<Result<Vec<StoredEvent>, StoreError>> {
+) -> BatchAnswers<Result<Vec<StoredRow>, StoreError>> {
     Box::pin(async move {
         let kinds: Vec<&str> = streams.iter().map(|(k, _)| k.as_str()).collect();
         let ids: Vec<&str> = streams.iter().map(|(_, id)| id.as_str()).collect();
@@ -465,22 +538,23 @@ pub(crate) fn load_batch(
         // `OFFSET 0` keeps the planner from turning the per-stream scans
         // into one join, whose plan, cached when the table was small, can
         // become a scan of the whole table.
-        let rows = match (kinds.as_slice(), ids.as_slice()) {
-            ([kind], [id]) => {
-                sqlx::query(
-                    "SELECT 1::bigint AS n, event_id, version, event_type, data, position \
+        let rows =
+            match (kinds.as_slice(), ids.as_slice()) {
+                ([kind], [id]) => sqlx::query(
+                    "SELECT 1::bigint AS n, event_id, version, event_type, schema_version, data, \
+                            position \
                      FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY version",
                 )
                 .bind(kind)
                 .bind(id)
                 .fetch_all(&pool)
-                .await
-            }
-            _ => {
-                sqlx::query(
-                    "SELECT s.n, e.event_id, e.version, e.event_type, e.data, e.position \
+                .await,
+                _ => sqlx::query(
+                    "SELECT s.n, e.event_id, e.version, e.event_type, e.schema_version, e.data, \
+                            e.position \
                      FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS s(kind, id, n) \
-                     CROSS JOIN LATERAL (SELECT event_id, version, event_type, data, position \
+                     CROSS JOIN LATERAL (SELECT event_id, version, event_type, schema_version, \
+                         data, position \
                          FROM events WHERE aggregate_type = s.kind AND aggregate_id = s.id \
                          ORDER BY version OFFSET 0) e \
                      ORDER BY s.n, e.version",
@@ -488,9 +562,8 @@ pub(crate) fn load_batch(
                 .bind(&kinds)
                 .bind(&ids)
                 .fetch_all(&pool)
-                .await
-            }
-        };
+                .await,
+            };
         let rows = match rows {
             Ok(rows) => rows,
             Err(e) => {
@@ -500,29 +573,15 @@ pub(crate) fn load_batch(
                     .collect()
             }
         };
-        let mut answers: Vec<Result<Vec<StoredEvent>, StoreError>> =
+        let mut answers: Vec<Result<Vec<StoredRow>, StoreError>> =
             streams.iter().map(|_| Ok(Vec::new())).collect();
         for row in &rows {
             let n: i64 = row.get("n");
-            let Some(answer) = usize::try_from(n - 1).ok().and_then(|i| answers.get_mut(i)) else {
+            let Some(Ok(events)) = usize::try_from(n - 1).ok().and_then(|i| answers.get_mut(i))
+            else {
                 continue;
             };
-            let Ok(events) = answer else {
-                continue;
-            };
-            let event_id: Uuid = row.get("event_id");
-            let event_type: String = row.get("event_type");
-            let data: Value = row.get("data");
-            match parse_fact(event_id, &event_type, &data) {
-                Ok(fact) => events.push(StoredEvent {
-                    event_id,
-                    version: to_u64(row.get("version")),
-                    fact,
-                    position: row.get::<Option<i64>, _>("position").map(to_u64),
-                }),
-                // A damaged event spoils its own stream's load only.
-                Err(e) => *answer = Err(e),
-            }
+            events.push(StoredRow::from_row(row));
         }
         answers
     })

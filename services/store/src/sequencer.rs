@@ -82,6 +82,7 @@ impl Sequencer {
     /// or when another sequencer holds the lock: it sequences them). Public
     /// so that tests, benchmarks and `migrate` can drive the sequencer step
     /// by step; the service's sequencer runs [`Sequencer::run`].
+    #[tracing::instrument(level = "debug", name = "store.sequence_batch", skip_all)]
     pub async fn sequence_batch(&self) -> Result<Sequenced, StoreError> {
         let db = StoreError::db;
         let mut tx = self

@@ -25,8 +25,8 @@ use crate::access::Access;
 use crate::checkpoint_signing::CheckpointSigning;
 use crate::commands::CommandService;
 use crate::config::Settings;
+use crate::ingest::stream::IngestConsumer;
 use crate::ingest::Intake;
-use crate::ingest_stream::IngestConsumer;
 use crate::publishers::Publishers;
 use crate::relay::Relay;
 use crate::startup::{self, StartupError};
@@ -113,10 +113,10 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     // Every fact must fit the server's max_payload once wrapped.
     let max_payload = client.server_info().max_payload;
     relay.ensure_stream().await?;
-    let ingest = crate::ingest_stream::ensure(
+    let ingest = crate::ingest::stream::ensure(
         &jetstream,
         &settings.prefix,
-        crate::ingest_stream::DEFAULT_DUPLICATE_WINDOW,
+        crate::ingest::stream::DEFAULT_DUPLICATE_WINDOW,
         replicas,
     )
     .await?;
@@ -277,7 +277,7 @@ impl App {
         let (ingest_client, ingest_prefix, ingest_intake) =
             (client.clone(), prefix.clone(), intake.clone());
         front.spawn(async move {
-            crate::ingest_stream::serve(
+            crate::ingest::stream::serve(
                 ingest_client,
                 ingest,
                 ingest_prefix,
@@ -290,7 +290,7 @@ impl App {
         let stopped = front_stop.wait();
         let (parked_client, parked_prefix) = (client.clone(), prefix.clone());
         front.spawn(async move {
-            crate::ingest_stream::tend_parked(
+            crate::ingest::stream::tend_parked(
                 parked_client,
                 parked_prefix,
                 intake,

@@ -263,7 +263,7 @@ async fn answer_chunk(
     publisher: Option<&str>,
     chunk: Vec<(u64, Bytes)>,
 ) -> Result<Vec<ReceiptStatus>, ImportError> {
-    let all = crate::ingest_stream::order_groups(chunk, |(_, line): &(u64, Bytes)| &line[..]);
+    let all = crate::ingest::stream::order_groups(chunk, |(_, line): &(u64, Bytes)| &line[..]);
     let answered: Vec<Result<Vec<ReceiptStatus>, ImportError>> = futures::stream::iter(all)
         .map(|group| async move {
             let mut statuses = Vec::with_capacity(group.len());

@@ -16,8 +16,6 @@ pub mod exit_status;
 pub mod export;
 pub mod import;
 pub mod ingest;
-pub mod ingest_content;
-pub mod ingest_stream;
 pub mod inspection;
 pub mod nats_commands;
 pub mod prefix;

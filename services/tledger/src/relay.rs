@@ -659,6 +659,7 @@ impl Relay {
     /// acks in flight, awaiting them in order. Returns how many were acked
     /// in order and, if it stopped early, why. Acks still in flight when it
     /// stops are dropped: the stream's state decides what happened to them.
+    #[tracing::instrument(level = "debug", name = "relay.publish", skip_all, fields(stream = %self.stream, from = events.first().map_or(0, |e| e.position), events = events.len()))]
     async fn publish_in_order(&self, events: &[LedgerEvent]) -> (u64, Option<RelayError>) {
         let mut in_flight: VecDeque<(u64, String, PublishAckFuture)> =
             VecDeque::with_capacity(self.window.min(events.len()));
@@ -716,6 +717,7 @@ impl Relay {
 
     /// Awaits one ack: stored at `position`, or a duplicate of what is
     /// already stored there.
+    #[tracing::instrument(level = "debug", name = "relay.confirm", skip_all, fields(position, subject = %subject))]
     async fn confirm(
         &self,
         position: u64,
@@ -758,6 +760,7 @@ impl Relay {
     /// not beyond the ledger's head, and each message from `verify_from`
     /// (only the last one when `None`) to the last is the ledger's event at
     /// that position (messages deleted since are taken on trust).
+    #[tracing::instrument(level = "debug", name = "relay.synchronise", skip_all, fields(stream = %self.stream, verify_from = ?verify_from))]
     async fn synchronise(&self, verify_from: Option<u64>) -> Result<u64, RelayError> {
         let last = self.stream_last_sequence().await?;
         if last == 0 {
@@ -808,6 +811,7 @@ impl Relay {
     }
 
     /// Whether message `event.position` of the stream carries `event`'s id.
+    #[tracing::instrument(level = "debug", name = "relay.check_message", skip_all, fields(position = event.position))]
     async fn check_message(
         &self,
         stream: &stream::Stream<()>,
@@ -845,6 +849,7 @@ impl Relay {
         }
     }
 
+    #[tracing::instrument(level = "debug", name = "relay.stream_head", skip_all, fields(stream = %self.stream))]
     async fn stream_last_sequence(&self) -> Result<u64, RelayError> {
         let stream = self
             .jetstream

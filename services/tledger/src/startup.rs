@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
-use tledger_events::reference::{self, ReferenceFileError};
+use tledger_events::reference_data::{self, ReferenceFileError};
 use tledger_events::{AggregateKind, Fact};
 use tledger_store::{Append, AppendError, EventMetadata, NewEvent, Sequencer, Store, StoreError};
 use uuid::Uuid;
@@ -100,7 +100,7 @@ pub enum StartupError {
     #[error("setting up JetStream: {0}")]
     Relay(#[from] RelayError),
     #[error("setting up the ingest stream: {0}")]
-    Ingest(#[from] crate::ingest_stream::IngestStreamError),
+    Ingest(#[from] crate::ingest::stream::IngestStreamError),
 }
 
 impl StartupError {
@@ -279,7 +279,7 @@ pub async fn migrate(store: &Store) -> Result<Migrated, StartupError> {
     store.migrate().await?;
     let mut recorded = Vec::new();
     let mut event_ids = Vec::new();
-    for (published, _content) in reference::shipped()? {
+    for (published, _content) in reference_data::shipped()? {
         let name = published.name.as_str().to_owned();
         if !store
             .load_stream(AggregateKind::Reference, &name)

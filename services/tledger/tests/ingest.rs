@@ -15,8 +15,8 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tledger::access::Role;
+use tledger::ingest::stream as ingest_stream;
 use tledger::ingest::Intake;
-use tledger::ingest_stream;
 use tledger::publishers::{NewPublisher, Publishers};
 use tledger_events::envelope::sign_published;
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
-use tledger::ingest_stream;
+use tledger::ingest::stream as ingest_stream;
 use tledger::publishers::{NewPublisher, Publishers};
 
 const NATS_URL: &str = "nats://127.0.0.1:4222";

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::{nomination, official, spawn, Ledger};
 use tledger::checkpoint_signing::generate_signing_key;
-use tledger_events::reference;
+use tledger_events::reference_data;
 use tledger_events::ReferenceKind;
 use uuid::Uuid;
 
@@ -182,7 +182,7 @@ async fn history(ledger: &Ledger) -> String {
     .expect("recorded_at");
     // Recorded later: the reorganisations, a retraction, a second ruleset.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let (mut ruleset, _) = reference::shipped()
+    let (mut ruleset, _) = reference_data::shipped()
         .expect("shipped reference data")
         .into_iter()
         .find(|(p, _)| p.kind == ReferenceKind::Ruleset)

@@ -4,7 +4,7 @@
 
 use tledger_domain::{Reference, ReferenceCommand};
 use tledger_events::facts::ReferencePublished;
-use tledger_events::reference::{in_force, PositionTaxonomy, Published, ReferenceContent};
+use tledger_events::reference_data::{in_force, PositionTaxonomy, Published, ReferenceContent};
 use tledger_events::{AggregateKind, Date, Fact, ReferenceKind};
 use tledger_store::{Store, StoreError};
 

@@ -13,7 +13,7 @@ use tledger::access::{Access, Role};
 use tledger::commands::CommandService;
 use tledger::web::{router, WebState};
 use tledger::Prefix;
-use tledger_events::reference;
+use tledger_events::reference_data;
 use tledger_projections::projector::{ensure_schema, Projector};
 use tledger_store::{Sequencer, Store};
 use tledger_tests::TestDatabase;
@@ -143,7 +143,7 @@ pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
         relay,
         _stop: stop,
     };
-    for (i, (published, _)) in reference::shipped()
+    for (i, (published, _)) in reference_data::shipped()
         .expect("shipped reference data")
         .into_iter()
         .enumerate()
@@ -319,7 +319,7 @@ pub async fn serve_ingest(
     async_nats::jetstream::Context,
     tokio::sync::watch::Sender<bool>,
 ) {
-    use tledger::ingest_stream;
+    use tledger::ingest::stream as ingest_stream;
     let (client, jetstream) = tledger::startup::connect_nats(nats_url)
         .await
         .unwrap_or_else(|e| panic!("{e}"));

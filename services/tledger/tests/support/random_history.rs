@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Map, Value};
 use tledger::commands::CommandRequest;
-use tledger_events::reference;
+use tledger_events::reference_data;
 use tledger_events::{Fact, FactType};
 use tledger_tests::fold::LedgerFact;
 use uuid::Uuid;
@@ -918,7 +918,7 @@ impl History {
 }
 
 pub fn shipped(kind: &str) -> Value {
-    reference::shipped()
+    reference_data::shipped()
         .expect("shipped reference data")
         .into_iter()
         .find(|(p, _)| p.kind.as_str() == kind)

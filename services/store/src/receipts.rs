@@ -231,6 +231,7 @@ const QUARANTINE_COLUMNS: &str = "item_id, publisher_id, source, id, received_at
 
 impl Store {
     /// Registers a publisher; `false` when its id or source is taken.
+    #[tracing::instrument(level = "debug", name = "store.add_publisher", skip_all, fields(publisher_id = %publisher.publisher_id))]
     pub async fn add_publisher(&self, publisher: &PublisherRecord) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
             "INSERT INTO publishers (publisher_id, source, unit_id, types, public_key, dedup_id) \
@@ -249,6 +250,7 @@ impl Store {
     }
 
     /// Every publisher, by id.
+    #[tracing::instrument(level = "debug", name = "store.publishers", skip_all)]
     pub async fn publishers(&self) -> Result<Vec<PublisherRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {PUBLISHER_COLUMNS} FROM publishers ORDER BY publisher_id"
@@ -261,6 +263,7 @@ impl Store {
 
     /// Disables a publisher (its facts are rejected from now on); `false`
     /// when there is no such enabled publisher.
+    #[tracing::instrument(level = "debug", name = "store.disable_publisher", skip_all, fields(publisher_id = %publisher_id))]
     pub async fn disable_publisher(&self, publisher_id: &str) -> Result<bool, StoreError> {
         let updated = sqlx::query(
             "UPDATE publishers SET disabled_at = now() \
@@ -277,6 +280,7 @@ impl Store {
     /// duplicate fact is no longer parked. A receipt is written for every
     /// fact published, so receipts recorded at the same time are gathered
     /// into one statement (group commit).
+    #[tracing::instrument(level = "debug", name = "store.record_receipt", skip_all, fields(source = %receipt.source, id = %receipt.id, status = %receipt.status))]
     pub async fn record_receipt(&self, receipt: &ReceiptRecord) -> Result<(), StoreError> {
         self.batches()
             .receipts
@@ -286,6 +290,7 @@ impl Store {
     }
 
     /// The latest receipt for `(source, id)`.
+    #[tracing::instrument(level = "debug", name = "store.receipt", skip_all, fields(source = %source, id = %id))]
     pub async fn receipt(
         &self,
         source: &str,
@@ -312,6 +317,7 @@ impl Store {
     }
 
     /// Keeps a rejected message and its receipt, in one transaction.
+    #[tracing::instrument(level = "debug", name = "store.quarantine", skip_all, fields(item_id = %item.item_id, publisher_id = %item.publisher_id))]
     pub async fn quarantine(
         &self,
         item: &QuarantineItem,
@@ -357,6 +363,7 @@ impl Store {
     }
 
     /// Quarantined messages, oldest first, of one publisher or of all.
+    #[tracing::instrument(level = "debug", name = "store.quarantine_items", skip_all, fields(publisher_id = ?publisher_id, limit))]
     pub async fn quarantine_items(
         &self,
         publisher_id: Option<&str>,
@@ -376,6 +383,7 @@ impl Store {
     }
 
     /// One quarantined message.
+    #[tracing::instrument(level = "debug", name = "store.quarantine_item", skip_all, fields(item_id = %item_id))]
     pub async fn quarantine_item(
         &self,
         item_id: Uuid,
@@ -392,6 +400,7 @@ impl Store {
 
     /// Closes a quarantined message as `resubmitted` or `discarded`, with who
     /// and why; `false` when it was not (or no longer) quarantined.
+    #[tracing::instrument(level = "debug", name = "store.resolve_quarantine", skip_all, fields(item_id = %item_id, status = %status))]
     pub async fn resolve_quarantine(
         &self,
         item_id: Uuid,
@@ -416,6 +425,7 @@ impl Store {
     /// Parks a fact with its receipt, in one transaction. A fact parked
     /// again (a redelivery, a retry) keeps its first parking time, which
     /// its deadline counts from, and its place in the order of retries.
+    #[tracing::instrument(level = "debug", name = "store.park", skip_all, fields(source = %fact.source, id = %fact.id, publisher_id = %fact.publisher_id))]
     pub async fn park(&self, fact: &ParkedFact, receipt: &ReceiptRecord) -> Result<(), StoreError> {
         let mut tx = self
             .pool()
@@ -448,6 +458,7 @@ impl Store {
     /// Parked facts whose every awaited stream now exists, in the order
     /// they were first parked (so a body's facts of one stream come in the
     /// order it published them).
+    #[tracing::instrument(level = "debug", name = "store.parked_ready", skip_all, fields(limit))]
     pub async fn parked_ready(&self, limit: u32) -> Result<Vec<ParkedFact>, StoreError> {
         // A stream name is `<kind>-<id>`; kinds have no `-`, ids may.
         let rows = sqlx::query(
@@ -471,6 +482,7 @@ impl Store {
 
     /// Parked facts parked before `before`, in the order they were first
     /// parked: their time is up.
+    #[tracing::instrument(level = "debug", name = "store.parked_before", skip_all, fields(limit))]
     pub async fn parked_before(
         &self,
         before: DateTime<Utc>,
@@ -491,6 +503,7 @@ impl Store {
     /// The earliest fact parked from `source` on `stream` ahead of the fact
     /// `id`: before it in the order of parking when `id` is parked itself,
     /// otherwise any.
+    #[tracing::instrument(level = "debug", name = "store.parked_ahead", skip_all, fields(source = %source, stream = %stream, id = %id))]
     pub async fn parked_ahead(
         &self,
         source: &str,
@@ -518,6 +531,7 @@ impl Store {
     }
 
     /// How many facts are parked.
+    #[tracing::instrument(level = "debug", name = "store.parked_count", skip_all)]
     pub async fn parked_count(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM parked_facts")
             .fetch_one(self.pool())
@@ -527,6 +541,7 @@ impl Store {
     }
 
     /// Which of these streams (`<kind>-<id>`) exist.
+    #[tracing::instrument(level = "debug", name = "store.existing_streams", skip_all, fields(streams = streams.len()))]
     pub async fn existing_streams(&self, streams: &[String]) -> Result<Vec<String>, StoreError> {
         sqlx::query_scalar(
             "SELECT w.stream FROM unnest($1::text[]) AS w(stream) \
@@ -542,6 +557,7 @@ impl Store {
     }
 
     /// How many lines of the file with this digest an import has finished.
+    #[tracing::instrument(level = "debug", name = "store.import_progress", skip_all)]
     pub async fn import_progress(&self, file_sha256: &[u8]) -> Result<u64, StoreError> {
         let done: Option<i64> =
             sqlx::query_scalar("SELECT lines_done FROM import_progress WHERE file_sha256 = $1")
@@ -553,6 +569,12 @@ impl Store {
     }
 
     /// Records that the first `lines_done` lines of the file are finished.
+    #[tracing::instrument(
+        level = "debug",
+        name = "store.set_import_progress",
+        skip_all,
+        fields(lines_done)
+    )]
     pub async fn set_import_progress(
         &self,
         file_sha256: &[u8],

@@ -20,12 +20,15 @@
 //! same source is parked behind it, without being decided, and parked facts
 //! are retried in the order they were first parked. A message whose content
 //! the ledger cannot store is rejected before anything is decided
-//! ([`crate::ingest_content`]).
+//! ([`crate::ingest::content`]).
 //!
 //! Accepted facts are deduplicated for ever by the idempotency record
 //! written in the same statement as their events (identity: the
 //! publisher's source, key: the CloudEvent id, hash: the fact's content), so
 //! a crash between the append and the receipt never records a fact twice.
+
+pub mod content;
+pub mod stream;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -43,8 +46,8 @@ use tledger_store::{
 use uuid::Uuid;
 
 use crate::commands::{CommandService, Refusal, Refused};
-use crate::ingest_content::{refused_for_content, storable, storable_label};
 use crate::publishers::{Publisher, PublisherError, Publishers};
+use content::{refused_for_content, storable, storable_label};
 
 /// A receipt's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -225,6 +228,7 @@ impl Intake {
 
     /// Answers one message and records the answer; `Err` leaves it to be
     /// delivered again.
+    #[tracing::instrument(level = "debug", name = "ingest.receive", skip_all, fields(publisher_id = %arrival.publisher_id, source = tracing::field::Empty, id = tracing::field::Empty))]
     pub async fn take(&self, arrival: &Arrival) -> Result<Receipt, IntakeError> {
         let value: Option<Value> = serde_json::from_slice(&arrival.message).ok();
         let (source, id) = source_and_id(value.as_ref());
@@ -250,6 +254,9 @@ impl Intake {
             Err(error) => return self.reject(arrival, source, id, error.into()).await,
         };
         let (source, id) = (Some(event.source.clone()), Some(event.id.clone()));
+        let span = tracing::Span::current();
+        span.record("source", event.source.as_str());
+        span.record("id", event.id.as_str());
         let checked = value
             .as_ref()
             .ok_or_else(|| Rejection::new("the message is not JSON", Some("")))
@@ -290,6 +297,7 @@ impl Intake {
     /// nomination after its own enrolment of that place) is not held: it is
     /// what the one ahead waits for, and holding it would hold both for
     /// ever.
+    #[tracing::instrument(level = "debug", name = "ingest.behind", skip_all, fields(source = %event.source, id = %event.id, stream = %stream))]
     async fn behind(
         &self,
         publisher: &Publisher,
@@ -316,6 +324,7 @@ impl Intake {
 
     /// Rejects what is still parked after `deadline` (after one more try:
     /// its stream may have just appeared). Returns the receipts.
+    #[tracing::instrument(level = "debug", name = "ingest.expire_parked", skip_all)]
     pub async fn expire_parked(
         &self,
         parked_before: DateTime<Utc>,
@@ -357,6 +366,7 @@ impl Intake {
 
     /// Retries the parked facts whose streams now exist. Returns the
     /// receipts of those that moved on.
+    #[tracing::instrument(level = "debug", name = "ingest.retry_parked", skip_all)]
     pub async fn retry_parked(&self) -> Result<Vec<Receipt>, IntakeError> {
         let mut receipts = Vec::new();
         for parked in self.store.parked_ready(256).await? {
@@ -368,6 +378,7 @@ impl Intake {
         Ok(receipts)
     }
 
+    #[tracing::instrument(level = "debug", name = "ingest.admit", skip_all, fields(publisher_id = %publisher.id, source = %event.source, id = %event.id, fact_type = %event.event_type))]
     async fn record(
         &self,
         publisher: &Publisher,
@@ -425,6 +436,7 @@ impl Intake {
     }
 
     /// The answer for an id accepted before, if it was.
+    #[tracing::instrument(level = "debug", name = "ingest.earlier", skip_all, fields(source = %event.source, id = %event.id))]
     async fn earlier(
         &self,
         publisher: &Publisher,
@@ -480,6 +492,7 @@ impl Intake {
     /// A refusal of the decision or the append: the earlier answer when
     /// the id was accepted before; parked when it names a stream that does
     /// not exist yet; otherwise rejected.
+    #[tracing::instrument(level = "debug", name = "ingest.refused", skip_all, fields(source = %event.source, id = %event.id, code = ?refusal.code))]
     async fn refused(
         &self,
         publisher: &Publisher,
@@ -523,6 +536,7 @@ impl Intake {
         Ok(Outcome::Rejected(rejection_of(refusal)))
     }
 
+    #[tracing::instrument(level = "debug", name = "ingest.answer", skip_all, fields(source = %event.source, id = %event.id, status = status.as_str(), position = ?position))]
     async fn answer(
         &self,
         publisher: &Publisher,
@@ -545,6 +559,7 @@ impl Intake {
         Ok(receipt)
     }
 
+    #[tracing::instrument(level = "debug", name = "ingest.quarantine", skip_all, fields(publisher_id = %arrival.publisher_id, source = ?source, id = ?id))]
     async fn reject(
         &self,
         arrival: &Arrival,
@@ -600,6 +615,7 @@ impl Intake {
         }
     }
 
+    #[tracing::instrument(level = "debug", name = "ingest.park", skip_all, fields(source = %event.source, id = %event.id, stream = ?stream.map(ToString::to_string)))]
     async fn park(
         &self,
         arrival: &Arrival,

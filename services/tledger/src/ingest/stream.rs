@@ -81,6 +81,7 @@ pub fn stream_config(
 
 /// Creates the stream and the consumer when missing; an existing stream's
 /// settings are kept.
+#[tracing::instrument(level = "debug", name = "ingest.ensure_stream", skip_all, fields(prefix = %prefix.as_str()))]
 pub async fn ensure(
     jetstream: &jetstream::Context,
     prefix: &Prefix,
@@ -188,6 +189,7 @@ pub(crate) fn order_groups<T>(messages: Vec<T>, payload: impl Fn(&T) -> &[u8]) -
 
 /// Publishes a receipt to its publisher (best effort: the receipt is
 /// recorded already, and `GET /v1/receipts` answers with it).
+#[tracing::instrument(level = "debug", name = "ingest.send_receipt", skip_all, fields(publisher_id = %receipt.publisher_id, source = ?receipt.source, id = ?receipt.id, status = receipt.status.as_str()))]
 pub async fn send_receipt(client: &async_nats::Client, prefix: &Prefix, receipt: &Receipt) {
     let subject = format!("{}.receipts.{}", prefix.as_str(), receipt.publisher_id);
     let body = serde_json::to_vec(receipt).unwrap_or_default();
@@ -244,6 +246,7 @@ pub async fn serve(
     }
 }
 
+#[tracing::instrument(level = "debug", name = "ingest.fetch", skip_all)]
 async fn fetch(consumer: &IngestConsumer) -> Result<Vec<jetstream::Message>, String> {
     let mut batch = consumer
         .fetch()
@@ -270,6 +273,7 @@ fn retry_delay(delivered: i64) -> Duration {
 
 /// Answers and acknowledges one message; `Err` with the delay it was
 /// negatively acknowledged with when it could not be answered now.
+#[tracing::instrument(level = "debug", name = "ingest.answer_message", skip_all, fields(subject = %message.subject))]
 async fn answer(
     client: &async_nats::Client,
     prefix: &Prefix,

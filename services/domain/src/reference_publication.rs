@@ -4,7 +4,7 @@
 //! Rules: a name is published once; publications are not retracted (facts
 //! were checked against them), a correction is published under a new name
 //! in force from the same date, and the later publication wins a tie (see
-//! `tledger_events::reference::in_force`). The content itself is checked
+//! `tledger_events::reference_data::in_force`). The content itself is checked
 //! when the fact is parsed.
 
 use cqrs_es::DomainEvent;
@@ -126,14 +126,14 @@ mod tests {
     use cqrs_es::test::TestFramework;
     use cqrs_es::Aggregate;
     use cqrs_es::DomainEvent;
-    use tledger_events::{reference, ReferenceKind};
+    use tledger_events::{reference_data, ReferenceKind};
 
     use super::*;
     use crate::fixtures::*;
 
     /// The shipped defaults as `reference.published.v1` facts.
     fn shipped() -> Vec<ReferencePublished> {
-        reference::shipped()
+        reference_data::shipped()
             .expect("shipped reference data parses")
             .into_iter()
             .map(|(published, _)| published)
