@@ -11,7 +11,7 @@ mod support;
 use std::io::Read as _;
 
 use serde_json::{json, Value};
-use support::{nomination, official, spawn, Ledger};
+use support::{nomination, official, spawn_app, Ledger};
 use tledger::access::{Access, Role};
 use tledger::history::{render, HistoryRequest, Trail};
 use tledger::report_cli::Format;
@@ -134,7 +134,7 @@ fn workbook_part(bytes: Vec<u8>, name: &str) -> String {
 
 #[tokio::test]
 async fn no_csv_cell_starts_a_formula_and_no_workbook_cell_is_one() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let (_, clerk) = Access::new(ledger.store.clone())
         .create(Role::Admin, None, None, "@SUM(A1)")

@@ -13,7 +13,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{nomination, official, spawn, Ledger};
+use support::{nomination, official, spawn_app, Ledger};
 use tledger::checkpointer::generate_signing_key;
 use tledger_events::reference;
 use tledger_events::ReferenceKind;
@@ -248,7 +248,7 @@ impl Drop for Archive {
 
 #[tokio::test]
 async fn a_report_replayed_from_an_export_is_the_servers_body_byte_for_byte() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     let known_at = history(&ledger).await;
     let head = ledger.projected().await;
     let database = ledger._db.url().to_owned();

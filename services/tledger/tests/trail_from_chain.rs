@@ -13,7 +13,7 @@ mod support;
 use std::io::{BufRead as _, BufReader};
 
 use serde_json::{json, Value};
-use support::{spawn, Ledger};
+use support::{spawn_app, Ledger};
 use tledger::history::{render, HistoryRequest, Trail};
 use tledger::inspection::{verify_ledger, Verification};
 use tledger::relay::ledger_cloud_event;
@@ -168,7 +168,7 @@ struct Edit {
 
 #[tokio::test]
 async fn an_edited_column_is_caught_by_verify_and_no_view_shows_it() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     ok(
         &ledger,
