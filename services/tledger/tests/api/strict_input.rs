@@ -4,7 +4,7 @@
 //! nothing. And funding sums that stay exact over facts recorded before the
 //! bounds existed (recorded facts are never judged again).
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::{nomination, official, spawn_app, Ledger};

@@ -6,7 +6,7 @@
 //! with facts whose text was chosen to look like formulas, and on the Excel
 //! workbooks, whose text cells are strings, never formulas.
 
-mod support;
+use crate::support;
 
 use std::io::Read as _;
 

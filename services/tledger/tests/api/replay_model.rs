@@ -20,7 +20,7 @@
 //! `TLEDGER_MODEL_SEED=<seed>` runs that one case; `TLEDGER_MODEL_CASES=<n>`
 //! runs n cases instead of the default.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};

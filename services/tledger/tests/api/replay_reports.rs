@@ -6,7 +6,7 @@
 //! computed from the archive alone is byte for byte the HTTP body at the
 //! archive's last position, for several units, dates and cuts.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -3,7 +3,7 @@
 //! at cuts (before and after a retraction), CSV, access, bad parameters,
 //! and projections that rebuild to the same rows or survive a killed batch.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

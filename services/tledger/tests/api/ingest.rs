@@ -5,7 +5,7 @@
 //! once; every bad input is rejected with a reason and a JSON Pointer and
 //! kept in quarantine.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 //! `/readyz`; and a NUL in a path or a query is a client's mistake (4xx),
 //! never an outage (503).
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! are values, never SQL; oversized and deeply nested bodies are refused
 //! with the contract's errors; none of it changes the ledger.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use tledger::access::Role;

@@ -2,7 +2,7 @@
 //! session cookie, roles and scope, the language switch, the CSV and Excel
 //! downloads, and the access record of a person's history.
 
-mod support;
+use crate::support;
 
 use std::io::Read as _;
 

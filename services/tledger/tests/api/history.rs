@@ -6,7 +6,7 @@
 //! retracted and replaced) as known before and after the retraction; and
 //! `tledger history` printing the same rows.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

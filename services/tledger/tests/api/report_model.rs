@@ -18,7 +18,7 @@
 //! `TLEDGER_MODEL_SEED=<seed>` runs that one case (a failure prints it);
 //! `TLEDGER_MODEL_CASES=<n>` runs n cases instead of the default.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -8,7 +8,7 @@
 //! command line, the dashboard's page and CSV of the person, the ledger's
 //! own CloudEvents, an export) is unchanged, and for the copies both hold.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead as _, BufReader};
 

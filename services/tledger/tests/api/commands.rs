@@ -1,7 +1,7 @@
 //! Commands over HTTP against a real PostgreSQL: every command's answer, the
 //! contract's error order, and that bad input records nothing.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! with and without deleting the newest checkpoints), each caught with the
 //! first bad position named and a non-zero exit.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
