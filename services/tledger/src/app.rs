@@ -26,9 +26,10 @@ use crate::checkpoint_signing::CheckpointSigning;
 use crate::commands::CommandService;
 use crate::config::Settings;
 use crate::ingest::stream::IngestConsumer;
+use crate::web::Deadlines;
 use crate::ingest::Intake;
 use crate::publishers::Publishers;
-use crate::relay::Relay;
+use crate::relay::{Relay, RelayWatch};
 use crate::startup::{self, StartupError};
 use crate::web::{router, WebState};
 use crate::Prefix;
@@ -56,6 +57,81 @@ const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 /// lags falls back to reading positions).
 const ANNOUNCE_CAPACITY: usize = 1024;
 
+/// What the callers of the one wiring vary. The binary serves with
+/// [`Wiring::service`]; the in-process tests serve the same ledger with
+/// short HTTP deadlines, without NATS, and drive the policy themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wiring {
+    /// The time limits of every HTTP request.
+    pub deadlines: Deadlines,
+    /// Whether NATS is part of the world: the relay, the signed checkpoints
+    /// (and the dashboard's verification with their key), the ingest
+    /// consumer and the NATS command listener. Without it no relay runs:
+    /// `/v1/ledger/head` and `/readyz` show what a relay started by hand
+    /// reports to [`App::relay_watch`].
+    pub nats: bool,
+    /// Whether the qualification policy runs by itself (a test that steps
+    /// it with `CommandService::policy_step` must be alone in doing so).
+    pub policies: bool,
+    /// Whether migrating records the shipped reference data directly, as
+    /// `tledger migrate` does; otherwise the caller publishes it.
+    pub shipped_reference: bool,
+    /// How often the sequencer looks for commits nobody announced.
+    pub sequencer_idle: Duration,
+    /// How often the projector looks for sequenced events nobody announced.
+    pub projector_idle: Duration,
+}
+
+impl Wiring {
+    /// The service as `tledger serve` runs it.
+    pub fn service() -> Self {
+        Self {
+            deadlines: Deadlines {
+                head: crate::web::HEADER_READ_TIMEOUT,
+                body: crate::web::BODY_READ_TIMEOUT,
+            },
+            nats: true,
+            policies: true,
+            shipped_reference: true,
+            sequencer_idle: SEQUENCER_IDLE,
+            projector_idle: PROJECTOR_IDLE,
+        }
+    }
+}
+
+/// The write side over one store: token storage, the command service, and
+/// the sequencer's wake-up and announcements that tie commits to positions.
+/// The service, `tledger import` and the tests make it here, so that a
+/// command is answered the same way wherever it comes in.
+pub struct WriteSide {
+    pub access: Access,
+    pub commands: CommandService,
+    /// Rung by every commit, so the sequencer need not wait for its idle look.
+    pub wake: Arc<Notify>,
+    /// The sequencer's announcements of what it sequenced.
+    pub sequenced: broadcast::Sender<Arc<Sequenced>>,
+}
+
+/// [`WriteSide`] over `store`, its facts under `prefix`.
+pub fn write_side(store: &Store, prefix: &Prefix) -> WriteSide {
+    let access = Access::new(store.clone());
+    let wake = Arc::new(Notify::new());
+    let (sequenced, _) = broadcast::channel(ANNOUNCE_CAPACITY);
+    let commands = CommandService::new(
+        store.clone(),
+        access.clone(),
+        prefix.clone(),
+        wake.clone(),
+        sequenced.clone(),
+    );
+    WriteSide {
+        access,
+        commands,
+        wake,
+        sequenced,
+    }
+}
+
 /// A built, not yet running, service.
 pub struct App {
     listener: TcpListener,
@@ -63,17 +139,24 @@ pub struct App {
     store: Store,
     access: Access,
     commands: CommandService,
-    client: async_nats::Client,
-    jetstream: async_nats::jetstream::Context,
-    relay: Relay,
+    nats: Option<NatsSide>,
+    relay_watch: RelayWatch,
     prefix: Prefix,
     metrics: PrometheusHandle,
     wake: Arc<Notify>,
     sequenced: broadcast::Sender<Arc<Sequenced>>,
-    checkpointer: CheckpointSigning,
     intake: Intake,
-    ingest: IngestConsumer,
     park_for: Duration,
+    wiring: Wiring,
+}
+
+/// What runs only when NATS is part of the world ([`Wiring::nats`]).
+struct NatsSide {
+    client: async_nats::Client,
+    jetstream: async_nats::jetstream::Context,
+    relay: Relay,
+    checkpointer: CheckpointSigning,
+    ingest: IngestConsumer,
     verifier: CheckpointVerifier,
 }
 
@@ -85,18 +168,83 @@ pub struct RunError {
     pub failures: Vec<String>,
 }
 
-/// Connects to PostgreSQL (creating the database if missing) and migrates
-/// it, connects to NATS and makes sure the stream exists, and binds the
-/// HTTP listener (port 0 picks a free port). Nothing runs yet.
+/// The service as `tledger serve` runs it: [`build_with`] and
+/// [`Wiring::service`].
 pub async fn build(settings: &Settings) -> Result<App, StartupError> {
+    build_with(settings, Wiring::service()).await
+}
+
+/// Connects to PostgreSQL (creating the database if missing) and migrates
+/// it, connects to NATS and makes sure the stream exists (when `wiring`
+/// has NATS), and binds the HTTP listener (port 0 picks a free port).
+/// Nothing runs yet.
+pub async fn build_with(settings: &Settings, wiring: Wiring) -> Result<App, StartupError> {
     let store = startup::ensure_database(&settings.database_url).await?;
-    startup::migrate(&store).await?;
+    if wiring.shipped_reference {
+        startup::migrate(&store).await?;
+    } else {
+        store.migrate().await?;
+    }
     tledger_projections::projector::ensure_schema(store.pool(), tledger_projections::schema::LIVE)
         .await
         .map_err(|e| StartupError::ReadModels(e.to_string()))?;
+    let nats = if wiring.nats {
+        Some(connect_nats_side(settings, &store).await?)
+    } else {
+        None
+    };
+    let listener = TcpListener::bind(settings.http_addr)
+        .await
+        .map_err(|source| StartupError::Bind {
+            addr: settings.http_addr,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| StartupError::Bind {
+        addr: settings.http_addr,
+        source,
+    })?;
+    let WriteSide {
+        access,
+        commands,
+        wake,
+        sequenced,
+    } = write_side(&store, &settings.prefix);
+    if let Some(nats) = &nats {
+        // Every fact must fit the server's max_payload once wrapped.
+        let max_payload = nats.client.server_info().max_payload;
+        commands.set_max_payload(max_payload);
+        tracing::info!(max_payload, "facts must fit the NATS server's max_payload");
+    }
+    let intake = Intake::new(
+        store.clone(),
+        commands.clone(),
+        Publishers::new(store.clone()),
+    );
+    let relay_watch = nats
+        .as_ref()
+        .map_or_else(RelayWatch::default, |nats| nats.relay.watch());
+    Ok(App {
+        listener,
+        address,
+        store,
+        access,
+        commands,
+        nats,
+        relay_watch,
+        prefix: settings.prefix.clone(),
+        metrics: crate::telemetry::metrics(),
+        wake,
+        sequenced,
+        intake,
+        park_for: Duration::from_secs(settings.park_seconds),
+        wiring,
+    })
+}
+
+/// The signing key, NATS, the events stream and the ingest stream.
+async fn connect_nats_side(settings: &Settings, store: &Store) -> Result<NatsSide, StartupError> {
     let signer =
-        crate::checkpoint_signing::load_or_create_signing_key(&settings.signing_key_path, &store)
-            .await?;
+        crate::checkpoint_signing::load_or_create_signing_key(&settings.signing_key_path, store).await?;
     // The dashboard verifies the ledger with the key the service signs with.
     let verifier = signer.verifier();
     let (client, jetstream) = startup::connect_nats(&settings.nats_url).await?;
@@ -110,8 +258,6 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
     let replicas = usize::try_from(settings.stream_replicas).unwrap_or(1);
     let relay = Relay::new(store.clone(), jetstream.clone(), settings.prefix.clone())
         .with_replicas(replicas);
-    // Every fact must fit the server's max_payload once wrapped.
-    let max_payload = client.server_info().max_payload;
     relay.ensure_stream().await?;
     let ingest = crate::ingest::stream::ensure(
         &jetstream,
@@ -120,50 +266,12 @@ pub async fn build(settings: &Settings) -> Result<App, StartupError> {
         replicas,
     )
     .await?;
-    let listener = TcpListener::bind(settings.http_addr)
-        .await
-        .map_err(|source| StartupError::Bind {
-            addr: settings.http_addr,
-            source,
-        })?;
-    let address = listener.local_addr().map_err(|source| StartupError::Bind {
-        addr: settings.http_addr,
-        source,
-    })?;
-    let access = Access::new(store.clone());
-    let wake = Arc::new(Notify::new());
-    let (sequenced, _) = broadcast::channel(ANNOUNCE_CAPACITY);
-    let commands = CommandService::new(
-        store.clone(),
-        access.clone(),
-        settings.prefix.clone(),
-        wake.clone(),
-        sequenced.clone(),
-    );
-    commands.set_max_payload(max_payload);
-    tracing::info!(max_payload, "facts must fit the NATS server's max_payload");
-    let intake = Intake::new(
-        store.clone(),
-        commands.clone(),
-        Publishers::new(store.clone()),
-    );
-    Ok(App {
-        listener,
-        address,
-        store,
-        access,
-        commands,
+    Ok(NatsSide {
         client,
         jetstream,
         relay,
-        prefix: settings.prefix.clone(),
-        metrics: crate::telemetry::metrics(),
-        wake,
-        sequenced,
         checkpointer,
-        intake,
         ingest,
-        park_for: Duration::from_secs(settings.park_seconds),
         verifier,
     })
 }
@@ -221,8 +329,16 @@ impl App {
         &self.commands
     }
 
-    pub fn nats(&self) -> &async_nats::Client {
-        &self.client
+    /// The NATS connection; `None` when built without NATS.
+    pub fn nats(&self) -> Option<&async_nats::Client> {
+        self.nats.as_ref().map(|nats| &nats.client)
+    }
+
+    /// What `/v1/ledger/head` and `/readyz` show of a relay: the running
+    /// relay's, or, without NATS, whatever a relay made with
+    /// [`Relay::watched_by`] reports.
+    pub fn relay_watch(&self) -> &RelayWatch {
+        &self.relay_watch
     }
 
     /// Runs the HTTP server, the NATS command listener, the policies, the
@@ -238,24 +354,20 @@ impl App {
             store,
             access,
             commands,
-            client,
-            jetstream,
-            relay,
+            nats,
+            relay_watch,
             prefix,
             metrics,
             wake,
             sequenced,
-            checkpointer,
             intake,
-            ingest,
             park_for,
-            verifier,
+            wiring,
         } = self;
         let front_stop = Stop::new();
         let sequencer_stop = Stop::new();
         let relay_stop = Stop::new();
         let relay_wake = Arc::new(Notify::new());
-        let relay_watch = relay.watch();
         let mut failures = Vec::new();
 
         let mut front: JoinSet<Outcome> = JoinSet::new();
@@ -263,54 +375,73 @@ impl App {
             commands: commands.clone(),
             store: store.clone(),
             metrics: metrics.clone(),
-            jetstream: Some(jetstream),
-            dashboard: crate::web::dashboard::DashboardState::new(Some(verifier)),
+            jetstream: nats.as_ref().map(|nats| nats.jetstream.clone()),
+            dashboard: crate::web::dashboard::DashboardState::new(
+                nats.as_ref().map(|nats| nats.verifier.clone()),
+            ),
             read_models: ReadModels::new(store.pool().clone()),
             relay: relay_watch,
         });
         let stopped = front_stop.wait();
+        let deadlines = wiring.deadlines;
         front.spawn(async move {
-            crate::web::serve(listener, app, crate::web::HEADER_READ_TIMEOUT, stopped).await;
+            crate::web::serve_with_deadlines(listener, app, deadlines, stopped).await;
             ("HTTP server", Ok(()))
         });
-        let stopped = front_stop.wait();
-        let (ingest_client, ingest_prefix, ingest_intake) =
-            (client.clone(), prefix.clone(), intake.clone());
-        front.spawn(async move {
-            crate::ingest::stream::serve(
-                ingest_client,
-                ingest,
-                ingest_prefix,
-                ingest_intake,
-                stopped,
-            )
-            .await;
-            ("ingest consumer", Ok(()))
-        });
-        let stopped = front_stop.wait();
-        let (parked_client, parked_prefix) = (client.clone(), prefix.clone());
-        front.spawn(async move {
-            crate::ingest::stream::tend_parked(
-                parked_client,
-                parked_prefix,
-                intake,
-                park_for,
-                stopped,
-            )
-            .await;
-            ("parked facts", Ok(()))
-        });
-        let stopped = front_stop.wait();
-        let nats_commands = commands.clone();
-        front.spawn(async move {
-            let served = crate::nats_commands::serve(client, prefix, nats_commands, stopped).await;
-            ("NATS command listener", served.map_err(|e| e.to_string()))
-        });
-        let stopped = front_stop.wait();
-        front.spawn(async move {
-            commands.run_policies(READER_GAP, stopped).await;
-            ("policies", Ok(()))
-        });
+        // Without NATS these stay unset: nothing publishes, signs or listens.
+        let mut publishing = None;
+        if let Some(NatsSide {
+            client,
+            jetstream: _,
+            relay,
+            checkpointer,
+            ingest,
+            verifier: _,
+        }) = nats
+        {
+            let stopped = front_stop.wait();
+            let (ingest_client, ingest_prefix, ingest_intake) =
+                (client.clone(), prefix.clone(), intake.clone());
+            front.spawn(async move {
+                crate::ingest::stream::serve(
+                    ingest_client,
+                    ingest,
+                    ingest_prefix,
+                    ingest_intake,
+                    stopped,
+                )
+                .await;
+                ("ingest consumer", Ok(()))
+            });
+            let stopped = front_stop.wait();
+            let (parked_client, parked_prefix) = (client.clone(), prefix.clone());
+            front.spawn(async move {
+                crate::ingest::stream::tend_parked(
+                    parked_client,
+                    parked_prefix,
+                    intake,
+                    park_for,
+                    stopped,
+                )
+                .await;
+                ("parked facts", Ok(()))
+            });
+            let stopped = front_stop.wait();
+            let nats_commands = commands.clone();
+            front.spawn(async move {
+                let served =
+                    crate::nats_commands::serve(client, prefix, nats_commands, stopped).await;
+                ("NATS command listener", served.map_err(|e| e.to_string()))
+            });
+            publishing = Some((relay, checkpointer));
+        }
+        if wiring.policies {
+            let stopped = front_stop.wait();
+            front.spawn(async move {
+                commands.run_policies(READER_GAP, stopped).await;
+                ("policies", Ok(()))
+            });
+        }
 
         // Subscribed before the sequencer starts, so no batch goes unseen.
         let mut announcements = sequenced.subscribe();
@@ -321,7 +452,7 @@ impl App {
         let sequencer_wake = wake.clone();
         back.spawn(async move {
             Sequencer::new(sequencer_store)
-                .run(sequencer_wake, announce, SEQUENCER_IDLE, stopped)
+                .run(sequencer_wake, announce, wiring.sequencer_idle, stopped)
                 .await;
             ("sequencer", Ok(()))
         });
@@ -336,22 +467,24 @@ impl App {
             .waking_after_commit(wake.clone());
         relays.spawn(async move {
             projector
-                .run(woken, PROJECTOR_IDLE, READER_GAP, stopped)
+                .run(woken, wiring.projector_idle, READER_GAP, stopped)
                 .await;
             ("projector", Ok(()))
         });
-        let stopped = relay_stop.wait();
-        let woken = relay_wake.clone();
-        relays.spawn(async move {
-            relay.run(woken, stopped).await;
-            ("relay", Ok(()))
-        });
-        let stopped = relay_stop.wait();
-        let checkpoints_seen = sequenced.subscribe();
-        relays.spawn(async move {
-            checkpointer.run(checkpoints_seen, stopped).await;
-            ("checkpointer", Ok(()))
-        });
+        if let Some((relay, checkpointer)) = publishing {
+            let stopped = relay_stop.wait();
+            let woken = relay_wake.clone();
+            relays.spawn(async move {
+                relay.run(woken, stopped).await;
+                ("relay", Ok(()))
+            });
+            let stopped = relay_stop.wait();
+            let checkpoints_seen = sequenced.subscribe();
+            relays.spawn(async move {
+                checkpointer.run(checkpoints_seen, stopped).await;
+                ("checkpointer", Ok(()))
+            });
+        }
         // The relay wakes when the sequencer announces a batch. A lagging
         // receiver still wakes it: the relay reads the ledger, not the
         // announcements.

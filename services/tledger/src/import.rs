@@ -16,7 +16,6 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,10 +23,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use tledger_store::{Sequencer, Store, StoreError};
-use tokio::sync::{broadcast, Notify};
 
-use crate::access::Access;
-use crate::commands::CommandService;
 use crate::ingest::{Arrival, Intake, IntakeError, ReceiptStatus};
 use crate::publishers::{PublisherError, Publishers};
 use crate::Prefix;
@@ -177,21 +173,19 @@ impl StandaloneIntake {
 }
 
 pub fn standalone_intake(store: &Store, prefix: &Prefix) -> StandaloneIntake {
-    let wake = Arc::new(Notify::new());
-    let (announce, _) = broadcast::channel(1024);
-    let commands = CommandService::new(
-        store.clone(),
-        Access::new(store.clone()),
-        prefix.clone(),
-        wake.clone(),
-        announce.clone(),
-    );
+    // The service's own write side, so a line is answered as over NATS.
+    let crate::app::WriteSide {
+        commands,
+        wake,
+        sequenced,
+        ..
+    } = crate::app::write_side(store, prefix);
     let publishers = Publishers::new(store.clone());
     let intake = Intake::new(store.clone(), commands, publishers.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let sequencer = tokio::spawn(Sequencer::new(store.clone()).run(
         wake,
-        announce,
+        sequenced,
         Duration::from_millis(50),
         async {
             let _ = stopped.await;

@@ -51,7 +51,7 @@ async fn the_python_publisher_gets_the_contracts_receipts_and_the_ledger_holds_e
          virtual environment",
         python.display()
     );
-    let ledger = support::spawn().await;
+    let ledger = support::spawn_app().await;
     ledger.seed().await;
     let key = SigningKey::from_bytes(&[7; 32]);
     let publishers = Publishers::new(ledger.store.clone());

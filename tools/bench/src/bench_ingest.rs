@@ -294,7 +294,10 @@ async fn run(
     };
     let app = tledger::app::build(&service_settings).await?;
     let store = app.store().clone();
-    let client = app.nats().clone();
+    let client = app
+        .nats()
+        .cloned()
+        .ok_or_else(|| BenchError::Options("the service was built without NATS".into()))?;
     let commands = app.commands().clone();
     app.intake()
         .publishers()

@@ -1,28 +1,65 @@
-//! A ledger served in-process for the HTTP tests: a fresh database, the
-//! sequencer, the projector, the command service and the HTTP router on a
-//! free port.
+//! A ledger served in-process for the HTTP tests, on the wiring the binary
+//! uses (`tledger::app::build_with`): a fresh database and prefix, port 0,
+//! no NATS, short HTTP deadlines, the policy stepped by the tests. Logs
+//! show only when `TEST_LOG` is set (`RUST_LOG` filters them, default
+//! `tledger=debug`).
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod random_history;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tledger::access::{Access, Role};
+use tledger::app::Wiring;
 use tledger::commands::CommandService;
-use tledger::web::{router, WebState};
+use tledger::config::Settings;
+use tledger::web::Deadlines;
 use tledger::Prefix;
 use tledger_events::reference_data;
-use tledger_projections::projector::{ensure_schema, Projector};
-use tledger_store::{Sequencer, Store};
+use tledger_store::Store;
 use tledger_tests::TestDatabase;
-use tokio::sync::{broadcast, oneshot, Notify};
+use tokio::sync::oneshot;
 
 /// How long the test server waits for a request head.
 pub const SUPPORT_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long the test server waits for a request body once its head is in.
 pub const SUPPORT_BODY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the in-process world changes of the service's wiring.
+pub fn in_process() -> Wiring {
+    Wiring {
+        // Short deadlines: the security tests play slow clients.
+        deadlines: Deadlines {
+            head: SUPPORT_HEADER_TIMEOUT,
+            body: SUPPORT_BODY_TIMEOUT,
+        },
+        // A test that needs NATS starts what it needs ([`serve_ingest`], a
+        // relay watched by [`Ledger::relay`]).
+        nats: false,
+        // Tests step the policy themselves, so they know when it has run.
+        policies: false,
+        // Published through the commands below, as a publisher would.
+        shipped_reference: false,
+        sequencer_idle: Duration::from_millis(50),
+        projector_idle: Duration::from_millis(100),
+    }
+}
+
+/// Logs to the test's output when `TEST_LOG` is set, else nothing.
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("TEST_LOG").is_some() {
+        ONCE.call_once(|| {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("tledger=debug"));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        });
+    }
+}
 
 pub struct Ledger {
     pub _db: TestDatabase,
@@ -34,105 +71,48 @@ pub struct Ledger {
     /// What `/v1/ledger/head` and `/readyz` show of a relay (none runs
     /// unless a test starts one with [`tledger::relay::Relay::watched_by`]).
     pub relay: tledger::relay::RelayWatch,
+    /// Dropped with the ledger: the service then stops.
     pub _stop: oneshot::Sender<()>,
 }
 
-/// A ledger served on a free port: store, sequencer, command service, HTTP.
-pub async fn spawn() -> Ledger {
-    spawn_with_prefix(tledger_tests::unique_prefix().parse().expect("prefix")).await
+/// A ledger served on a free port with a prefix of its own, the shipped
+/// reference data published.
+pub async fn spawn_app() -> Ledger {
+    spawn_app_with_prefix(tledger_tests::unique_prefix().parse().expect("prefix")).await
 }
 
-/// [`spawn`], with the NATS prefix given (a test that configures NATS users
-/// for it).
-pub async fn spawn_with_prefix(prefix: Prefix) -> Ledger {
+/// [`spawn_app`], with the NATS prefix given (a test that configures NATS
+/// users for it).
+pub async fn spawn_app_with_prefix(prefix: Prefix) -> Ledger {
+    init_logs();
     let db = TestDatabase::create().await;
-    let store = Store::connect(db.url(), 16).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    let access = Access::new(store.clone());
-    let (_, admin) = access
+    let settings = Settings {
+        database_url: db.url().to_owned(),
+        prefix,
+        http_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..Settings::default()
+    };
+    let app = tledger::app::build_with(&settings, in_process())
+        .await
+        .unwrap_or_else(|e| panic!("the service does not start: {e}"));
+    let (_, admin) = app
+        .access()
         .create(Role::Admin, None, None, "admin")
         .await
         .expect("admin token");
-    let wake = Arc::new(Notify::new());
-    let (announce, _) = broadcast::channel(1024);
-    let commands = CommandService::new(
-        store.clone(),
-        access,
-        prefix,
-        wake.clone(),
-        announce.clone(),
-    );
-    // As the service does: a token revoked by another process is dropped.
-    let follower = commands.access().clone();
-    tokio::spawn(async move {
-        follower
-            .follow_token_changes(std::future::pending::<()>())
-            .await
-    });
+    let store = app.store().clone();
+    let commands = app.commands().clone();
+    let relay = app.relay_watch().clone();
+    let base = format!("http://{}", app.address());
     let (stop, stopped) = oneshot::channel::<()>();
-    let (stop_all, stopped_all) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let _ = stopped.await;
-        let _ = stop_all.send(true);
-    });
-    let mut sequencer_stopped = stopped_all.clone();
-    let projector_wake = Arc::new(Notify::new());
-    let mut announced = announce.subscribe();
-    let woken = projector_wake.clone();
-    tokio::spawn(async move {
-        while announced.recv().await.is_ok() {
-            woken.notify_one();
+        let run = app.run_until_stopped(async move {
+            let _ = stopped.await;
+        });
+        if let Err(e) = run.await {
+            eprintln!("the in-process service failed: {e}");
         }
     });
-    tokio::spawn(Sequencer::new(store.clone()).run(
-        wake,
-        announce,
-        Duration::from_millis(50),
-        async move {
-            let _ = sequencer_stopped.changed().await;
-        },
-    ));
-    ensure_schema(store.pool(), "rm")
-        .await
-        .expect("read models");
-    let mut projector_stopped = stopped_all;
-    tokio::spawn(Projector::new(store.clone()).run(
-        projector_wake,
-        Duration::from_millis(100),
-        // As the service paces it (ADR 18).
-        Duration::from_millis(10),
-        async move {
-            let _ = projector_stopped.changed().await;
-        },
-    ));
-    // A test that runs a relay reports to this, as the service does.
-    let relay = tledger::relay::RelayWatch::default();
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .build_recorder()
-        .handle();
-    let app = router(WebState {
-        commands: commands.clone(),
-        store: store.clone(),
-        metrics,
-        jetstream: None,
-        dashboard: tledger::web::dashboard::DashboardState::new(None),
-        read_models: tledger_projections::reports::ReadModels::new(store.pool().clone()),
-        relay: relay.clone(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    // Short deadlines: the security tests play slow clients.
-    tokio::spawn(tledger::web::serve_with_deadlines(
-        listener,
-        app,
-        tledger::web::Deadlines {
-            head: SUPPORT_HEADER_TIMEOUT,
-            body: SUPPORT_BODY_TIMEOUT,
-        },
-        std::future::pending(),
-    ));
     let ledger = Ledger {
         _db: db,
         store,

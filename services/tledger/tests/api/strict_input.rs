@@ -4,10 +4,10 @@
 //! nothing. And funding sums that stay exact over facts recorded before the
 //! bounds existed (recorded facts are never judged again).
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
-use support::{nomination, official, spawn, Ledger};
+use support::{nomination, official, spawn_app, Ledger};
 use tledger_events::{AggregateKind, Fact, FactType};
 use tledger_store::{Append, EventMetadata, NewEvent};
 use uuid::Uuid;
@@ -36,7 +36,7 @@ fn with_repeated(body: &Value, after: &str, member: &str) -> String {
 
 #[tokio::test]
 async fn a_duplicate_member_name_is_malformed_at_its_pointer_and_records_nothing() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let before = (ledger.events().await, ledger.projected().await);
 
@@ -80,7 +80,7 @@ async fn a_duplicate_member_name_is_malformed_at_its_pointer_and_records_nothing
 
 #[tokio::test]
 async fn nul_in_a_string_field_is_malformed_at_its_field_before_the_store() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     for (name, body) in [
         ("nominate", nomination("e-1", "2008-08-15")),
@@ -116,7 +116,7 @@ async fn nul_in_a_string_field_is_malformed_at_its_field_before_the_store() {
 
 #[tokio::test]
 async fn a_nomination_has_at_most_16_funding_lines_of_at_most_a_trillion_dong() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let before = (ledger.events().await, ledger.projected().await);
     let line = |amount: i64| json!({"source": "district", "amount_vnd": amount});
@@ -182,7 +182,7 @@ async fn record_unbounded_nomination(ledger: &Ledger, enrollment: &str, unit: &s
 
 #[tokio::test]
 async fn funding_sums_over_facts_recorded_before_the_bounds_are_exact() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     // 1,100 lines of 2^53 - 1 đồng: one place is past i64::MAX, two past
     // u64::MAX.

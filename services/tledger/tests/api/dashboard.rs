@@ -2,7 +2,7 @@
 //! session cookie, roles and scope, the language switch, the CSV and Excel
 //! downloads, and the access record of a person's history.
 
-mod support;
+use crate::support;
 
 use std::io::Read as _;
 
@@ -16,7 +16,7 @@ const VIEW: &str = "unit=dai-loc&as_of=2011-12-31";
 /// A ledger with Quảng Nam, Đại Lộc (one commune), Điện Bàn, one person
 /// and one training place enrolled in 2008, funded by the district.
 async fn ledger() -> Ledger {
-    let ledger = support::spawn().await;
+    let ledger = support::spawn_app().await;
     ledger.seed().await;
     for (name, body) in [
         ("nominate", nomination("e-1", "2008-08-01")),

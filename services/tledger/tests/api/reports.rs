@@ -3,13 +3,13 @@
 //! at cuts (before and after a retraction), CSV, access, bad parameters,
 //! and projections that rebuild to the same rows or survive a killed batch.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{nomination, official, spawn, Ledger};
+use support::{nomination, official, spawn_app, Ledger};
 use tledger::access::Role;
 use tledger_projections::projector::{self, Projector};
 use tokio::sync::{oneshot, Notify};
@@ -226,7 +226,7 @@ fn figure(count: u64, of: u64, rate: Option<f64>) -> Value {
 
 #[tokio::test]
 async fn reports_give_the_hand_computed_figures_as_of_dates_and_cuts() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     let completion = district(&ledger).await;
     // Make o-1's programme a college degree: a second completion would be
     // a conflict, so record the college level explicitly instead.
@@ -380,7 +380,7 @@ async fn reports_give_the_hand_computed_figures_as_of_dates_and_cuts() {
 /// report as known before it is unchanged.
 #[tokio::test]
 async fn a_reorganisation_after_a_report_is_in_the_next_one() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     district(&ledger).await;
     let known = ledger.projected().await;
     let path = "/v1/reports/standards?unit=dai-loc&as_of=2011-12-31";
@@ -413,7 +413,7 @@ async fn a_reorganisation_after_a_report_is_in_the_next_one() {
 
 #[tokio::test]
 async fn a_retracted_qualification_changes_the_figure_from_the_retraction_on() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let (_, recorded) = ledger
         .post(
@@ -452,7 +452,7 @@ async fn a_retracted_qualification_changes_the_figure_from_the_retraction_on() {
 
 #[tokio::test]
 async fn a_cadre_whom_no_requirement_covers_is_in_the_population_without_meeting_it() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await; // o-1: committee_chair (a key leader) in dai-loc-dai-an
     let (status, answer) = ledger
         .post(
@@ -528,7 +528,7 @@ async fn a_cadre_whom_no_requirement_covers_is_in_the_population_without_meeting
 
 #[tokio::test]
 async fn one_accepted_specialty_among_the_highest_diplomas_is_enough_for_the_post() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let (status, answer) = ledger
         .post(
@@ -598,7 +598,7 @@ async fn one_accepted_specialty_among_the_highest_diplomas_is_enough_for_the_pos
 
 #[tokio::test]
 async fn reports_come_as_csv_too() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     district(&ledger).await;
     ledger.projected().await;
     let (status, csv) = ledger
@@ -641,7 +641,7 @@ async fn reports_come_as_csv_too() {
 
 #[tokio::test]
 async fn report_reads_are_checked_by_role_and_unit_scope() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     district(&ledger).await;
     ledger.projected().await;
     let path = "/v1/reports/standards?unit=dai-loc&as_of=2011-12-31";
@@ -675,7 +675,7 @@ async fn report_reads_are_checked_by_role_and_unit_scope() {
 
 #[tokio::test]
 async fn bad_report_parameters_get_the_contracts_errors() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let head = ledger.projected().await;
     let cases = [
@@ -812,7 +812,7 @@ fn assert_same_rows(got: &[String], expected: &[String]) {
 
 #[tokio::test]
 async fn a_rebuild_equals_the_live_read_models_row_for_row() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     district(&ledger).await;
     ledger.projected().await;
     let live = snapshot(&ledger, "rm").await;
@@ -846,7 +846,7 @@ async fn a_rebuild_equals_the_live_read_models_row_for_row() {
 /// The district recorded and projected, its live read models' rows, and an
 /// empty read-model schema `schema` beside them for a projector under test.
 async fn district_beside_an_empty_schema(schema: &str) -> (Ledger, Vec<String>) {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     district(&ledger).await;
     ledger.projected().await;
     let expected = snapshot(&ledger, "rm").await;
@@ -909,7 +909,7 @@ async fn nominate(ledger: &Ledger, enrollment: &str) {
 /// wrote.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paced_projector_reaches_the_head_on_wake_ups_alone() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let pool = ledger.store.pool();
     projector::ensure_schema(pool, "rm_paced")

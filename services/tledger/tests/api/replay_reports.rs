@@ -6,14 +6,14 @@
 //! computed from the archive alone is byte for byte the HTTP body at the
 //! archive's last position, for several units, dates and cuts.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{nomination, official, spawn, Ledger};
+use support::{nomination, official, spawn_app, Ledger};
 use tledger::checkpoint_signing::generate_signing_key;
 use tledger_events::reference_data;
 use tledger_events::ReferenceKind;
@@ -248,7 +248,7 @@ impl Drop for Archive {
 
 #[tokio::test]
 async fn a_report_replayed_from_an_export_is_the_servers_body_byte_for_byte() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     let known_at = history(&ledger).await;
     let head = ledger.projected().await;
     let database = ledger._db.url().to_owned();

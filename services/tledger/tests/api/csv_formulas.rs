@@ -6,12 +6,12 @@
 //! with facts whose text was chosen to look like formulas, and on the Excel
 //! workbooks, whose text cells are strings, never formulas.
 
-mod support;
+use crate::support;
 
 use std::io::Read as _;
 
 use serde_json::{json, Value};
-use support::{nomination, official, spawn, Ledger};
+use support::{nomination, official, spawn_app, Ledger};
 use tledger::access::{Access, Role};
 use tledger::audit_trail::{render, HistoryRequest, Trail};
 use tledger::presentation::Format;
@@ -134,7 +134,7 @@ fn workbook_part(bytes: Vec<u8>, name: &str) -> String {
 
 #[tokio::test]
 async fn no_csv_cell_starts_a_formula_and_no_workbook_cell_is_one() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let (_, clerk) = Access::new(ledger.store.clone())
         .create(Role::Admin, None, None, "@SUM(A1)")

@@ -7,7 +7,7 @@
 //! `/readyz`; and a NUL in a path or a query is a client's mistake (4xx),
 //! never an outage (503).
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use reqwest::header::HeaderValue;
 use serde_json::{json, Value};
-use support::{nomination, spawn, Ledger};
+use support::{nomination, spawn_app, Ledger};
 use tledger::ingest::{Arrival, Intake, ReceiptStatus};
 use tledger::publishers::{NewPublisher, Publishers};
 use tledger::relay::Relay;
@@ -155,7 +155,7 @@ impl Published {
 
 #[tokio::test]
 async fn a_correlation_id_over_128_characters_or_not_printable_ascii_is_malformed() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let before = ledger.events().await;
     // The case: a big nomination with a 40 KB correlation id.
@@ -196,7 +196,7 @@ async fn a_correlation_id_over_128_characters_or_not_printable_ascii_is_malforme
 #[tokio::test]
 async fn an_idempotency_key_not_printable_ascii_or_over_255_bytes_is_malformed_and_records_nothing()
 {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let before = ledger.events().await;
     // Sent twice: today the key is dropped and the second records again.
@@ -272,7 +272,7 @@ async fn over_nats(
 
 #[tokio::test]
 async fn over_nats_a_bad_message_id_or_correlation_id_is_malformed() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let client = async_nats::connect(NATS_URL)
         .await
@@ -334,7 +334,7 @@ async fn over_nats_a_bad_message_id_or_correlation_id_is_malformed() {
 
 #[tokio::test]
 async fn a_fact_that_would_not_fit_max_payload_is_too_large_and_one_that_just_fits_is_published() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let published = publish_to_small_nats(&ledger).await;
     // As the service does at start: the limit is the server's own.
@@ -399,7 +399,7 @@ async fn a_fact_that_would_not_fit_max_payload_is_too_large_and_one_that_just_fi
 
 #[tokio::test]
 async fn a_published_fact_that_would_not_fit_max_payload_is_rejected_and_quarantined() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     ledger.commands.set_max_payload(SMALL_MAX_PAYLOAD);
     let publishers = Publishers::new(ledger.store.clone());
@@ -451,7 +451,7 @@ async fn a_published_fact_that_would_not_fit_max_payload_is_rejected_and_quarant
 
 #[tokio::test]
 async fn a_relay_that_cannot_publish_a_fact_says_why_while_the_service_stays_ready() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     // The door still believes 1 MiB (say the server's limit was lowered
     // after the service started): the fact is recorded, the server refuses it.
@@ -508,7 +508,7 @@ async fn a_relay_that_cannot_publish_a_fact_says_why_while_the_service_stays_rea
 /// naming the field, never 503.
 #[tokio::test]
 async fn a_nul_in_any_path_or_query_string_is_a_client_error_never_an_outage() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     // (path, the field the answer names, if it names one)
     let cases: &[(&str, Option<&str>)] = &[

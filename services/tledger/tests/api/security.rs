@@ -4,7 +4,7 @@
 //! are values, never SQL; oversized and deeply nested bodies are refused
 //! with the contract's errors; none of it changes the ledger.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use tledger::access::Role;
@@ -61,7 +61,7 @@ async fn call(
 
 #[tokio::test]
 async fn every_protected_endpoint_refuses_a_missing_or_wrong_token() {
-    let ledger = support::spawn().await;
+    let ledger = support::spawn_app().await;
     ledger.seed().await;
     let before = ledger.events().await;
     for (method, path) in PROTECTED {
@@ -91,7 +91,7 @@ async fn every_protected_endpoint_refuses_a_missing_or_wrong_token() {
 
 #[tokio::test]
 async fn each_role_gets_what_the_contract_gives_it_and_no_more() {
-    let ledger = support::spawn().await;
+    let ledger = support::spawn_app().await;
     ledger.seed().await;
     let before = ledger.events().await;
     let inspector = ledger.token(Role::Inspector, None).await;
@@ -147,7 +147,7 @@ async fn each_role_gets_what_the_contract_gives_it_and_no_more() {
 
 #[tokio::test]
 async fn parameters_carrying_sql_are_values_never_sql() {
-    let ledger = support::spawn().await;
+    let ledger = support::spawn_app().await;
     ledger.seed().await;
     let before = ledger.events().await;
     let admin = ledger.admin.clone();
@@ -192,7 +192,7 @@ async fn parameters_carrying_sql_are_values_never_sql() {
 
 #[tokio::test]
 async fn oversized_and_deeply_nested_bodies_are_refused_with_the_contracts_errors() {
-    let ledger = support::spawn().await;
+    let ledger = support::spawn_app().await;
     ledger.seed().await;
     let before = ledger.events().await;
     let admin = ledger.admin.clone();
@@ -242,7 +242,7 @@ async fn oversized_and_deeply_nested_bodies_are_refused_with_the_contracts_error
 #[tokio::test]
 async fn a_client_that_trickles_its_request_head_is_cut_off() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let ledger = support::spawn().await;
+    let ledger = support::spawn_app().await;
     let address = ledger.base.trim_start_matches("http://").to_owned();
     let mut slow = tokio::net::TcpStream::connect(&address)
         .await
@@ -268,7 +268,7 @@ async fn a_client_that_trickles_its_request_head_is_cut_off() {
 
 #[tokio::test]
 async fn the_bearer_scheme_is_case_insensitive() {
-    let ledger = support::spawn().await;
+    let ledger = support::spawn_app().await;
     ledger.seed().await;
     let before = ledger.events().await;
     let path = format!("{}{}", ledger.base, PROTECTED[1].1);
@@ -321,7 +321,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
 
 #[tokio::test]
 async fn a_token_revoked_by_another_process_is_refused_within_a_second() {
-    let ledger = support::spawn().await;
+    let ledger = support::spawn_app().await;
     ledger.seed().await;
     let inspector = ledger.token(Role::Inspector, None).await;
     // The service verifies the token once and keeps it in its cache.
@@ -362,7 +362,7 @@ async fn a_token_revoked_by_another_process_is_refused_within_a_second() {
 #[tokio::test]
 async fn a_client_that_trickles_its_request_body_is_answered_408_within_the_bound() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let ledger = support::spawn().await;
+    let ledger = support::spawn_app().await;
     ledger.seed().await;
     let before = ledger.events().await;
     let address = ledger.base.trim_start_matches("http://").to_owned();

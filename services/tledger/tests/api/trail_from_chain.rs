@@ -8,12 +8,12 @@
 //! command line, the dashboard's page and CSV of the person, the ledger's
 //! own CloudEvents, an export) is unchanged, and for the copies both hold.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead as _, BufReader};
 
 use serde_json::{json, Value};
-use support::{spawn, Ledger};
+use support::{spawn_app, Ledger};
 use tledger::audit_trail::{render, HistoryRequest, Trail};
 use tledger::inspection::{verify_ledger, Verification};
 use tledger::presentation::Format;
@@ -168,7 +168,7 @@ struct Edit {
 
 #[tokio::test]
 async fn an_edited_column_is_caught_by_verify_and_no_view_shows_it() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     ok(
         &ledger,

@@ -5,7 +5,7 @@
 //! once; every bad input is rejected with a reason and a JSON Pointer and
 //! kept in quarantine.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
@@ -47,7 +47,7 @@ async fn bodies_on(
     duplicate_window: Duration,
     park_for: Duration,
 ) -> Bodies {
-    let ledger = support::spawn_with_prefix(prefix.clone()).await;
+    let ledger = support::spawn_app_with_prefix(prefix.clone()).await;
     ledger.seed().await;
     let publishers = Publishers::new(ledger.store.clone());
     publishers

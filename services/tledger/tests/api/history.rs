@@ -6,14 +6,14 @@
 //! retracted and replaced) as known before and after the retraction; and
 //! `tledger history` printing the same rows.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::Row;
-use support::{nomination, official, spawn, Ledger};
+use support::{nomination, official, spawn_app, Ledger};
 use tledger::access::Role;
 use tledger_events::chain::format_instant;
 
@@ -147,7 +147,7 @@ fn without_retraction(fact: &Value) -> Value {
 
 #[tokio::test]
 async fn an_officials_trail_is_every_fact_of_its_stream_as_the_events_table_holds_it() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let schooling = correlated(
         &ledger,
@@ -287,7 +287,7 @@ async fn an_officials_trail_is_every_fact_of_its_stream_as_the_events_table_hold
 
 #[tokio::test]
 async fn trail_filters_choose_rows_by_effective_date_and_type_and_csv_has_one_row_per_fact() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let mut rated = Vec::new();
     for year in [2008, 2009, 2010] {
@@ -401,7 +401,7 @@ type Case<'a> = (&'a str, Option<&'a str>, u16, &'a str, Option<&'a str>);
 
 #[tokio::test]
 async fn bad_trail_requests_get_the_contracts_errors_in_its_order() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     ok(
         &ledger,
@@ -566,7 +566,7 @@ async fn bad_trail_requests_get_the_contracts_errors_in_its_order() {
 
 #[tokio::test]
 async fn trails_are_read_by_role_and_by_the_persons_units_at_any_time() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await; // quang-nam > dai-loc > dai-loc-dai-an (o-1); quang-nam > dien-ban
     for (name, body) in [
         (
@@ -679,7 +679,7 @@ async fn token_id(ledger: &Ledger, secret: &str) -> String {
 
 #[tokio::test]
 async fn trail_and_unit_report_reads_are_recorded_and_listed_to_admins_and_inspectors_only() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     ok(&ledger, "nominate", college("e-1", "o-1", "2008-08-15")).await;
     ledger.projected().await;
@@ -858,7 +858,7 @@ async fn trail_and_unit_report_reads_are_recorded_and_listed_to_admins_and_inspe
 
 #[tokio::test]
 async fn a_read_whose_access_record_cannot_be_written_is_refused() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     ledger.projected().await;
     let pool = ledger.store.pool();
@@ -918,7 +918,7 @@ fn fact<'a>(trail: &'a Value, event_id: &str) -> &'a Value {
 
 #[tokio::test]
 async fn a_retracted_completion_takes_its_qualification_with_it_from_the_retraction_on() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await; // o-1: committee chair (a key leader) in Đại An
     ok(&ledger, "nominate", college("e-1", "o-1", "2008-08-15")).await;
     ok(
@@ -1046,7 +1046,7 @@ async fn rating_at(ledger: &Ledger, year: i32, cut: u64) -> Option<String> {
 
 #[tokio::test]
 async fn a_retracted_rating_is_replaced_by_the_right_one() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let wrong = ok(
         &ledger,
@@ -1100,7 +1100,7 @@ async fn a_retracted_rating_is_replaced_by_the_right_one() {
 
 #[tokio::test]
 async fn a_retracted_assignment_puts_the_person_back_from_the_retraction_on() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     ok(
         &ledger,
@@ -1200,7 +1200,7 @@ async fn a_retracted_assignment_puts_the_person_back_from_the_retraction_on() {
 
 #[tokio::test]
 async fn a_retracted_late_leaving_puts_the_person_back_in_post_from_the_retraction_on() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     ok(
         &ledger,
@@ -1312,7 +1312,7 @@ async fn cli(ledger: &Ledger, args: &[&str]) -> (Option<i32>, String, String) {
 
 #[tokio::test]
 async fn tledger_history_prints_the_rows_of_the_http_trail_and_records_no_read() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let rated = ok(
         &ledger,

@@ -2,15 +2,16 @@
 //! shared PostgreSQL, its own nats-server (`PrivateNats`) and its own prefix.
 //! A missing server fails the test (the harness panics), never skips it.
 //!
-//! What they show (ARCHITECTURE.md decision 5): every sequenced event lands
+//! What they show (docs/architecture.md#decision-5): every sequenced event lands
 //! on `<PREFIX>_EVENTS` exactly once, at the stream sequence equal to its
 //! ledger position, through NATS outages, relay restarts at any point and
 //! lost acks; and the server itself refuses a message whose expected last
 //! sequence is wrong.
 //!
-//! `TEST_LOG=1` prints the relay's logs (`RUST_LOG` filters them, default
-//! `tledger=debug`). `RELAY_TEST_SEED=<n>` replays the random restart test with a given seed
-//! (it prints the seed it used).
+//! `TEST_LOG=1` prints the relay's logs through the harness's subscriber
+//! (`RUST_LOG` filters them, default `tledger=debug`). `RELAY_TEST_SEED=<n>`
+//! replays the random restart test with a given seed (it prints the seed it
+//! used).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,22 +31,9 @@ use tledger_tests::{unique_prefix, PrivateNats, TestDatabase};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-const PUBLISHER: &str = "/commands/relay-test";
+use crate::support::init_logs;
 
-/// Logs to the test's output when `TEST_LOG` is set, else nothing.
-fn init_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    if std::env::var_os("TEST_LOG").is_some() {
-        ONCE.call_once(|| {
-            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("tledger=debug"));
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_test_writer()
-                .try_init();
-        });
-    }
-}
+const PUBLISHER: &str = "/commands/relay-test";
 
 /// A fresh, migrated store that appends `unit.registered.v1` facts.
 struct Ledger {

@@ -18,7 +18,7 @@
 //! `TLEDGER_MODEL_SEED=<seed>` runs that one case (a failure prints it);
 //! `TLEDGER_MODEL_CASES=<n>` runs n cases instead of the default.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,7 +26,7 @@ use std::fmt;
 use chrono::SecondsFormat;
 use serde_json::{json, Value};
 use support::random_history::{read_back, History, Ledgered, Model, Rng};
-use support::{spawn, Ledger};
+use support::{spawn_app, Ledger};
 use tledger_events::Date;
 use tledger_projections::projector::{self, Projector};
 use tledger_projections::reports::{ReadModels, ReportError};
@@ -361,7 +361,7 @@ async fn get(ledger: &Ledger, path: String) -> (u16, Value) {
 
 /// One case: a random history from `seed`, then the questions.
 async fn case(seed: u64) -> String {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     let mut history = History {
         seed,
         ledger,

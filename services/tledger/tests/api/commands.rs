@@ -1,13 +1,13 @@
 //! Commands over HTTP against a real PostgreSQL: every command's answer, the
 //! contract's error order, and that bad input records nothing.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{nomination, official, spawn};
+use support::{nomination, official, spawn_app};
 use tledger::access::{Access, Role};
 use tledger::commands::CommandService;
 use tokio::sync::{broadcast, Notify};
@@ -21,7 +21,7 @@ fn error_code(answer: &Value) -> (&str, Option<&str>) {
 
 #[tokio::test]
 async fn a_command_answers_with_its_events_and_their_ledger_positions() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     let before = ledger.events().await;
     assert_eq!(before, 3, "the three shipped reference facts");
     let (status, answer) = ledger
@@ -49,7 +49,7 @@ async fn a_command_answers_with_its_events_and_their_ledger_positions() {
 
 #[tokio::test]
 async fn every_command_of_a_training_place_is_recorded_in_order() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let steps = [
         ("nominate", nomination("e-1", "2008-08-15")),
@@ -103,7 +103,7 @@ async fn every_command_of_a_training_place_is_recorded_in_order() {
 
 #[tokio::test]
 async fn the_qualification_policy_records_a_completed_degree_once_and_follows_its_retraction() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     ledger
         .post("nominate", &nomination("e-1", "2008-08-15"))
@@ -162,7 +162,7 @@ async fn the_qualification_policy_records_a_completed_degree_once_and_follows_it
 
 #[tokio::test]
 async fn a_retried_command_gets_the_first_answer_and_records_nothing_twice() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     let body = json!({"unit_id": "quang-nam", "name": "Quảng Nam", "level": "province", "effective_date": "1997-01-01"});
     let first = ledger
         .send(
@@ -207,7 +207,7 @@ async fn a_retried_command_gets_the_first_answer_and_records_nothing_twice() {
 /// Each bad input: the caller's status and error code, and nothing recorded.
 #[tokio::test]
 async fn bad_input_gets_a_clear_error_and_records_nothing() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     ledger
         .post("nominate", &nomination("e-1", "2008-08-15"))
@@ -312,7 +312,7 @@ async fn bad_input_gets_a_clear_error_and_records_nothing() {
 
 #[tokio::test]
 async fn access_is_checked_before_anything_else() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let before = ledger.events().await;
     let body = nomination("e-1", "2008-08-15").to_string().into_bytes();
@@ -372,7 +372,7 @@ async fn access_is_checked_before_anything_else() {
 
 #[tokio::test]
 async fn a_reused_idempotency_key_with_another_body_is_a_conflict() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let (status, _) = ledger
         .send(
@@ -402,7 +402,7 @@ async fn a_reused_idempotency_key_with_another_body_is_a_conflict() {
 
 #[tokio::test]
 async fn of_two_concurrent_nominations_with_one_id_exactly_one_wins() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     ledger.seed().await;
     let before = ledger.events().await;
     let mut tasks = Vec::new();
@@ -434,7 +434,7 @@ async fn of_two_concurrent_nominations_with_one_id_exactly_one_wins() {
 
 #[tokio::test]
 async fn a_body_over_one_mebibyte_is_too_large() {
-    let ledger = spawn().await;
+    let ledger = spawn_app().await;
     let before = ledger.events().await;
     let mut body = nomination("e-1", "2008-08-15");
     body["decision_no"] = json!("x".repeat(1 << 20));

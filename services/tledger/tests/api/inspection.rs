@@ -5,7 +5,7 @@
 //! with and without deleting the newest checkpoints), each caught with the
 //! first bad position named and a non-zero exit.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -472,7 +472,7 @@ async fn the_service_refuses_to_start_when_checkpoints_exist_but_the_key_is_miss
 
 #[tokio::test]
 async fn checkpoints_and_proofs_are_served_and_a_proof_verifies_offline() {
-    let ledger = support::spawn().await;
+    let ledger = support::spawn_app().await;
     let head = ledger.projected().await;
     assert!(head >= 3, "the reference data is recorded");
     let (status, body) = ledger.get("/v1/ledger/checkpoint", None, false).await;

@@ -20,7 +20,7 @@
 //! `TLEDGER_MODEL_SEED=<seed>` runs that one case; `TLEDGER_MODEL_CASES=<n>`
 //! runs n cases instead of the default.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
@@ -32,7 +32,7 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use serde_json::Value;
 use support::random_history::{read_back, History, Model, Rng};
-use support::spawn;
+use support::spawn_app;
 use tledger::checkpoint_signing::CheckpointSigning;
 use tledger::export::{self, Until};
 use tledger::replay::{self, ReplayReport};
@@ -103,7 +103,7 @@ fn verifies(path: &Path, key: &CheckpointVerifier) -> Result<u64, String> {
 async fn case(seed: u64) -> String {
     let mut history = History {
         seed,
-        ledger: spawn().await,
+        ledger: spawn_app().await,
         rng: Rng(seed),
         model: Model::default(),
         answers: BTreeMap::new(),
