@@ -5,7 +5,7 @@
 //! on this thread (the runtime is current-thread, so the service's tasks
 //! run here too). Against the shared PostgreSQL and NATS.
 
-mod support;
+use crate::support;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -107,7 +107,7 @@ async fn the_append_and_the_publish_are_spans_with_their_ids_and_no_secret() {
     let _recording =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(recorder.clone()));
 
-    let ledger = support::spawn().await;
+    let ledger = support::spawn_app().await;
     // Registers units and the official `o-1`, "Nguyễn Văn A", with the
     // admin's bearer token.
     ledger.seed().await;
