@@ -1,4 +1,4 @@
-//! The ledger's hash chain, as CONTRACT.md defines its bytes.
+//! The ledger's hash chain, as docs/contract.md defines its bytes.
 //!
 //! Each event's hash is SHA-256 over the previous event's hash (32 raw
 //! bytes; 32 zero bytes before position 1) followed by the RFC 8785

@@ -1,4 +1,4 @@
-//! Signed checkpoints (CONTRACT.md "Audit and inspection"): the ledger's
+//! Signed checkpoints (docs/contract.md "Audit and inspection"): the ledger's
 //! position, the chain hash there and the Merkle root of every event hash up
 //! to it, signed with ed25519, so that an inspector holding the public key
 //! can tell whether anything up to that position was rewritten since.

@@ -1,4 +1,4 @@
-//! Closed code sets of the contract (DOMAIN.md), and the open code types
+//! Closed code sets of the contract (docs/domain.md), and the open code types
 //! (specialty, position, level) whose allowed values come from reference
 //! data or from the track.
 

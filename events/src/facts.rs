@@ -535,7 +535,7 @@ impl Fact {
 
     /// The streams that must exist before this fact can be decided: the
     /// person, place or units it names (other than a stream it creates). A
-    /// published fact that names a missing one waits for it (CONTRACT.md
+    /// published fact that names a missing one waits for it (docs/contract.md
     /// "Publishing facts": parked).
     pub fn referenced_streams(&self) -> Vec<StreamId> {
         let unit = |u: &UnitId| StreamId {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An integrating body publishing facts to training-ledger over NATS.
 
-What a district's or a school's system does (CONTRACT.md "Publishing
+What a district's or a school's system does (docs/contract.md "Publishing
 facts"): build each fact as a CloudEvent with the official CloudEvents SDK,
 serialise it in structured JSON mode, publish it to JetStream on
 ``<prefix>.ingest.<publisher_id>`` with the contract's ``Nats-Msg-Id``, and

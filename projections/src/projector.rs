@@ -211,7 +211,7 @@ impl Projector {
     }
 
     /// Wakes `sequencer` after each batch commits. A batch's transaction
-    /// holds back every event appended while it is open (ARCHITECTURE.md
+    /// holds back every event appended while it is open (docs/architecture.md
     /// decision 4); told at once that it ended, the sequencer need not
     /// poll for it.
     #[must_use]

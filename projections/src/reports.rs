@@ -1,4 +1,4 @@
-//! The compliance reports (CONTRACT.md "Reports"), read from the read models
+//! The compliance reports (docs/contract.md "Reports"), read from the read models
 //! as of a date and as known at a cut (a ledger position).
 //!
 //! Each query over the fact tables keeps the rows with `position <= cut`

@@ -1,4 +1,4 @@
-//! An independent reference fold of the three reports (CONTRACT.md
+//! An independent reference fold of the three reports (docs/contract.md
 //! "Reports"), computed naively from a list of ledger facts.
 //!
 //! Tests compare what the service reports with what this fold computes from

@@ -2,7 +2,7 @@
 //! completed | failed | withdrawn, or cancelled before enrolment; stream
 //! `enrollment-<id>`.
 //!
-//! Rules (CONTRACT.md "Rules the ledger enforces"):
+//! Rules (docs/contract.md "Rules the ledger enforces"):
 //! - states: `nominated` → `enrolled` | `cancelled`; `enrolled` →
 //!   `completed` | `failed` | `withdrawn`; nothing after a terminal state;
 //! - no step's `effective_date` is before the previous step's;

@@ -8,7 +8,7 @@ use std::fmt;
 
 use tledger_events::{FactError, FactErrorKind};
 
-/// The error codes of CONTRACT.md, with their HTTP status.
+/// The error codes of docs/contract.md, with their HTTP status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// 400: not JSON, wrong JSON type, missing or unknown field, bad query.

@@ -1,7 +1,7 @@
 //! The official (cán bộ, công chức): registration, qualifications, posts,
 //! staffing-plan entries, ratings and leaving; stream `official-<id>`.
 //!
-//! Rules (CONTRACT.md "Rules the ledger enforces"):
+//! Rules (docs/contract.md "Rules the ledger enforces"):
 //! - an official id registered twice is a conflict; facts about an official
 //!   who is not registered are `not_found`;
 //! - the unit of a registration or assignment must be registered;

@@ -1,7 +1,7 @@
 //! A unit (province, district, commune): registration and reorganisations
 //! (renamed, re-parented, dissolved into another); stream `unit-<id>`.
 //!
-//! Rules (CONTRACT.md "Rules the ledger enforces"):
+//! Rules (docs/contract.md "Rules the ledger enforces"):
 //! - a unit id registered twice is a conflict; a referenced parent or
 //!   receiving unit must be registered (`not_found` otherwise);
 //! - a reorganisation that would make the hierarchy a cycle is a conflict;
@@ -481,7 +481,7 @@ mod tests {
 
     #[test]
     fn it_should_not_register_a_unit_twice_but_reports_an_unknown_parent_first() {
-        // 404 before 409 (CONTRACT.md, "Access").
+        // 404 before 409 (docs/contract.md, "Access").
         TestFramework::<Unit>::with(())
             .given(vec![dai_an()])
             .when(register(
@@ -938,7 +938,7 @@ mod tests {
     #[test]
     fn its_name_and_parent_follow_the_latest_effective_date_when_a_reorganisation_is_reported_late()
     {
-        // CONTRACT.md: facts may be reported late and are placed by their
+        // docs/contract.md: facts may be reported late and are placed by their
         // effective_date; a renaming of 2010 recorded after the 2025 reform
         // does not bring the old name back.
         let unit = unit_after(vec![

@@ -1,5 +1,5 @@
 //! Reading one stream's sequenced facts with who recorded them: what an
-//! audit trail shows (CONTRACT.md "Audit and inspection").
+//! audit trail shows (docs/contract.md "Audit and inspection").
 //!
 //! Who recorded a fact is read from the `metadata` the chain hashes, never
 //! from the `publisher`, `actor`, `command_id` and `correlation_id` columns:

@@ -1,4 +1,4 @@
-//! The sequencer (ARCHITECTURE.md decision 4).
+//! The sequencer (docs/architecture.md decision 4).
 //!
 //! Sequence values drawn at insert become visible at commit, so a reader
 //! that checkpoints "highest seen" would skip a late commit. Writers

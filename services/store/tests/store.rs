@@ -254,7 +254,7 @@ async fn an_idempotency_key_is_recorded_with_the_events_and_cannot_be_taken_twic
         .is_empty());
 }
 
-/// ARCHITECTURE.md decision 4: a writer whose transaction is still open
+/// docs/architecture.md decision 4: a writer whose transaction is still open
 /// holds the sequencer back; nothing committed after it is sequenced (or
 /// skipped) until it ends, and then everything is, in transaction order.
 /// On a private cluster: the xmin horizon is cluster-wide.

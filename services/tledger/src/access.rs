@@ -1,4 +1,4 @@
-//! Access tokens, roles and scopes (CONTRACT.md "Access").
+//! Access tokens, roles and scopes (docs/contract.md "Access").
 //!
 //! A token is a random secret shown once; the ledger keeps only its SHA-256.
 //! Each token has a role (`admin`, `unit_officer` scoped to a unit subtree,

@@ -1,4 +1,4 @@
-//! Configuration (CONTRACT.md "Running", ARCHITECTURE.md decision 10).
+//! Configuration (docs/contract.md "Running", docs/architecture.md decision 10).
 //!
 //! Typed settings with defaults that work on a developer machine
 //! (PostgreSQL and NATS on localhost), read from an optional TOML file
@@ -47,7 +47,7 @@ pub const DEFAULT_CHECKPOINT_EVENTS: u64 = 10_000;
 /// the ledger has grown.
 pub const DEFAULT_CHECKPOINT_SECONDS: u64 = 60;
 /// A published fact waits this long for a stream it refers to before it is
-/// rejected (CONTRACT.md: 24 hours by default).
+/// rejected (docs/contract.md: 24 hours by default).
 pub const DEFAULT_PARK_SECONDS: u64 = 24 * 60 * 60;
 
 /// A secret value (a token). It has no `Display`, and its `Debug` prints

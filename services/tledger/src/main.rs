@@ -1,5 +1,5 @@
 //! `tledger`: the training-ledger service and its command line
-//! (CONTRACT.md "Running" and "Access").
+//! (docs/contract.md "Running" and "Access").
 //!
 //! Standard output carries results only (a new token, a table), so that
 //! scripts can read them; logs and errors go to standard error. An error is

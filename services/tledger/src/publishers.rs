@@ -1,4 +1,4 @@
-//! Publishing bodies (CONTRACT.md "Publishing facts"): who may publish
+//! Publishing bodies (docs/contract.md "Publishing facts"): who may publish
 //! which facts about which units, under which source, signed with which key.
 //!
 //! A publisher's facts are decided exactly as a command is, for a caller

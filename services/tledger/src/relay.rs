@@ -1,4 +1,4 @@
-//! The relay (ARCHITECTURE.md decision 5): the event table is the outbox,
+//! The relay (docs/architecture.md decision 5): the event table is the outbox,
 //! and the relay copies its sequenced events, in position order, to the
 //! JetStream stream `<PREFIX>_EVENTS`.
 //!
@@ -951,7 +951,7 @@ pub fn published_size(prefix: &Prefix, event: &LedgerEvent) -> Result<usize, ser
 }
 
 /// The structured-mode CloudEvent of a ledger event, as published on the
-/// ledger's own stream (CONTRACT.md "The ledger's own stream").
+/// ledger's own stream (docs/contract.md "The ledger's own stream").
 pub fn ledger_cloud_event(prefix: &Prefix, event: &LedgerEvent) -> CloudEvent {
     let recorded_at = format_instant(event.recorded_at);
     CloudEvent {

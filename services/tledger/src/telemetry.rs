@@ -1,4 +1,4 @@
-//! Logs and metrics (ARCHITECTURE.md decision 10).
+//! Logs and metrics (docs/architecture.md decision 10).
 //!
 //! Logs go to standard error, because standard output belongs to the
 //! command line's results (a new token, a report) and must stay parseable.

@@ -1,5 +1,5 @@
 //! What a published message may hold for the ledger to keep it, and which
-//! failures of the store a message's content caused (CONTRACT.md
+//! failures of the store a message's content caused (docs/contract.md
 //! "Publishing facts": every other violation is `rejected` at once).
 //!
 //! PostgreSQL's `text` and `jsonb` cannot hold U+0000: a message with a NUL

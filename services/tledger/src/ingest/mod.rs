@@ -1,4 +1,4 @@
-//! Published facts (CONTRACT.md "Publishing facts", ARCHITECTURE.md
+//! Published facts (docs/contract.md "Publishing facts", docs/architecture.md
 //! decision 6): one message from a publishing body becomes exactly one
 //! receipt, and exactly one of an accepted fact, a duplicate answer, a
 //! parked fact or a quarantined message, all recorded in PostgreSQL before

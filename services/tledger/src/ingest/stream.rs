@@ -56,7 +56,7 @@ pub enum IngestStreamError {
     Consumer { stream: String, message: String },
 }
 
-/// The ingest stream's settings (CONTRACT.md: work-queue retention, discard
+/// The ingest stream's settings (docs/contract.md: work-queue retention, discard
 /// new when full, file storage).
 pub fn stream_config(
     prefix: &Prefix,

@@ -1,4 +1,4 @@
-//! Facts published over NATS (CONTRACT.md "Publishing facts"), against the
+//! Facts published over NATS (docs/contract.md "Publishing facts"), against the
 //! machine's nats-server with a stream prefix of the test's own and a fresh
 //! database: every message gets one receipt (on NATS and at
 //! `GET /v1/receipts`), and the ledger holds each accepted fact exactly

@@ -781,7 +781,7 @@ async fn replay(
     replayed
 }
 
-/// ARCHITECTURE.md decision 5, "a replay from a position is a consumer
+/// docs/architecture.md decision 5, "a replay from a position is a consumer
 /// starting at that sequence": a consumer of `<PREFIX>_EVENTS` from a
 /// position, or from a time, gets exactly the ledger's facts from there, in
 /// order (docs/replay-from-nats.md).

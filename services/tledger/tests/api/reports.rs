@@ -509,7 +509,7 @@ async fn a_cadre_whom_no_requirement_covers_is_in_the_population_without_meeting
     )
     .await;
     assert_eq!(standards["ruleset"], "civil-servants-only");
-    // CONTRACT.md: the population is every cadre and civil servant in post.
+    // docs/contract.md: the population is every cadre and civil servant in post.
     assert_eq!(standards["population"], 2);
     assert_eq!(standards["meets_all_standards"], figure(1, 2, Some(0.5)));
     assert_eq!(

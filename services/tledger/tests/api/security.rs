@@ -1,4 +1,4 @@
-//! Security of the HTTP surface (CONTRACT.md "Access"): every protected
+//! Security of the HTTP surface (docs/contract.md "Access"): every protected
 //! endpoint refuses a missing or wrong token; each role gets what the
 //! contract's table gives it and no more; report parameters carrying SQL
 //! are values, never SQL; oversized and deeply nested bodies are refused
