@@ -1819,7 +1819,7 @@ async fn profile_running(
 }
 
 /// The command handler in process with only a sequencer beside it (no
-/// relay, no policies, no HTTP), as `tests/commands.rs` runs it: what the
+/// relay, no policies, no HTTP), as `services/tledger/tests/api/commands.rs` runs it: what the
 /// service's background work costs a command shows against phase (e).
 async fn profile_bare_service(
     store: &Store,
@@ -1879,7 +1879,7 @@ async fn profile_bare_service(
     Ok(Phase {
         phase: "(f) nominate in process with only a sequencer (no relay, no policies)".into(),
         latency: timed?,
-        note: Some("the service stopped; as tests/commands.rs runs the handler".into()),
+        note: Some("the service stopped; as services/tledger/tests/api/commands.rs runs the handler".into()),
     })
 }
 
