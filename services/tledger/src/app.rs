@@ -26,11 +26,11 @@ use crate::checkpoint_signing::CheckpointSigning;
 use crate::commands::CommandService;
 use crate::config::Settings;
 use crate::ingest::stream::IngestConsumer;
-use crate::web::Deadlines;
 use crate::ingest::Intake;
 use crate::publishers::Publishers;
 use crate::relay::{Relay, RelayWatch};
 use crate::startup::{self, StartupError};
+use crate::web::Deadlines;
 use crate::web::{router, WebState};
 use crate::Prefix;
 use tledger_events::checkpoint::CheckpointVerifier;
@@ -244,7 +244,8 @@ pub async fn build_with(settings: &Settings, wiring: Wiring) -> Result<App, Star
 /// The signing key, NATS, the events stream and the ingest stream.
 async fn connect_nats_side(settings: &Settings, store: &Store) -> Result<NatsSide, StartupError> {
     let signer =
-        crate::checkpoint_signing::load_or_create_signing_key(&settings.signing_key_path, store).await?;
+        crate::checkpoint_signing::load_or_create_signing_key(&settings.signing_key_path, store)
+            .await?;
     // The dashboard verifies the ledger with the key the service signs with.
     let verifier = signer.verifier();
     let (client, jetstream) = startup::connect_nats(&settings.nats_url).await?;

@@ -1879,7 +1879,10 @@ async fn profile_bare_service(
     Ok(Phase {
         phase: "(f) nominate in process with only a sequencer (no relay, no policies)".into(),
         latency: timed?,
-        note: Some("the service stopped; as services/tledger/tests/api/commands.rs runs the handler".into()),
+        note: Some(
+            "the service stopped; as services/tledger/tests/api/commands.rs runs the handler"
+                .into(),
+        ),
     })
 }
 
