@@ -28,7 +28,7 @@ use crate::values::{Date, Score, Vnd, Year};
 pub struct ReferencePublished {
     pub kind: ReferenceKind,
     pub name: ReferenceName,
-    /// The reference data itself; its shape depends on `kind` (see `reference_data`).
+    /// The reference data itself; its shape depends on `kind` (see `reference`).
     pub content: Map<String, Value>,
     pub effective_date: Date,
 }
