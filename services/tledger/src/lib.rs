@@ -4,11 +4,11 @@
 //! storage in `tledger-store`.
 
 pub mod access;
-pub mod access_log;
+pub(crate) mod access_log;
 pub mod admission;
 pub mod app;
 pub mod audit_trail;
-pub mod calendar;
+pub(crate) mod calendar;
 pub mod checkpoint_signing;
 pub mod commands;
 pub mod config;
@@ -18,7 +18,7 @@ pub mod import;
 pub mod ingest;
 pub mod inspection;
 pub mod nats_commands;
-pub mod prefix;
+pub(crate) mod prefix;
 pub mod presentation;
 pub mod publishers;
 pub mod quarantine;

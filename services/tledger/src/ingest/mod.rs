@@ -27,7 +27,7 @@
 //! publisher's source, key: the CloudEvent id, hash: the fact's content), so
 //! a crash between the append and the receipt never records a fact twice.
 
-pub mod content;
+pub(crate) mod content;
 pub mod stream;
 
 use bytes::Bytes;

@@ -3,7 +3,7 @@
 //! language, the output format, numbers and rates, and CSV.
 
 pub(crate) mod csv;
-pub mod numbers;
+pub(crate) mod numbers;
 pub mod report_csv;
 
 pub use numbers::{large_number, number, percent};

@@ -6,7 +6,7 @@
 
 mod access_log_routes;
 mod audit_trail_routes;
-pub mod browser_policy;
+pub(crate) mod browser_policy;
 mod command_routes;
 pub mod dashboard;
 mod health_routes;
@@ -15,7 +15,7 @@ mod quarantine_routes;
 mod report_routes;
 mod router;
 pub mod server;
-pub mod state;
+pub(crate) mod state;
 
 pub use command_routes::MAX_BODY;
 pub use router::router;

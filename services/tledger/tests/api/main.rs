@@ -24,6 +24,5 @@ mod replay_reports;
 mod report_model;
 mod reports;
 mod security;
-mod spans;
 mod strict_input;
 mod trail_from_chain;

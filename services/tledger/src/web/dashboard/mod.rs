@@ -31,14 +31,14 @@
 //! Every page carries a content security policy that allows nothing but
 //! its own style block ([`pages::content_security_policy`]).
 
-pub mod charts;
-pub mod exports;
-pub mod figures;
+pub(crate) mod charts;
+pub(crate) mod exports;
+pub(crate) mod figures;
 pub mod i18n;
-pub mod pages;
-pub mod session;
-pub mod timeline;
-pub mod verification;
+pub(crate) mod pages;
+pub(crate) mod session;
+pub(crate) mod timeline;
+pub(crate) mod verification;
 pub mod view;
 
 use std::sync::Arc;

@@ -4,8 +4,12 @@
 //! ledger to NATS, all under a subscriber that records every span and event
 //! on this thread (the runtime is current-thread, so the service's tasks
 //! run here too). Against the shared PostgreSQL and NATS.
+//!
+//! A binary of its own: which spans a callsite records is cached for the
+//! whole process, so a subscriber set for one thread does not see every
+//! span while other tests run on other threads without one.
 
-use crate::support;
+mod support;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
