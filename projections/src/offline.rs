@@ -407,7 +407,7 @@ impl OfflineLedger {
     }
 
     /// The unit hierarchy as known at `cut`.
-    pub fn hierarchy(&self, cut: u64) -> UnitTree {
+    pub fn unit_tree(&self, cut: u64) -> UnitTree {
         UnitTree::new(
             self.units
                 .iter()
@@ -427,7 +427,7 @@ impl OfflineLedger {
         let Some(unit) = unit else {
             return Ok(None);
         };
-        let hierarchy = self.hierarchy(cut);
+        let hierarchy = self.unit_tree(cut);
         if !hierarchy.contains(unit) {
             return Err(ReportError::UnknownUnit(unit.to_owned()));
         }

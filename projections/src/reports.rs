@@ -569,7 +569,7 @@ impl ReadModels {
     /// projected) and its `position`, the hierarchy is that of every unit
     /// change up to `units_position`, whatever `cut`: it is kept and
     /// reused for as long as `units_position` stays the same.
-    pub async fn hierarchy(&self, cut: u64) -> Result<Arc<UnitTree>, ReportError> {
+    pub async fn unit_tree(&self, cut: u64) -> Result<Arc<UnitTree>, ReportError> {
         let (reached, units_changed): (i64, i64) =
             sqlx::query_as("SELECT position, units_position FROM rm.checkpoint")
                 .fetch_one(&self.pool)
@@ -589,7 +589,7 @@ impl ReadModels {
         {
             return Ok(hierarchy);
         }
-        let hierarchy = Arc::new(self.hierarchy_from_facts(cut).await?);
+        let hierarchy = Arc::new(self.unit_tree_from_facts(cut).await?);
         if current {
             if let Ok(mut slot) = self.hierarchy.lock() {
                 *slot = Some((units_changed, hierarchy.clone()));
@@ -598,7 +598,7 @@ impl ReadModels {
         Ok(hierarchy)
     }
 
-    async fn hierarchy_from_facts(&self, cut: u64) -> Result<UnitTree, ReportError> {
+    async fn unit_tree_from_facts(&self, cut: u64) -> Result<UnitTree, ReportError> {
         let rows = sqlx::query(&format!(
             "SELECT unit_id, position, effective_date, registered, parent_id, dissolved_into, name \
              FROM rm.unit_facts t WHERE {LIVE}"
@@ -641,7 +641,7 @@ impl ReadModels {
         let Some(unit) = unit else {
             return Ok(None);
         };
-        let hierarchy = self.hierarchy(cut).await?;
+        let hierarchy = self.unit_tree(cut).await?;
         if !hierarchy.contains(unit) {
             return Err(ReportError::UnknownUnit(unit.to_owned()));
         }

@@ -1827,19 +1827,17 @@ async fn profile_bare_service(
     token: &str,
     officials: &[Official],
 ) -> Result<Phase, BenchError> {
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let (announce, _) = tokio::sync::broadcast::channel(1024);
-    let service = tledger::commands::CommandService::new(
-        store.clone(),
-        tledger::access::Access::new(store.clone()),
-        prefix.clone(),
-        wake.clone(),
-        announce.clone(),
-    );
+    // The service's own write side, without the rest of its wiring.
+    let tledger::app::WriteSide {
+        commands: service,
+        wake,
+        sequenced,
+        ..
+    } = tledger::app::write_side(store, prefix);
     let (stop, stopped) = oneshot::channel::<()>();
     let sequencer = tokio::spawn(Sequencer::new(store.clone()).run(
         wake,
-        announce,
+        sequenced,
         Duration::from_millis(200),
         async move {
             let _ = stopped.await;

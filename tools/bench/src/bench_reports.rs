@@ -30,7 +30,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{Datelike, NaiveDate};
@@ -40,15 +39,14 @@ use tledger_events::{AggregateKind, Date, FactType};
 use tledger_projections::projector::Projector;
 use tledger_projections::reports::ReadModels;
 use tledger_store::Store;
-use tokio::sync::{broadcast, oneshot, Notify};
+use tokio::sync::oneshot;
 
 use crate::bench::{self, BenchError, Latency};
 use crate::bench_ledger::{
     self, date, day, fact, ChainWriter, Country, LedgerBenchError, LedgerEnvironment, Loaded,
     POSTS, RESULTS,
 };
-use tledger::access::{Access, Role};
-use tledger::commands::CommandService;
+use tledger::access::Role;
 use tledger::config::Settings;
 use tledger::web::{router, WebState};
 
@@ -682,19 +680,15 @@ struct Server {
 
 impl Server {
     async fn start(store: &Store) -> Result<Self, LedgerBenchError> {
-        let access = Access::new(store.clone());
+        // The service's own write side; no sequencer or projector runs: the
+        // ledger and its read models are loaded before the rounds.
+        let tledger::app::WriteSide {
+            access, commands, ..
+        } = tledger::app::write_side(store, &bench::random_prefix()?);
         let (_, token) = access
             .create(Role::Admin, None, None, "bench")
             .await
             .map_err(BenchError::from)?;
-        let (announce, _) = broadcast::channel(16);
-        let commands = CommandService::new(
-            store.clone(),
-            access,
-            bench::random_prefix()?,
-            Arc::new(Notify::new()),
-            announce,
-        );
         let app = router(WebState {
             commands,
             store: store.clone(),
@@ -744,7 +738,7 @@ type Scopes = [Vec<Vec<String>>; 2];
 
 async fn scopes(store: &Store, country: Country, cut: u64) -> Result<Scopes, LedgerBenchError> {
     let hierarchy = ReadModels::new(store.pool().clone())
-        .hierarchy(cut)
+        .unit_tree(cut)
         .await
         .map_err(|e| BenchError::Seed(format!("reading the hierarchy: {e}")))?;
     let mut scopes: Scopes = [Vec::new(), Vec::new()];

@@ -6,7 +6,7 @@
 //! → parse → look up → decide → append → answer. The look-ups and the
 //! decision are the use case's, one file per aggregate:
 //!
-//! - `reference_data.rs`: `publish_reference`, and the position taxonomy in
+//! - `reference_publication.rs`: `publish_reference`, and the position taxonomy in
 //!   force that other use cases look up;
 //! - `unit.rs`: `register_unit`, `reorganise_unit`;
 //! - `official.rs`: `register_official`, `record_qualification`,
@@ -25,7 +25,7 @@ mod loaded;
 mod official;
 mod pipeline;
 mod policies;
-mod reference_data;
+mod reference_publication;
 mod refusal;
 mod retraction;
 mod scope;

@@ -10,7 +10,7 @@ use tledger_events::{AggregateKind, Date, Fact, OfficialId, UnitId};
 
 use super::loaded::{load, Loaded};
 use super::pipeline::{decide, decision, CommandService, Decision};
-use super::reference_data::Taxonomies;
+use super::reference_publication::Taxonomies;
 use super::refusal::{wrong_type, Refusal};
 use super::scope::check_scope;
 use crate::access::Caller;

@@ -30,7 +30,7 @@ use tokio::sync::{broadcast, Notify};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::reference_data::Taxonomies;
+use super::reference_publication::Taxonomies;
 use super::refusal::{Refusal, Refused};
 use super::scope::check_role;
 use super::unit::load_unit_tree;

@@ -291,7 +291,7 @@ async fn answer(
                 format!("a unit officer reads within {root}: give unit"),
             ));
         };
-        let hierarchy = models.hierarchy(cut).await?;
+        let hierarchy = models.unit_tree(cut).await?;
         if !hierarchy.contains(unit) {
             return Err(ReportError::UnknownUnit(unit.to_owned()).into());
         }

@@ -317,7 +317,7 @@ async fn home_page(
     let view = View::parse(pairs)?;
     let models = state.read_models.clone();
     let cut = models.position().await?;
-    let hierarchy = models.hierarchy(cut).await?;
+    let hierarchy = models.unit_tree(cut).await?;
     let view = scoped(view, &caller, &hierarchy)?;
     let (standards, trend, volume, alignment) = tokio::try_join!(
         figures::standards(&models, &view, cut),
@@ -500,7 +500,7 @@ async fn unit_export(
         let view = View::parse(&pairs)?;
         let models = state.read_models.clone();
         let cut = models.position().await?;
-        let hierarchy = models.hierarchy(cut).await?;
+        let hierarchy = models.unit_tree(cut).await?;
         let view = scoped(view, &caller, &hierarchy)?;
         let table = match name {
             "standards" => {
