@@ -5,9 +5,12 @@
 use sqlx::Row;
 use tledger_events::facts::{UnitRegistered, UnitReorganised};
 use tledger_events::{AggregateKind, Date, Fact, UnitId, UnitLevel};
-use tledger_store::{Append, EventMetadata, NewEvent, Sequencer, Store};
+use tledger_store::{Append, EventMetadata, NewEvent, Store};
 use tledger_tests::TestDatabase;
 use uuid::Uuid;
+
+mod support;
+use support::sequence_all;
 
 fn date(s: &str) -> Date {
     s.parse().expect("date")
@@ -30,24 +33,6 @@ fn append(id: &str, expected_version: u64, fact: Fact, correlation: Option<&str>
             },
         }],
         idempotency: None,
-    }
-}
-
-/// Sequences everything committed (other databases' open transactions on
-/// the shared cluster may hold it back for a moment).
-async fn sequence_all(store: &Store) {
-    let sequencer = Sequencer::new(store.clone());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let batch = sequencer.sequence_batch().await.expect("sequence");
-        assert!(std::time::Instant::now() < deadline, "held back for 30 s");
-        if batch.held_back {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            continue;
-        }
-        if batch.events.is_empty() {
-            return;
-        }
     }
 }
 

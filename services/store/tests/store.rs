@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use sqlx::Row;
-use tledger_events::chain::{self, ChainRecord};
+use tledger_events::chain;
 use tledger_events::facts::UnitRegistered;
 use tledger_events::{AggregateKind, Date, Fact, UnitId, UnitLevel};
 use tledger_store::{Append, AppendError, EventMetadata, Idempotency, NewEvent, Sequencer, Store};
@@ -133,17 +133,7 @@ async fn the_chain_hash_is_recomputable_from_the_rows_alone() {
     let mut previous = chain::GENESIS;
     for event in store.read_ledger(0, 100).await.expect("read") {
         let stream = event.stream();
-        let record = ChainRecord {
-            position: event.position,
-            event_id: event.event_id,
-            stream: &stream,
-            version: event.version,
-            event_type: &event.event_type,
-            effective_date: event.effective_date.into(),
-            recorded_at: chain::format_instant(event.recorded_at),
-            data: &event.data,
-            metadata: &event.metadata,
-        };
+        let record = event.chain_record(&stream);
         let expected = chain::event_hash(&previous, &record).expect("hash");
         assert_eq!(
             event.hash,

@@ -4,13 +4,16 @@
 //! that called the name `title` and had no level (a commune).
 
 use serde_json::{json, Value};
-use tledger_events::chain::{self, ChainRecord};
+use tledger_events::chain;
 use tledger_events::facts::UnitRegistered;
 use tledger_events::upcasting::{Body, UpcastError, Upcaster, Upcasting};
 use tledger_events::{AggregateKind, Date, Fact, FactType, UnitId, UnitLevel};
-use tledger_store::{Sequencer, Store, StoreError};
+use tledger_store::{Store, StoreError};
 use tledger_tests::TestDatabase;
 use uuid::Uuid;
+
+mod support;
+use support::sequence_all;
 
 fn unit_registered_v0(mut body: Body) -> Result<Body, String> {
     let title = body.remove("title").ok_or("no title")?;
@@ -39,22 +42,6 @@ fn current() -> Fact {
         parent_id: None,
         effective_date: "2007-01-01".parse::<Date>().expect("date"),
     })
-}
-
-async fn sequence_all(store: &Store) {
-    let sequencer = Sequencer::new(store.clone());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let batch = sequencer.sequence_batch().await.expect("sequence");
-        assert!(std::time::Instant::now() < deadline, "held back for 30 s");
-        if batch.held_back {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            continue;
-        }
-        if batch.events.is_empty() {
-            return;
-        }
-    }
 }
 
 #[tokio::test]
@@ -121,17 +108,7 @@ async fn a_fact_stored_at_an_older_version_reads_back_as_the_current_one() {
         ("unit.registered.v0", &stored_v0())
     );
     let stream = event.stream();
-    let record = ChainRecord {
-        position: event.position,
-        event_id: event.event_id,
-        stream: &stream,
-        version: event.version,
-        event_type: &event.event_type,
-        effective_date: event.effective_date.into(),
-        recorded_at: chain::format_instant(event.recorded_at),
-        data: &event.data,
-        metadata: &event.metadata,
-    };
+    let record = event.chain_record(&stream);
     let expected = chain::event_hash(&chain::GENESIS, &record).expect("hash");
     assert_eq!(event.hash, expected.to_vec());
 }

@@ -7,6 +7,18 @@ use crate::config::ConfigError;
 use crate::startup::StartupError;
 use crate::telemetry::TelemetryError;
 
+/// How a command line ends: success, or the failure on one line of standard
+/// error and its exit code.
+pub fn exit_with(outcome: anyhow::Result<()>) -> std::process::ExitCode {
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            std::process::ExitCode::from(exit_code(&error))
+        }
+    }
+}
+
 /// The error and its causes on one line, leaving out a cause whose text
 /// its parent already includes (typed errors often quote their source).
 pub fn one_line(error: &anyhow::Error) -> String {

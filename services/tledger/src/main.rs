@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 use tledger::access::{Access, Caller, Role, TokenInfo};
 use tledger::app;
 use tledger::config::Settings;
-use tledger::exit_status::{exit_code, one_line};
+use tledger::exit_status::exit_with;
 use tledger::startup::{self, StartupError};
 use tledger::telemetry;
 use tledger_events::{PublisherId, UnitId};
@@ -396,14 +396,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {}", one_line(&error));
-            ExitCode::from(exit_code(&error))
-        }
-    }
+    exit_with(run(Cli::parse()).await)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -533,17 +533,7 @@ async fn check_chain(store: &Store, after: u64, count: u32) -> Result<u64, Ledge
     let mut previous = previous;
     for event in &events {
         let stream = event.stream();
-        let record = ChainRecord {
-            position: event.position,
-            event_id: event.event_id,
-            stream: &stream,
-            version: event.version,
-            event_type: &event.event_type,
-            effective_date: event.effective_date.into(),
-            recorded_at: chain::format_instant(event.recorded_at),
-            data: &event.data,
-            metadata: &event.metadata,
-        };
+        let record = event.chain_record(&stream);
         let hash = chain::event_hash(&previous, &record).map_err(|e| LedgerBenchError::Chain {
             position: event.position,
             reason: e.to_string(),

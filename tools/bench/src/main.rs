@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tledger::config::Settings;
-use tledger::exit_status::{exit_code, one_line};
+use tledger::exit_status::exit_with;
 use tledger::telemetry;
 
 /// Benchmarks, on a database and prefix of their own (never real data).
@@ -34,14 +34,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {}", one_line(&error));
-            ExitCode::from(exit_code(&error))
-        }
-    }
+    exit_with(run(Cli::parse()).await)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
