@@ -24,7 +24,7 @@ pub struct WebState {
     /// For `published_position`; `None` when NATS is not configured.
     pub jetstream: Option<async_nats::jetstream::Context>,
     /// The dashboard's cached ledger verification.
-    pub dashboard: crate::web::dashboard::DashboardState,
+    pub dashboard: crate::web::dashboard::verification::DashboardState,
     /// The read models for reports and the dashboard: their clones share
     /// what they keep between requests (the unit hierarchy).
     pub read_models: tledger_projections::reports::ReadModels,

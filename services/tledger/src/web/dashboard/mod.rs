@@ -41,8 +41,6 @@ pub(crate) mod timeline;
 pub(crate) mod verification;
 pub mod view;
 
-use std::sync::Arc;
-
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
@@ -51,7 +49,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use tledger_domain::ErrorCode;
-use tledger_events::checkpoint::CheckpointVerifier;
 use tledger_events::unit_tree::UnitTree;
 use tledger_projections::reports::ReportError;
 use tledger_store::StoreError;
@@ -65,24 +62,10 @@ use exports::Table;
 use i18n::{lang_of, Lang, Words};
 use session::{Credential, Sessions};
 use timeline::Timeline;
-use verification::LedgerVerification;
+// Defined beside the verification it holds, so that the web state can
+// hold it without importing the dashboard's pages.
+pub use verification::DashboardState;
 use view::{encode, View, ViewError};
-
-/// What the dashboard keeps between requests.
-#[derive(Clone, Debug)]
-pub struct DashboardState {
-    pub verification: Arc<LedgerVerification>,
-}
-
-impl DashboardState {
-    /// `verifier`: the public key of the service's signing key, to verify
-    /// checkpoints with; `None` shows the ledger as not verified.
-    pub fn new(verifier: Option<CheckpointVerifier>) -> Self {
-        Self {
-            verification: LedgerVerification::new(verifier),
-        }
-    }
-}
 
 /// Why a page is not shown.
 #[derive(Debug, thiserror::Error)]

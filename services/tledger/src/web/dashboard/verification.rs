@@ -18,6 +18,22 @@ use tledger_store::Store;
 
 use crate::inspection::{verify_ledger, Verification};
 
+/// What the dashboard keeps between requests.
+#[derive(Clone, Debug)]
+pub struct DashboardState {
+    pub verification: Arc<LedgerVerification>,
+}
+
+impl DashboardState {
+    /// `verifier`: the public key of the service's signing key, to verify
+    /// checkpoints with; `None` shows the ledger as not verified.
+    pub fn new(verifier: Option<CheckpointVerifier>) -> Self {
+        Self {
+            verification: LedgerVerification::new(verifier),
+        }
+    }
+}
+
 /// How old a result may be before a page view starts a new check.
 pub const REVERIFY_AFTER: Duration = Duration::from_secs(600);
 
